@@ -1,6 +1,15 @@
 // Package schema owns the treasured wire protocol: treasure.fbs, the Go code
 // flatc generates from it (package wire), a verifier that makes any byte
 // string safe to read, and zero-allocation encoders and decoders.
+//
+// Bytes from the network reach package wire only through Decoder.Decode,
+// which verifies them first: flatc's Go accessors (GetRootAsMessage and the
+// rest) trust their input and panic on a bad offset. Encoder writes every
+// message; Decoder reads every message, as in-place views (Decoder.Input,
+// ...) or as copies into the frames of frames.go (Decoder.InputInto, ...).
+// Decode errors are schema.Error values, one per drop reason (see Reason).
+//
+// Regenerate after editing treasure.fbs: go generate ./schema (generate.go).
 package schema
 
 // Identifier is the FlatBuffers file identifier of every treasured datagram
@@ -29,6 +38,9 @@ const NoPlayer = ^uint32(0)
 
 // Vec2 is a position in fixed-point millimetres.
 type Vec2 struct{ X, Y int32 }
+
+// Cookie mirrors wire.Cookie: the 128-bit truncated HMAC of a Challenge.
+type Cookie struct{ Hi, Lo uint64 }
 
 // Action mirrors wire.Action.
 type Action struct {
@@ -72,6 +84,8 @@ type LootEvent struct {
 
 // Encoded sizes of the wire structs (see the Prep calls flatc generates).
 const (
+	SizeVec2        = 8
+	SizeCookie      = 16
 	SizeAction      = 24
 	SizePlayerState = 24
 	SizeChestState  = 40

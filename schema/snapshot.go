@@ -33,66 +33,39 @@ func SnapshotSize(chests, players, gone, events int) int {
 		events*SizeLootEvent
 }
 
-// Encoder writes treasured messages with one reused flatbuffers.Builder. It
-// allocates nothing once its builder has grown to the largest message it has
-// written. An Encoder is owned by one goroutine; the bytes an encode method
-// returns are valid until the next call on the same Encoder.
-type Encoder struct {
-	b *flatbuffers.Builder
-}
-
-// NewEncoder returns an Encoder whose builder is sized for MaxDatagram.
-func NewEncoder() *Encoder {
-	return &Encoder{b: flatbuffers.NewBuilder(MaxDatagram + 256)}
-}
-
-func (e *Encoder) finish(body wire.Body, bodyOff flatbuffers.UOffsetT) []byte {
-	b := e.b
-	wire.MessageStart(b)
-	wire.MessageAddBodyType(b, body)
-	wire.MessageAddBody(b, bodyOff)
-	root := wire.MessageEnd(b)
-	b.FinishWithFileIdentifier(root, identifierBytes[:])
-	return b.FinishedBytes()
-}
-
-var identifierBytes = [4]byte{'T', 'R', 'S', 'R'}
-
 // Snapshot encodes f. The caller keeps SnapshotSize(len(...)) <= MaxDatagram.
 func (e *Encoder) Snapshot(f *SnapshotFrame) []byte {
 	b := e.b
 	b.Reset()
 
 	// Vectors are written back to front: FlatBuffers builds from the end.
+	// Elements are placed without per-field Prep (see place.go).
 	var chests, players, gone, events flatbuffers.UOffsetT
 	if n := len(f.Chests); n > 0 {
 		wire.SnapshotStartChestsVector(b, n)
 		for i := n - 1; i >= 0; i-- {
-			c := &f.Chests[i]
-			wire.CreateChestState(b, c.ID, wire.ChestStatus(c.Status), c.Generation, c.LootID, c.OpenedBy, c.Pos.X, c.Pos.Y, c.ChangedTick)
+			placeChestState(b, &f.Chests[i])
 		}
 		chests = b.EndVector(n)
 	}
 	if n := len(f.Players); n > 0 {
 		wire.SnapshotStartPlayersVector(b, n)
 		for i := n - 1; i >= 0; i-- {
-			p := &f.Players[i]
-			wire.CreatePlayerState(b, p.ID, p.Pos.X, p.Pos.Y, p.Zone, p.Items, p.ChangedTick)
+			placePlayerState(b, &f.Players[i])
 		}
 		players = b.EndVector(n)
 	}
 	if n := len(f.Gone); n > 0 {
 		wire.SnapshotStartGoneVector(b, n)
 		for i := n - 1; i >= 0; i-- {
-			b.PrependUint32(f.Gone[i])
+			b.PlaceUint32(f.Gone[i])
 		}
 		gone = b.EndVector(n)
 	}
 	if n := len(f.Events); n > 0 {
 		wire.SnapshotStartEventsVector(b, n)
 		for i := n - 1; i >= 0; i-- {
-			ev := &f.Events[i]
-			wire.CreateLootEvent(b, ev.LootID, wire.LootEventKind(ev.Kind), ev.Item, ev.Qty, ev.Chest, ev.Player, ev.Tick, ev.Pos.X, ev.Pos.Y)
+			placeLootEvent(b, &f.Events[i])
 		}
 		events = b.EndVector(n)
 	}
