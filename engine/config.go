@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config fixes the world: its geometry, its rules and the size of every arena.
+// New preallocates from it, so nothing in the engine grows while it runs.
+// Distances are int32 millimetres and times are ticks (20 Hz, 50 ms): no
+// floats, no wall clock, so the simulation is bit-identical everywhere.
+type Config struct {
+	// Seed places the chests and derives every loot id and loot content.
+	Seed uint64
+
+	// Regions is the number of independent maps (Join picks one). Zones and
+	// chests never span two regions, so players of different regions never
+	// see each other.
+	Regions int
+	// ZonesX, ZonesY: the zone grid of one region. A player sees its zone
+	// and the 8 around it.
+	ZonesX, ZonesY int
+	// ZoneSize is the side of a zone in mm.
+	ZoneSize int32
+	// ChestsPerZone chests are placed in every zone from Seed.
+	ChestsPerZone int
+
+	// MaxPlayers is the number of player slots (Record.Player < MaxPlayers).
+	MaxPlayers int
+	// MaxLoot is the number of loot items that may lie in the world at once.
+	// 0 means one per chest, which can never run out: a chest holds at most
+	// one live loot because loot expires before its chest respawns.
+	MaxLoot int
+
+	// RespawnTicks after opening, a chest closes again with the next
+	// generation. It must exceed LootTTLTicks (see MaxLoot).
+	RespawnTicks uint32
+	// LootTTLTicks after generation, loot nobody picked up expires.
+	LootTTLTicks uint32
+	// ReachMM is how close (Euclidean) a player must be to a chest to open
+	// it or to pick up its loot.
+	ReachMM int32
+	// MaxSpeedMM is the distance a player may move in one tick, whatever
+	// the number of Move actions it sends.
+	MaxSpeedMM int32
+
+	// MaxPending bounds each player's queue of undelivered loot events and,
+	// separately, of undelivered Gone ids. A client that stops acknowledging
+	// fills it; netio ends such a session after 10 s of silence, so size it
+	// for ~10 s of events in one view.
+	MaxPending int
+	// NodePool is the number of (player, pending item) entries shared by all
+	// queues. 0 means MaxPlayers*32 + 4*MaxPending: 32 per player on
+	// average, plus room for a few full queues (bursts) in small worlds.
+	NodePool int
+	// EventPool is the number of distinct loot events that may be awaiting
+	// delivery at once. 0 means 1<<16.
+	EventPool int
+}
+
+// DefaultConfig is a 3-region world of 32x32 zones of 32 m with 4 chests per
+// zone (12,288 chests), 16,384 player slots, 30 s chest respawn, 15 s loot
+// lifetime, 3 m reach and 6 m/s top speed.
+func DefaultConfig() Config {
+	return Config{
+		Seed:          0x7265617375726564, // "reasured"
+		Regions:       3,
+		ZonesX:        32,
+		ZonesY:        32,
+		ZoneSize:      32_000,
+		ChestsPerZone: 4,
+		MaxPlayers:    16384,
+		RespawnTicks:  600,
+		LootTTLTicks:  300,
+		ReachMM:       3_000,
+		MaxSpeedMM:    300,
+		MaxPending:    512,
+	}
+}
+
+// Limits that keep every product of the engine's integer arithmetic inside
+// its type: positions and squared distances in int64, entity keys in uint32
+// (see snapshot.go), the record sort key in 56 bits (see order.go).
+const (
+	maxRegions     = 255     // Record.Region is a uint8
+	maxZonesPerDim = 4096    // zone ids stay far below 2^31
+	maxExtentMM    = 1 << 30 // region side; squared distances fit int64
+	maxPlayers     = 1 << 22 // 22 bits of the record sort key
+	maxEntityKeys  = 1 << 31 // chests + players: snapshot entity keys
+)
+
+// Validate reports the first setting that New cannot honour.
+func (c Config) Validate() error {
+	switch {
+	case c.Regions < 1 || c.Regions > maxRegions:
+		return fmt.Errorf("engine: Regions %d not in [1, %d]", c.Regions, maxRegions)
+	case c.ZonesX < 1 || c.ZonesY < 1 || c.ZonesX > maxZonesPerDim || c.ZonesY > maxZonesPerDim:
+		return fmt.Errorf("engine: zone grid %dx%d not in [1, %d]^2", c.ZonesX, c.ZonesY, maxZonesPerDim)
+	case c.ZoneSize < 1000:
+		return fmt.Errorf("engine: ZoneSize %d mm < 1000", c.ZoneSize)
+	case int64(c.ZonesX)*int64(c.ZoneSize) > maxExtentMM || int64(c.ZonesY)*int64(c.ZoneSize) > maxExtentMM:
+		return fmt.Errorf("engine: region larger than %d mm", maxExtentMM)
+	case c.ChestsPerZone < 0 || c.ChestsPerZone > 1<<16:
+		return fmt.Errorf("engine: ChestsPerZone %d not in [0, 65536]", c.ChestsPerZone)
+	case c.MaxPlayers < 1 || c.MaxPlayers > maxPlayers:
+		return fmt.Errorf("engine: MaxPlayers %d not in [1, %d]", c.MaxPlayers, maxPlayers)
+	case int64(c.Regions)*int64(c.ZonesX)*int64(c.ZonesY)*int64(c.ChestsPerZone)+int64(c.MaxPlayers) >= maxEntityKeys:
+		return errors.New("engine: chests + players exceed 2^31")
+	case c.MaxLoot < 0:
+		return fmt.Errorf("engine: MaxLoot %d < 0", c.MaxLoot)
+	case c.LootTTLTicks < 1:
+		return errors.New("engine: LootTTLTicks must be >= 1")
+	case c.RespawnTicks <= c.LootTTLTicks:
+		// One live loot per chest is what lets a loot id be decoded to its
+		// chest and the expiry queue be bounded by the chest count.
+		return fmt.Errorf("engine: RespawnTicks %d must exceed LootTTLTicks %d", c.RespawnTicks, c.LootTTLTicks)
+	case c.RespawnTicks > 1<<24:
+		return fmt.Errorf("engine: RespawnTicks %d > 2^24", c.RespawnTicks)
+	case c.ReachMM < 0 || c.MaxSpeedMM < 0:
+		return errors.New("engine: ReachMM and MaxSpeedMM must be >= 0")
+	case c.MaxPending < 16 || c.MaxPending > 1<<20:
+		return fmt.Errorf("engine: MaxPending %d not in [16, 2^20]", c.MaxPending)
+	case c.NodePool < 0 || c.NodePool > 1<<30:
+		return fmt.Errorf("engine: NodePool %d not in [0, 2^30]", c.NodePool)
+	case c.EventPool < 0 || c.EventPool > 1<<30:
+		return fmt.Errorf("engine: EventPool %d not in [0, 2^30]", c.EventPool)
+	}
+	return nil
+}
+
+// normalized fills the "0 means derived" fields. It is the one place where
+// defaults that depend on other fields are decided.
+func (c Config) normalized() Config {
+	chests := c.Regions * c.ZonesX * c.ZonesY * c.ChestsPerZone
+	if c.MaxLoot == 0 || c.MaxLoot > chests {
+		// More loot slots than chests can never be used (one live loot per
+		// chest); a world without chests still gets one slot so the arena
+		// code has no empty special case.
+		c.MaxLoot = max(chests, 1)
+	}
+	if c.NodePool == 0 {
+		c.NodePool = c.MaxPlayers*32 + 4*c.MaxPending
+	}
+	if c.EventPool == 0 {
+		c.EventPool = 1 << 16
+	}
+	return c
+}

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"cmp"
+	"math/bits"
+	"slices"
+
+	"github.com/treasured/treasured/schema"
+)
+
+// Ordering of a tick's records (DESIGN.md, Determinism): records arrive in
+// any order, from any loop; the engine applies them in (player, kind, content)
+// order, a total order on their contents, so the same multiset of records
+// gives the same sequence — and the same journal bytes — whatever the arrival.
+//
+// Sort key: player<<34 | kind<<32 | arrival index, radix-sorted on the
+// player+kind bits (LSD, stable, O(n), no allocation). Runs of the same
+// (player, kind) — duplicates, several Inputs in one tick — are then put in
+// content order by insertion sort; they are short.
+
+const radixBits = 11
+
+// order validates recs, sorts them into w.ordered and counts the rejects.
+func (w *World) order(recs []Record) {
+	keys := w.keys[:0]
+	maxP := int32(len(w.players))
+	for i := range recs {
+		r := &recs[i]
+		if r.Player < 0 || r.Player >= maxP || r.Kind < RecLeave || r.Kind > RecInput || r.N > schema.MaxActions {
+			w.stats.BadRecords++
+			continue
+		}
+		keys = append(keys, uint64(r.Player)<<34|uint64(r.Kind)<<32|uint64(i))
+	}
+	if len(keys) < 256 {
+		slices.Sort(keys)
+	} else {
+		keys = w.radixSort(keys)
+	}
+	w.keys = keys
+
+	out := w.ordered[:0]
+	for _, k := range keys {
+		out = append(out, recs[uint32(k)])
+		r := &out[len(out)-1]
+		// Unused action slots are garbage from the ring; zero them so
+		// equal records are byte-equal in the journal.
+		clear(r.Actions[r.N:])
+	}
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && out[j].Player == out[i].Player && out[j].Kind == out[i].Kind {
+			j++
+		}
+		if j-i > 1 {
+			insertionSort(out[i:j])
+		}
+		i = j
+	}
+	w.ordered = out
+}
+
+// radixSort sorts keys on bits 32.. (player and kind) and returns the sorted
+// slice, which is keys or w.keysTmp.
+func (w *World) radixSort(keys []uint64) []uint64 {
+	if cap(w.keysTmp) < len(keys) {
+		// Only when a tick brings more records than ever before.
+		w.keysTmp = make([]uint64, 0, len(keys))
+	}
+	tmp := w.keysTmp[:len(keys)]
+	width := 2 + bits.Len32(uint32(len(w.players)-1))
+	var count [1 << radixBits]int32
+	for shift := 32; shift < 32+width; shift += radixBits {
+		clear(count[:])
+		for _, k := range keys {
+			count[(k>>shift)&(1<<radixBits-1)]++
+		}
+		sum := int32(0)
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, k := range keys {
+			d := (k >> shift) & (1<<radixBits - 1)
+			tmp[count[d]] = k
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	w.keysTmp = tmp[:0]
+	return keys
+}
+
+func insertionSort(rs []Record) {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && compareRecords(&rs[j-1], &rs[j]) > 0; j-- {
+			rs[j-1], rs[j] = rs[j], rs[j-1]
+		}
+	}
+}
+
+// compareRecords is a total order on the meaningful content of a record.
+func compareRecords(a, b *Record) int {
+	if c := cmp.Compare(a.Player, b.Player); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
+		return c
+	}
+	if a.N > 0 && b.N > 0 {
+		if c := cmp.Compare(a.Actions[0].Seq, b.Actions[0].Seq); c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(a.N, b.N); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.AckTick, b.AckTick); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Region, b.Region); c != 0 {
+		return c
+	}
+	for i := range a.N {
+		if c := compareActions(&a.Actions[i], &b.Actions[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func compareActions(a, b *schema.Action) int {
+	if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Target, b.Target); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Pos.X, b.Pos.X); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Pos.Y, b.Pos.Y)
+}
