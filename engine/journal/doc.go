@@ -1,0 +1,102 @@
+// Package journal is treasured's append-only record of every tick's ordered
+// inputs (DESIGN.md, "Engine rules": Journal). The state after tick N is a
+// pure function of (config, the ordered inputs of ticks <= N), so a journal
+// holding the config and each tick's records, plus the state hash the live
+// engine computed after that tick, lets treasure-replay rebuild the world
+// offline and name the first tick whose hash differs.
+//
+// Driving it, on the engine's tick goroutine (the only goroutine that may
+// call Append, Sync or Close):
+//
+//	jw, err := journal.Create(path, w.Config(), w.Tick(), journal.Options{})
+//	...
+//	w.Step(recs)
+//	if err := jw.Append(w.Tick(), w.LastOrdered(), w.Hash()); err != nil { ... }
+//	...
+//	jw.Close()
+//
+// Files: format.go (layout constants, header, record codec), writer.go
+// (Writer and its fsync policy), reader.go (Reader and how a journal ends),
+// replay.go (Replay, ReplayWorld).
+//
+// # File format (version 1, all integers little-endian)
+//
+// Header, HeaderSize (120) bytes:
+//
+//	off  size  field
+//	  0     8  magic "TRSRJRNL"
+//	  8     2  format version (1)
+//	 10     2  header size in bytes (120), checked: a reader never guesses
+//	 12     4  start tick S: the first frame is tick S+1; S = 0 is a fresh
+//	           engine.New world, S > 0 needs a checkpoint of tick S
+//	 16   100  engine.Config, every field in declaration order: Seed u64,
+//	           Regions i64, ZonesX i64, ZonesY i64, ZoneSize i32,
+//	           ChestsPerZone i64, MaxPlayers i64, MaxLoot i64, RespawnTicks
+//	           u32, LootTTLTicks u32, ReachMM i32, MaxSpeedMM i32, MaxPending
+//	           i64, NodePool i64, EventPool i64 (Go ints are stored as i64 so
+//	           the file is the same on every platform)
+//	116     4  CRC-32C (Castagnoli) of bytes [0, 116)
+//
+// Then one frame per tick, ticks consecutive (S+1, S+2, ...; the tick loop
+// never skips one, see netio/tick.go):
+//
+//	off  size  field
+//	  0     4  frame size in bytes, this field and the CRC included (>= 24)
+//	  4     4  tick
+//	  8     4  record count
+//	 12     8  engine state hash after the tick (World.Hash)
+//	 20     .  the records, each encoded as below
+//	 -4     4  CRC-32C of every byte of the frame before it
+//
+// A record is what engine.Record means, not its memory layout: a head byte,
+// then only the fields that are non-zero.
+//
+//	head   1  bits 0-1 kind (1 Leave, 2 Join, 3 Input); bit 2 region, bit 3
+//	          ack tick, bit 4 key, bit 5 actions follow; bits 6-7 zero
+//	player 4  int32
+//	gen    4  uint32
+//	region 1  if bit 2
+//	ack    4  if bit 3
+//	key    8  if bit 4
+//	n      1  if bit 5: 1..8 actions, each:
+//	          seq u32, kind u8, flags u8 (bit 0 target, bit 1 pos, others
+//	          zero), target u64 if bit 0, pos x i32 y i32 if bit 1
+//
+// The encoding is canonical (a flag is set exactly when its field is
+// non-zero), so equal records are equal bytes and a reader rejects anything
+// else. Only Actions[:N] are stored: the engine ignores the rest and zeroes
+// them in LastOrdered. A Leave costs 9 bytes and an acknowledging Input with
+// one Move 28, where the in-memory engine.Record is over 200.
+//
+// Bounds: a frame holds at most max(Config.MaxPlayers*RecordsPerPlayer,
+// MinRecordCap) records and MaxFrameSize bytes. The writer refuses a tick
+// beyond them and the reader rejects a frame that claims more. Within them
+// the reader still does not trust a length from the file: it grows its frame
+// buffer at most 1 MiB ahead of the bytes that actually arrived, and sizes
+// the record slice only after the count is checked against the frame's
+// bytes (a record is at least 9).
+//
+// # Durability and crashes
+//
+// Append encodes the frame into a reused buffer and hands it to the file in
+// one write(2), so once Append returns the frame is in the kernel's page
+// cache: a crash of the process loses nothing that was appended. Every
+// Options.SyncEvery ticks a background goroutine fsyncs the file (off the
+// tick goroutine, because an fsync can take longer than a whole tick); Sync
+// and Close fsync inline. A crash of the machine loses at most the ticks
+// after the last completed fsync (SyncedTick), and may leave the last frame
+// torn. The reader reports such a tail (a frame cut short, a final frame
+// whose checksum fails, zero bytes where a frame should start) as
+// ErrTruncatedTail with its offset: everything before it is the valid
+// journal. Damage followed by intact data is ErrCorrupt instead, which no
+// crash explains.
+//
+// # Checkpoints
+//
+// A later checkpoint (a dump of the engine arenas "as of tick T") resumes
+// from the journal like this: load the checkpoint into a World whose Tick()
+// is T, open the journal, Reader.SkipTo(T) (frames up to T are checksummed
+// but not decoded), then ReplayWorld(world, reader, onTick), which continues
+// with frame T+1. A journal segment started by a restarted server records
+// its start tick in the header for the same reason.
+package journal
