@@ -1,0 +1,381 @@
+// Command treasured is the treasure game-state server: gnet event loops on
+// SO_REUSEPORT sockets, a 20 Hz deterministic engine, sendmmsg fan-out, and
+// an admin port with /metrics, /debug/pprof and /healthz.
+//
+// Every flag can also be set by an environment variable: --io-cores is
+// TREASURED_IO_CORES, and so on (upper case, dashes as underscores). The
+// command line wins over the environment, which wins over the default.
+//
+// Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 2 for a bad
+// flag or a setting the machine cannot honour (unknown CPU, bad size, bad
+// address, port in use), 1 for a failure while running.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/automaxprocs/maxprocs"
+
+	"github.com/treasured/treasured/affinity"
+	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, stop, os.Args[1:], os.Getenv, os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// options are the parsed flags.
+type options struct {
+	listen, admin          string
+	engineCores, ioCores   string
+	fanoutCores            string
+	ioLoops, fanoutWorkers int
+	pin                    bool
+	maxPlayers, regions    int
+	seed                   uint64
+	tick, idle, grace      time.Duration
+	ringSize, batch        int
+	rcvbuf, sndbuf         size
+	gogc                   int
+	memlimit               size
+	logLevel, logFormat    string
+}
+
+// size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
+type size int64
+
+func (s *size) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *size) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = size(n)
+	return nil
+}
+
+// parseSize reads a byte count with an optional binary suffix. K, M, G mean
+// KiB, MiB, GiB: buffer sizes and memory limits are powers of two by habit,
+// and nobody means 10^6 bytes of socket buffer.
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, suf.s) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suf.s)), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("bad size %q: want bytes with an optional K/M/G (binary) suffix, e.g. 4MiB", v)
+	}
+	return n * mult, nil
+}
+
+// newFlags declares every flag, with defaults taken from getenv where set.
+func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.FlagSet, *envErrors) {
+	fs := flag.NewFlagSet("treasured", flag.ContinueOnError)
+	fs.SetOutput(out)
+	def := engine.DefaultConfig()
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:7777", "UDP `address` for players (IP:port; [::1]:7777 for IPv6)")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:7778", "TCP `address` for /metrics, /debug/pprof and /healthz; empty disables")
+	fs.StringVar(&o.engineCores, "engine-cores", "", "CPU `list` for the engine thread, e.g. 2 (default: from the topology)")
+	fs.StringVar(&o.ioCores, "io-cores", "", "CPU `list` for the I/O event loops, e.g. 3-34 (default: from the topology)")
+	fs.IntVar(&o.ioLoops, "io-loops", 0, "number of I/O event loops (default: one per I/O core)")
+	fs.IntVar(&o.fanoutWorkers, "fanout-workers", 1, "goroutines that send the snapshots each tick (the engine thread is one of them)")
+	fs.StringVar(&o.fanoutCores, "fanout-cores", "", "CPU `list` for the extra fan-out workers (default: not pinned)")
+	fs.BoolVar(&o.pin, "pin", true, "pin the engine and I/O threads to their CPUs")
+	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
+	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
+	fs.Uint64Var(&o.seed, "seed", def.Seed, "world seed: chest placement and loot")
+	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period")
+	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
+	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
+	fs.IntVar(&o.ringSize, "ring-size", netio.DefaultRingSize, "records per loop-to-engine ring (power of two)")
+	fs.IntVar(&o.batch, "batch", netio.DefaultBatchSize, "datagrams per sendmmsg call")
+	o.rcvbuf, o.sndbuf, o.memlimit = netio.DefaultSocketBuffer, netio.DefaultSocketBuffer, 1<<30
+	fs.Var(&o.rcvbuf, "rcvbuf", "SO_RCVBUF per socket (`size`, e.g. 4MiB)")
+	fs.Var(&o.sndbuf, "sndbuf", "SO_SNDBUF per socket (`size`)")
+	// The live heap is small and pointer-free, so GC work per cycle is
+	// tiny; a high GOGC makes cycles rare, and the memory limit is the
+	// backstop that makes the GC work harder only if the heap ever grows.
+	fs.IntVar(&o.gogc, "gogc", 400, "GOGC percentage (-1 turns the proportional GC off; the memory limit still applies)")
+	fs.Var(&o.memlimit, "memlimit", "soft memory limit for the Go runtime (`size`, e.g. 1GiB)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+
+	// Environment overrides of the defaults: applied through Set so they
+	// are parsed and checked exactly like the flag.
+	envErr := &envErrors{}
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "TREASURED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr.errs = append(envErr.errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	return fs, envErr
+}
+
+type envErrors struct{ errs []error }
+
+// usageError marks errors that exit with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usage(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// run is main without the process: testable with its own arguments,
+// environment and context. stopSignals, if not nil, is called once the
+// first signal has been taken, so that a second one kills the process.
+func run(ctx context.Context, stopSignals func(), args []string, getenv func(string) string, stderr io.Writer, ready func(*netio.Server, string)) int {
+	var o options
+	fs, envErr := newFlags(&o, getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage // flag already printed the error and the usage
+	}
+	if len(envErr.errs) > 0 {
+		fmt.Fprintln(stderr, "treasured:", errors.Join(envErr.errs...))
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "treasured: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "treasured:", err)
+		return exitUsage
+	}
+	if err := serve(ctx, stopSignals, &o, log, ready); err != nil {
+		log.Error("treasured stopped", "err", err)
+		var ue usageError
+		if errors.As(err, &ue) || errors.Is(err, netio.ErrConfig) || errors.Is(err, netio.ErrAddrInUse) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger, ready func(*netio.Server, string)) error {
+	// automaxprocs: GOMAXPROCS from the cgroup CPU quota, not the host's
+	// CPU count, or a container would run more Ps than it may use and be
+	// throttled mid-tick.
+	if _, err := maxprocs.Set(maxprocs.Logger(func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })); err != nil {
+		log.Warn("automaxprocs", "err", err)
+	}
+	debug.SetGCPercent(o.gogc)
+	debug.SetMemoryLimit(int64(o.memlimit))
+	log.Info("runtime", "gogc", o.gogc, "memlimit", int64(o.memlimit))
+
+	layout, err := planCores(o, log)
+	if err != nil {
+		return err
+	}
+
+	ecfg := engine.DefaultConfig()
+	ecfg.MaxPlayers, ecfg.Regions, ecfg.Seed = o.maxPlayers, o.regions, o.seed
+	if err := ecfg.Validate(); err != nil {
+		return usage("%w", err)
+	}
+	world, err := engine.New(ecfg)
+	if err != nil {
+		return usage("%w", err)
+	}
+
+	if int64(o.rcvbuf) > 1<<30 || int64(o.sndbuf) > 1<<30 {
+		return usage("socket buffers above 1GiB")
+	}
+	cfg := netio.Config{
+		Addr:          o.listen,
+		Loops:         layout.Loops,
+		IOCPUs:        layout.IO,
+		EngineCPUs:    layout.Engine,
+		FanoutWorkers: o.fanoutWorkers,
+		MaxPlayers:    ecfg.MaxPlayers,
+		Regions:       ecfg.Regions,
+		TickPeriod:    o.tick,
+		RingSize:      o.ringSize,
+		BatchSize:     o.batch,
+		IdleTimeout:   o.idle,
+		RecvBuffer:    int(o.rcvbuf),
+		SendBuffer:    int(o.sndbuf),
+		Logger:        log,
+	}
+	if o.pin && len(layout.Engine) > 0 {
+		cfg.PinThread = affinity.PinThread
+		cfg.FanoutCPUs = layout.fanout
+	}
+	srv, err := netio.New(cfg, netio.EngineWorld(world))
+	if err != nil {
+		return err
+	}
+	reg := netio.NewRegistry(srv)
+
+	// The admin listener is bound before the game port, so a bad --admin
+	// fails before any player could connect.
+	var adminSrv *http.Server
+	adminAddr := ""
+	if o.admin != "" {
+		ln, err := net.Listen("tcp", o.admin)
+		if err != nil {
+			return usage("admin listener %s: %w", o.admin, err)
+		}
+		adminAddr = ln.Addr().String()
+		adminSrv = &http.Server{Handler: netio.AdminHandler(srv, reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin server", "err", err)
+			}
+		}()
+		log.Info("admin listening", "addr", adminAddr, "paths", "/metrics /debug/pprof/ /healthz")
+	}
+	closeAdmin := func() {
+		if adminSrv != nil {
+			c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = adminSrv.Shutdown(c)
+		}
+	}
+
+	if err := srv.Start(); err != nil {
+		closeAdmin()
+		return err
+	}
+	if ready != nil {
+		ready(srv, adminAddr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; shutting down (a second signal kills)")
+	case <-srv.Done():
+		runErr = fmt.Errorf("event loops stopped: %w", srv.Err())
+	}
+	if stopSignals != nil {
+		stopSignals()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
+	}
+	closeAdmin()
+	return runErr
+}
+
+// planCores turns --engine-cores/--io-cores/--io-loops into a layout over
+// the CPUs this process may use. A CPU that does not exist or is not ours
+// is a usage error (exit 2), named in the message.
+// coreLayout is the affinity plan plus the CPUs of the extra fan-out workers.
+type coreLayout struct {
+	affinity.Layout
+	fanout []int
+}
+
+func planCores(o *options, log *slog.Logger) (coreLayout, error) {
+	eng, err := affinity.ParseCPUList(o.engineCores)
+	if err != nil {
+		return coreLayout{}, usage("--engine-cores: %w", err)
+	}
+	io, err := affinity.ParseCPUList(o.ioCores)
+	if err != nil {
+		return coreLayout{}, usage("--io-cores: %w", err)
+	}
+	if o.ioLoops < 0 {
+		return coreLayout{}, usage("--io-loops %d: must be >= 0", o.ioLoops)
+	}
+	topo, err := affinity.ReadTopology("")
+	if err == nil {
+		if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
+			topo = topo.Restrict(allowed)
+		}
+	}
+	if err != nil {
+		// No topology (not Linux, no /sys): run unpinned, unless the
+		// operator asked for specific CPUs we cannot check.
+		if len(eng) > 0 || len(io) > 0 {
+			return coreLayout{}, usage("core lists given but the CPU topology is unreadable: %w", err)
+		}
+		log.Warn("CPU topology unavailable; threads are not pinned", "err", err)
+		if o.fanoutCores != "" {
+			return coreLayout{}, usage("--fanout-cores given but the CPU topology is unreadable: %w", err)
+		}
+		return coreLayout{Layout: affinity.Layout{Loops: max(1, o.ioLoops)}}, nil
+	}
+	layout, err := affinity.Plan(topo, affinity.Request{EngineCores: eng, IOCores: io, IOLoops: o.ioLoops})
+	if err != nil {
+		return coreLayout{}, usage("%w", err)
+	}
+	fan, err := affinity.ParseCPUList(o.fanoutCores)
+	if err == nil {
+		err = topo.Check(fan)
+	}
+	if err != nil {
+		return coreLayout{}, usage("--fanout-cores: %w", err)
+	}
+	if layout.Loops == 0 {
+		layout.Loops = max(1, len(layout.IO))
+	}
+	log.Info("core layout", "topology", topo.String(),
+		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
+		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
+	for _, n := range layout.Notes {
+		log.Info("core layout note", "note", n)
+	}
+	return coreLayout{Layout: layout, fanout: fan}, nil
+}

@@ -1,0 +1,54 @@
+package netio
+
+import "errors"
+
+// BatchSender is the seam between the fan-out and the kernel: it writes many
+// datagrams, each to its own address, in as few system calls as the platform
+// allows (sendmmsg on Linux, one sendto each elsewhere).
+//
+// The contract, in the spirit of wireguard-go's conn.Bind:
+//
+//   - BatchSize is the most datagrams one Send call takes. Callers size their
+//     buffers to it once and never pass more.
+//   - Send writes bufs[i] to addrs[i] for every i < len(bufs); len(addrs) must
+//     equal len(bufs). Every bufs[i] holds exactly one datagram of at most
+//     schema.MaxDatagram bytes.
+//   - The buffers belong to the caller. Send does not keep them, or addrs,
+//     after it returns, so the caller reuses them for the next batch at once.
+//   - Send tries every datagram exactly once, in order. It never blocks for
+//     long: when the socket's send buffer is full (EAGAIN) and wait is true,
+//     it waits for writability for at most a short, fixed bound, and gives up
+//     on the rest of the batch when that runs out; with wait false it gives
+//     up at the first EAGAIN. A snapshot that is late by a tick is worthless:
+//     the next one supersedes it, so dropping beats queueing. The fan-out
+//     passes wait false for the rest of a tick once one batch has waited in
+//     vain, so a stuck socket costs one bound per tick, not one per batch.
+//   - A datagram the kernel refuses for any other reason (for example an
+//     address the socket's family cannot reach) is counted in Failed and
+//     skipped; the datagrams after it are still sent.
+//   - Send does not allocate.
+//
+// A BatchSender is used by one goroutine at a time (each fan-out worker owns
+// one, with its own duplicate of the socket).
+type BatchSender interface {
+	BatchSize() int
+	Send(bufs [][]byte, addrs []Addr, wait bool) SendResult
+	Close() error
+}
+
+// SendResult accounts for every datagram passed to one Send:
+// Sent + Failed + Dropped == len(bufs).
+type SendResult struct {
+	Sent       int   // accepted by the kernel
+	Bytes      int   // bytes of the Sent datagrams
+	Failed     int   // refused by the kernel (not EAGAIN), skipped
+	Dropped    int   // not attempted: the socket stayed unwritable past the bound
+	WouldBlock int   // EAGAIN results seen
+	Partial    int   // system calls that took only part of what they were given
+	Syscalls   int   // send system calls made
+	Err        error // the last error behind Failed or Dropped, for the log
+}
+
+// errAddrFamily is reported for a destination the socket cannot reach, for
+// example an IPv6 client on an AF_INET socket.
+var errAddrFamily = errors.New("netio: destination address family does not match the socket")

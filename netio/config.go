@@ -1,0 +1,246 @@
+package netio
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/treasured/treasured/schema"
+)
+
+// Config is everything New needs. The zero value of a field means "the
+// default below"; normalize fills defaults and checks ranges in one place,
+// so every other function can trust the values.
+type Config struct {
+	// Addr is the UDP listen address, an IP literal and a port
+	// ("127.0.0.1:7777", "[::1]:7777"). Port 0 picks a free port, the same
+	// for every loop (see Server.Start). No DNS: a server binds addresses.
+	Addr string
+
+	// Loops is the number of gnet event loops, each with its own
+	// SO_REUSEPORT socket. Default: len(IOCPUs), or 1.
+	Loops int
+	// IOCPUs pins loop i's thread to IOCPUs[i mod len]. Empty: no pinning.
+	IOCPUs []int
+	// EngineCPUs pins the tick goroutine's thread. Empty: no pinning.
+	EngineCPUs []int
+	// FanoutWorkers splits each tick's snapshots over this many goroutines
+	// (the tick goroutine is worker 0). Default 1: on a small machine extra
+	// workers only compete with the loops for the same cores.
+	FanoutWorkers int
+	// FanoutCPUs pins extra fan-out worker w (1..W-1) to
+	// FanoutCPUs[(w-1) mod len]. Empty: extra workers are not pinned. They
+	// never default to the engine's CPUs: worker 0 is the tick goroutine
+	// itself and runs at the same time as the others.
+	FanoutCPUs []int
+	// PinThread pins the calling, OS-locked thread to cpus
+	// (affinity.PinThread). Nil: no pinning, whatever the CPU lists say.
+	PinThread func(cpus []int) error
+
+	// MaxPlayers is the number of player slots, the engine's MaxPlayers:
+	// session slot == engine player index.
+	MaxPlayers int
+	// Regions is the number of regions; a Connect naming another is
+	// rejected with BadRegion. Default 1.
+	Regions int
+
+	// TickPeriod is the engine's tick (DESIGN.md: 50 ms, 20 Hz).
+	TickPeriod time.Duration
+	// RingSize is each loop's ring capacity in records, a power of two.
+	// Default 4096: at 20 Hz that is 80k inputs/s per loop of headroom
+	// for a tick that runs late.
+	RingSize int
+	// BatchSize is the number of datagrams per sendmmsg. Default 64: past a
+	// few dozen the per-call saving is gone and the batch only holds
+	// buffers (64 x 1200 bytes per worker).
+	BatchSize int
+
+	// IdleTimeout ends a session that sent nothing valid for this long
+	// (DESIGN.md: 10 s).
+	IdleTimeout time.Duration
+	// CookieTTL is how long a Challenge's cookie stays valid. Default 10 s:
+	// enough for a Connect across a bad mobile link, short enough that a
+	// captured cookie is soon worthless.
+	CookieTTL time.Duration
+	// CookieRotate is how often the cookie secret is replaced; it must be
+	// at least CookieTTL, because only the current and the previous secret
+	// are kept. Default 2 x CookieTTL.
+	CookieRotate time.Duration
+
+	// SessionRate and SessionBurst are a session's token bucket, in
+	// datagrams per second and datagrams back to back. Defaults 120/s and
+	// 40: a client sends one Input per tick (20/s), a few Pings and
+	// retransmits; six times that is a generous margin before "flooder".
+	SessionRate  float64
+	SessionBurst int
+	// HandshakeRate and HandshakeBurst limit Hello+Connect per source
+	// address (hashed into a fixed table). Defaults 10/s and 10.
+	HandshakeRate  float64
+	HandshakeBurst int
+
+	// RecvBuffer and SendBuffer are SO_RCVBUF / SO_SNDBUF per socket.
+	// Default 4 MiB each: one tick of snapshots for 3,000 players. The kernel
+	// caps them at net.core.rmem_max / wmem_max; Start warns when it does.
+	RecvBuffer int
+	SendBuffer int
+
+	// Clock drives the tick goroutine. Default: the monotonic clock.
+	Clock Clock
+	// Logger gets start-up, warning and shutdown messages; never one per
+	// datagram. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Default values; see the Config fields for why.
+const (
+	DefaultTickPeriod   = 50 * time.Millisecond
+	DefaultRingSize     = 4096
+	DefaultBatchSize    = 64
+	DefaultIdleTimeout  = 10 * time.Second
+	DefaultCookieTTL    = 10 * time.Second
+	DefaultSessionRate  = 120
+	DefaultSessionBurst = 40
+	DefaultHSRate       = 10
+	DefaultHSBurst      = 10
+	DefaultSocketBuffer = 4 << 20
+)
+
+// ErrConfig wraps every error normalize returns, so a caller (cmd/treasured)
+// can tell a bad setting (exit code 2) from a run-time failure.
+var ErrConfig = errors.New("netio: bad configuration")
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+}
+
+// normalize fills defaults and validates. It returns the listen address.
+func (c *Config) normalize() (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(c.Addr)
+	if err != nil {
+		return ap, configErr("listen address %q: want IP:port, e.g. 127.0.0.1:7777 or [::1]:7777", c.Addr)
+	}
+	if ap.Addr().Zone() != "" {
+		return ap, configErr("listen address %q: IPv6 zones are not supported", c.Addr)
+	}
+	if c.Loops == 0 {
+		c.Loops = max(1, len(c.IOCPUs))
+	}
+	if c.Loops < 1 || c.Loops > 256 {
+		return ap, configErr("%d event loops: want 1..256", c.Loops)
+	}
+	if c.FanoutWorkers == 0 {
+		c.FanoutWorkers = 1
+	}
+	if c.FanoutWorkers < 1 || c.FanoutWorkers > 64 {
+		return ap, configErr("%d fan-out workers: want 1..64", c.FanoutWorkers)
+	}
+	if c.MaxPlayers < 1 || c.MaxPlayers > MaxSlots {
+		return ap, configErr("%d player slots: want 1..%d", c.MaxPlayers, MaxSlots)
+	}
+	if c.Regions == 0 {
+		c.Regions = 1
+	}
+	if c.Regions < 1 || c.Regions > 256 {
+		return ap, configErr("%d regions: want 1..256 (a region is a byte on the wire)", c.Regions)
+	}
+	if c.TickPeriod == 0 {
+		c.TickPeriod = DefaultTickPeriod
+	}
+	if c.TickPeriod < time.Millisecond || c.TickPeriod > time.Second {
+		return ap, configErr("tick period %v: want 1ms..1s", c.TickPeriod)
+	}
+	if c.RingSize == 0 {
+		c.RingSize = DefaultRingSize
+	}
+	if c.RingSize < 2 || c.RingSize&(c.RingSize-1) != 0 || c.RingSize > 1<<20 {
+		return ap, configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1024 {
+		// UIO_MAXIOV (1024) is the most messages one sendmmsg takes.
+		return ap, configErr("batch size %d: want 1..1024", c.BatchSize)
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.CookieTTL == 0 {
+		c.CookieTTL = DefaultCookieTTL
+	}
+	if c.CookieRotate == 0 {
+		c.CookieRotate = 2 * c.CookieTTL
+	}
+	if c.IdleTimeout < c.TickPeriod || c.CookieTTL < time.Second {
+		return ap, configErr("idle timeout %v must be >= a tick and cookie TTL %v >= 1s", c.IdleTimeout, c.CookieTTL)
+	}
+	if c.CookieRotate < c.CookieTTL {
+		return ap, configErr("cookie rotation %v is shorter than the cookie TTL %v: a cookie would outlive both secrets that can check it", c.CookieRotate, c.CookieTTL)
+	}
+	if c.SessionRate == 0 {
+		c.SessionRate = DefaultSessionRate
+	}
+	if c.SessionBurst == 0 {
+		c.SessionBurst = DefaultSessionBurst
+	}
+	if c.HandshakeRate == 0 {
+		c.HandshakeRate = DefaultHSRate
+	}
+	if c.HandshakeBurst == 0 {
+		c.HandshakeBurst = DefaultHSBurst
+	}
+	for _, r := range []float64{c.SessionRate, c.HandshakeRate} {
+		if !(r >= 0.01 && r <= 1e6) { // also rejects NaN
+			return ap, configErr("rate %v/s: want 0.01..1e6", r)
+		}
+	}
+	if c.SessionBurst < 1 || c.HandshakeBurst < 1 {
+		return ap, configErr("bursts must be >= 1")
+	}
+	if c.RecvBuffer == 0 {
+		c.RecvBuffer = DefaultSocketBuffer
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = DefaultSocketBuffer
+	}
+	if c.RecvBuffer < 0 || c.SendBuffer < 0 || c.RecvBuffer > 1<<30 || c.SendBuffer > 1<<30 {
+		return ap, configErr("socket buffers %d/%d: want 0..1GiB", c.RecvBuffer, c.SendBuffer)
+	}
+	if c.Clock == nil {
+		c.Clock = NewMonoClock()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return ap, nil
+}
+
+// params derives the loops' read-only settings.
+func (c *Config) params(originUnixMs int64) *loopParams {
+	cost := func(rate float64) int64 { return int64(math.Round(1e9 / rate)) }
+	p := &loopParams{
+		loops:        c.Loops,
+		regions:      c.Regions,
+		tickHz:       uint16(min(math.MaxUint16, time.Second/c.TickPeriod)),
+		idle:         int64(c.IdleTimeout),
+		cookieTTLms:  uint64(c.CookieTTL / time.Millisecond),
+		originUnixMs: originUnixMs,
+		sessCost:     cost(c.SessionRate),
+		hsCost:       cost(c.HandshakeRate),
+	}
+	p.sessMax = p.sessCost * int64(c.SessionBurst)
+	p.hsMax = p.hsCost * int64(c.HandshakeBurst)
+	return p
+}
+
+// Datagram size is part of the contract with the read buffer: gnet must hand
+// us more than MaxDatagram bytes of an oversized datagram, or we could not
+// tell it from a legal one (recvfrom truncates silently without MSG_TRUNC).
+const readBufferCap = 4096
+
+// A compile-time check: the array length goes negative if readBufferCap is
+// not larger than MaxDatagram.
+var _ [readBufferCap - schema.MaxDatagram - 1]struct{}

@@ -1,0 +1,581 @@
+package netio
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/treasured/treasured/engine"
+)
+
+// Server is the treasured UDP server: N gnet event loops that answer
+// handshakes and pings and queue inputs, a tick goroutine that drains the
+// queues into the engine on absolute deadlines, and a fan-out that sends
+// every player its snapshot each tick with sendmmsg (DESIGN.md "Data flow").
+//
+// Goroutines and what they own:
+//
+//   - event loop i (gnet, OS-locked, pinned to its I/O CPU): loops[i], its
+//     sessions, its end of rings[i], its LoopStats.
+//   - the tick goroutine (OS-locked, pinned to the engine CPU): the World,
+//     recs, the fan-out's peer table, fan-out worker 0, TickStats.
+//   - fan-out workers 1..W-1 (OS-locked, pinned): their batch and sender.
+//   - the housekeeper: schedules sweeps on the loops, rotates cookie secrets.
+//   - whoever calls Shutdown.
+type Server struct {
+	cfg   Config
+	addr  netip.AddrPort
+	log   *slog.Logger
+	world World
+
+	params *loopParams
+	jar    *cookieJar
+	loops  []*loop
+	bound  []loopBinding
+
+	LoopStats   []LoopStats
+	FanoutStats []FanoutStats
+	TickStats   TickStats
+
+	tickNo   atomic.Uint32 // engine tick, for Welcome and Pong
+	draining atomic.Bool
+	stopTick atomic.Bool
+	origin   time.Time // server clock 0 for the loops
+
+	// Tick goroutine state.
+	ticker  ticker
+	recs    []engine.Record
+	fan     *fanout
+	drainFn func(*ringEntry)
+	drain   drainState
+
+	eng       gnet.Engine
+	bootErr   error
+	booted    chan struct{}
+	runDone   chan struct{} // closed when gnet.Run has returned
+	runErr    error         // gnet.Run's result, valid once runDone is closed
+	tickDone  chan struct{}
+	houseStop chan struct{}
+	houseDone chan struct{}
+	stopOnce  sync.Once
+	started   atomic.Bool
+
+	strayLogged atomic.Bool // logged the impossible "unknown socket" once
+}
+
+// loopBinding ties a loop index to the gnet event loop that serves it. gnet
+// does not tell a callback which loop it runs on, but every datagram callback
+// carries the fd of the loop's own SO_REUSEPORT socket, so the first callback
+// with a new fd claims the next free index. Written once (CAS) by the loop
+// itself; read by every loop and by the housekeeper.
+type loopBinding struct {
+	fd atomic.Int64 // -1 until claimed
+	el atomic.Pointer[loopHandle]
+}
+
+type loopHandle struct {
+	el    gnet.EventLoop
+	sweep gnet.Runnable
+}
+
+// New checks cfg and builds a server around w. Nothing is bound or started
+// until Start.
+func New(cfg Config, w World) (*Server, error) {
+	ap, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, configErr("no world")
+	}
+	var secret [32]byte
+	if _, err := crand.Read(secret[:]); err != nil {
+		return nil, fmt.Errorf("netio: cookie secret: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, addr: ap, log: cfg.Logger, world: w,
+		jar:         newCookieJar(secret),
+		loops:       make([]*loop, cfg.Loops),
+		bound:       make([]loopBinding, cfg.Loops),
+		LoopStats:   make([]LoopStats, cfg.Loops),
+		FanoutStats: make([]FanoutStats, cfg.FanoutWorkers),
+		origin:      time.Now(),
+		recs:        make([]engine.Record, 0, cfg.Loops*cfg.RingSize),
+		drain:       newDrainState(cfg.MaxPlayers),
+		booted:      make(chan struct{}),
+		runDone:     make(chan struct{}),
+		tickDone:    make(chan struct{}),
+		houseStop:   make(chan struct{}),
+		houseDone:   make(chan struct{}),
+	}
+	s.params = cfg.params(s.origin.UnixMilli())
+	for i := range s.loops {
+		var seed [32]byte
+		if _, err := crand.Read(seed[:]); err != nil {
+			return nil, fmt.Errorf("netio: loop seed: %w", err)
+		}
+		l, err := newLoop(i, s.params, cfg.MaxPlayers, cfg.RingSize, s.jar, seed, &s.tickNo, &s.draining, &s.LoopStats[i])
+		if err != nil {
+			return nil, err
+		}
+		s.loops[i] = l
+		s.bound[i].fd.Store(-1)
+	}
+	s.drainFn = s.onEntry
+	s.ticker = ticker{clock: cfg.Clock, period: cfg.TickPeriod, fn: s.tick, stats: &s.TickStats}
+	return s, nil
+}
+
+// SetTickObserver sets who receives per-tick measurements (the metrics'
+// histograms). Call before Start.
+func (s *Server) SetTickObserver(o TickObserver) { s.ticker.obs = o }
+
+// Addr is the address the server listens on, with the real port once
+// Start has returned.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Tick is the engine tick after the last completed Step.
+func (s *Server) Tick() uint32 { return s.tickNo.Load() }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// RingDepth reports loop i's queued records (for metrics; a snapshot).
+func (s *Server) RingDepth(i int) int { return s.loops[i].ring.Len() }
+
+// RingCap is each loop's ring capacity.
+func (s *Server) RingCap() int { return s.cfg.RingSize }
+
+// Sessions is the number of active sessions over all loops.
+func (s *Server) Sessions() int64 {
+	var n int64
+	for i := range s.LoopStats {
+		n += s.LoopStats[i].Sessions.Load()
+	}
+	return n
+}
+
+// Done is closed when the event loops have stopped: after Shutdown, or on
+// their own if gnet failed, in which case Err says why. Either way the
+// caller should still call Shutdown, which sends the final snapshot and Byes.
+func (s *Server) Done() <-chan struct{} { return s.runDone }
+
+// Err is the event loops' exit error, once Done is closed.
+func (s *Server) Err() error {
+	select {
+	case <-s.runDone:
+		return s.runErr
+	default:
+		return nil
+	}
+}
+
+// ErrAddrInUse is returned by Start when another socket holds the port.
+var ErrAddrInUse = errors.New("netio: listen address in use")
+
+// Start binds the sockets, starts the event loops, the tick goroutine and
+// the housekeeper, and returns once the server answers datagrams, or with
+// the reason it cannot (ErrAddrInUse, a bad address, the kernel's refusal).
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("netio: Start called twice")
+	}
+	if err := s.resolvePort(); err != nil {
+		return err
+	}
+	network := "udp4"
+	if s.addr.Addr().Is6() {
+		network = "udp6"
+	}
+	opts := []gnet.Option{
+		// One SO_REUSEPORT socket per loop: the kernel spreads clients over
+		// the sockets by 4-tuple hash, so each client sticks to one loop,
+		// which is what lets a loop own its clients' sessions outright.
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithReusePort(true),
+		// Each loop's goroutine keeps its OS thread, so pinning that thread
+		// in the loop's first callback pins the loop for good.
+		gnet.WithLockOSThread(true),
+		gnet.WithSocketRecvBuffer(s.cfg.RecvBuffer),
+		gnet.WithSocketSendBuffer(s.cfg.SendBuffer),
+		gnet.WithReadBufferCap(readBufferCap),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	h := &handler{srv: s}
+	go func() {
+		s.runErr = gnet.Run(h, network+"://"+s.addr.String(), opts...)
+		close(s.runDone)
+	}()
+	select {
+	case <-s.booted:
+		if s.bootErr != nil {
+			<-s.runDone
+			return s.bootErr
+		}
+	case <-s.runDone:
+		err := s.runErr
+		if err == nil {
+			err = errors.New("netio: gnet stopped during start-up")
+		}
+		return s.startErr(err)
+	}
+
+	go s.runTicks()
+	go s.housekeeper()
+	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
+		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers)
+	return nil
+}
+
+func (s *Server) startErr(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: %s: %v", ErrAddrInUse, s.addr, err)
+	}
+	return fmt.Errorf("netio: start %s: %w", s.addr, err)
+}
+
+// resolvePort checks that the address is free and, for port 0, picks one.
+//
+// Two reasons to bind a plain socket first. gnet binds each loop's socket
+// with SO_REUSEPORT, and Linux lets a second process bind a port that
+// another SO_REUSEPORT socket of the same user holds: two servers would
+// silently split the traffic. A socket without SO_REUSEPORT fails with
+// EADDRINUSE instead. And with port 0, each of gnet's N binds would get its
+// own random port; binding once and passing the port gives them all the
+// same one. (Another process could take the port between our close and
+// gnet's bind; the bind would then fail, or share, exactly as without this.)
+func (s *Server) resolvePort() error {
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(s.addr))
+	if err != nil {
+		return s.startErr(err)
+	}
+	if s.addr.Port() == 0 {
+		s.addr = netip.AddrPortFrom(s.addr.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+	}
+	return pc.Close()
+}
+
+// handler adapts gnet's callbacks to the loops.
+type handler struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+// OnBoot runs once, before any loop starts: the moment to take the socket
+// duplicates the fan-out sends on and to read back the buffer sizes.
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.srv
+	s.eng = eng
+	err := s.boot(eng)
+	s.bootErr = err
+	close(s.booted)
+	if err != nil {
+		return gnet.Shutdown
+	}
+	return gnet.None
+}
+
+func (s *Server) boot(eng gnet.Engine) error {
+	workers := make([]*fanWorker, s.cfg.FanoutWorkers)
+	for i := range workers {
+		// Engine.Dup duplicates the first loop's socket. Sending on it is
+		// fine for every client: all the loops' sockets are bound to the
+		// same address and port, so replies come from where the client
+		// sent to, and the receive-side hash is not affected by sends.
+		fd, err := eng.Dup()
+		if err != nil {
+			for _, w := range workers[:i] {
+				_ = w.sender.Close()
+			}
+			return fmt.Errorf("netio: duplicate socket for the fan-out: %w", err)
+		}
+		if i == 0 {
+			s.checkBuffers(fd)
+		}
+		snd, err := newSocketSender(fd, s.cfg.BatchSize)
+		if err != nil {
+			_ = closeFD(fd)
+			for _, w := range workers[:i] {
+				_ = w.sender.Close()
+			}
+			return err
+		}
+		workers[i] = newFanWorker(s.world.NewSnapshotter(), snd, &s.FanoutStats[i])
+	}
+	fan, err := newFanout(s.cfg.MaxPlayers, workers, s.pinFanout)
+	if err != nil {
+		return err
+	}
+	s.fan = fan
+	return nil
+}
+
+// checkBuffers warns when the kernel gave less socket buffer than asked.
+// Too small a receive buffer is where a loaded server loses datagrams
+// silently (RcvbufErrors in /proc/net/snmp), so the warning names the knob.
+func (s *Server) checkBuffers(fd int) {
+	rcv, snd, err := socketBuffers(fd)
+	if err != nil {
+		s.log.Debug("socket buffer sizes unavailable", "err", err)
+		return
+	}
+	if rcv < s.cfg.RecvBuffer {
+		s.log.Warn("kernel capped the UDP receive buffer; raise it with sysctl -w "+rcvSysctl+"=N",
+			"asked", s.cfg.RecvBuffer, "got", rcv, "sysctl", rcvSysctl)
+	}
+	if snd < s.cfg.SendBuffer {
+		s.log.Warn("kernel capped the UDP send buffer; raise it with sysctl -w "+sndSysctl+"=N",
+			"asked", s.cfg.SendBuffer, "got", snd, "sysctl", sndSysctl)
+	}
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	s := h.srv
+	l := s.loopFor(c)
+	if l == nil {
+		return gnet.None
+	}
+	// Next(-1) on a UDP conn is the loop's read buffer itself, no copy; it
+	// is only valid during this callback, and datagram keeps none of it.
+	in, err := c.Next(-1)
+	if err != nil {
+		return gnet.None
+	}
+	src, ok := addrFromNet(c.RemoteAddr())
+	if !ok {
+		l.stats.DatagramsIn.inc()
+		l.drop(DropBadSource)
+		return gnet.None
+	}
+	out := l.datagram(in, src, s.now())
+	if out != nil {
+		if _, err := c.Write(out); err != nil {
+			l.stats.SendErrors.inc()
+		} else {
+			l.stats.DatagramsOut.inc()
+			l.stats.BytesOut.add(uint64(len(out)))
+		}
+	}
+	return gnet.None
+}
+
+// now is the loops' clock: monotonic nanoseconds since New.
+func (s *Server) now() int64 { return int64(time.Since(s.origin)) }
+
+// loopFor finds (or, on a loop's first datagram, claims) the loop state of
+// the gnet loop running this callback. A linear scan of at most a few dozen
+// atomic loads: cheaper than a map, and race-free.
+func (s *Server) loopFor(c gnet.Conn) *loop {
+	fd := int64(c.Fd())
+	for i := range s.bound {
+		if s.bound[i].fd.Load() == fd {
+			return s.loops[i]
+		}
+	}
+	for i := range s.bound {
+		if s.bound[i].fd.CompareAndSwap(-1, fd) {
+			l := s.loops[i]
+			s.pinLoop(i)
+			s.bound[i].el.Store(&loopHandle{
+				el: c.EventLoop(),
+				sweep: gnet.RunnableFunc(func(context.Context) error {
+					l.sweep(s.now())
+					return nil
+				}),
+			})
+			return l
+		}
+		if s.bound[i].fd.Load() == fd {
+			return s.loops[i] // another claim raced ours for this fd: impossible, but harmless
+		}
+	}
+	if s.strayLogged.CompareAndSwap(false, true) {
+		s.log.Error("datagrams on an unknown socket (more sockets than loops); dropping them", "fd", fd)
+	}
+	return nil
+}
+
+// pinLoop pins the calling loop thread (gnet has locked it) to its I/O CPU.
+func (s *Server) pinLoop(i int) {
+	if s.cfg.PinThread == nil || len(s.cfg.IOCPUs) == 0 {
+		return
+	}
+	cpu := s.cfg.IOCPUs[i%len(s.cfg.IOCPUs)]
+	if err := s.cfg.PinThread([]int{cpu}); err != nil {
+		s.log.Warn("cannot pin event loop", "loop", i, "cpu", cpu, "err", err)
+		return
+	}
+	s.log.Debug("event loop pinned", "loop", i, "cpu", cpu)
+}
+
+func (s *Server) pinFanout(w int) {
+	if s.cfg.PinThread == nil || len(s.cfg.FanoutCPUs) == 0 {
+		return
+	}
+	cpu := s.cfg.FanoutCPUs[(w-1)%len(s.cfg.FanoutCPUs)]
+	if err := s.cfg.PinThread([]int{cpu}); err != nil {
+		s.log.Warn("cannot pin fan-out worker", "worker", w, "cpu", cpu, "err", err)
+	}
+}
+
+// runTicks is the tick goroutine.
+func (s *Server) runTicks() {
+	defer close(s.tickDone)
+	// Locked and never unlocked: when a goroutine exits still locked, the
+	// runtime destroys its thread, so the CPU pin below dies with it instead
+	// of leaking to whatever goroutine the thread would run next.
+	runtime.LockOSThread()
+	if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
+		if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
+			s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
+		}
+	}
+	s.ticker.run(&s.stopTick)
+}
+
+// tick is one engine tick: drain every ring, step, send the snapshots.
+func (s *Server) tick(uint64) {
+	s.recs = s.recs[:0]
+	for _, l := range s.loops {
+		l.ring.Drain(s.drainFn)
+	}
+	s.recs = s.drain.finish(s.recs)
+	s.TickStats.Records.add(uint64(len(s.recs)))
+	s.world.Step(s.recs)
+	t := s.world.Tick()
+	s.tickNo.Store(t)
+	s.TickStats.Tick.set(int64(t))
+	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
+	s.fan.send(s.fan.players, false)
+	s.TickStats.LastAt.set(s.now())
+}
+
+// onEntry takes one drained ring entry (tick goroutine).
+func (s *Server) onEntry(e *ringEntry) {
+	switch e.rec.Kind {
+	case engine.RecJoin:
+		s.TickStats.Joins.inc()
+		s.fan.apply(e)
+	case engine.RecLeave:
+		s.TickStats.Leaves.inc()
+		s.fan.apply(e)
+	}
+	s.recs = s.drain.add(s.recs, &e.rec)
+}
+
+// housekeeper runs the loops' idle sweeps once a second, on their own
+// goroutines via gnet's task queue, and rotates the cookie secret.
+func (s *Server) housekeeper() {
+	defer close(s.houseDone)
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	rotate := time.NewTicker(s.cfg.CookieRotate)
+	defer rotate.Stop()
+	for {
+		select {
+		case <-s.houseStop:
+			return
+		case <-sweep.C:
+			for i := range s.bound {
+				if h := s.bound[i].el.Load(); h != nil {
+					// Fails only when the engine is shutting down.
+					_ = h.el.Execute(context.Background(), h.sweep)
+				}
+			}
+		case <-rotate.C:
+			var next [32]byte
+			if _, err := crand.Read(next[:]); err != nil {
+				s.log.Error("cookie secret rotation failed; keeping the current secret", "err", err)
+				continue
+			}
+			s.jar.rotate(next)
+		}
+	}
+}
+
+// Shutdown stops the server gracefully: no new players (a Connect gets
+// Reject ShuttingDown), the event loops stop, the tick goroutine finishes
+// one last tick (everyone's final snapshot), then every player gets a Bye
+// and the sockets close. It returns when all of that is done or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return errors.New("netio: Shutdown before Start")
+	}
+	var err error
+	s.stopOnce.Do(func() { err = s.shutdown(ctx) })
+	return err
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("shutting down: no new players")
+
+	// Stop the loops first, so nothing is pushed into the rings after the
+	// final drain below.
+	var errs []error
+	select {
+	case <-s.runDone: // the loops already stopped on their own (Err says why)
+	default:
+		if err := s.eng.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop event loops: %w", err))
+		}
+	}
+	select {
+	case <-s.runDone:
+		if s.runErr != nil {
+			errs = append(errs, fmt.Errorf("event loops: %w", s.runErr))
+		}
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("event loops: %w", ctx.Err()))
+	}
+
+	s.stopTick.Store(true)
+	select {
+	case <-s.tickDone:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("final tick: %w", ctx.Err()))
+		close(s.houseStop)
+		return errors.Join(errs...)
+	}
+	close(s.houseStop)
+	<-s.houseDone
+
+	// The tick goroutine is gone, so this goroutine may now use its state.
+	// Joins queued after the final tick's drain still need their Bye.
+	for _, l := range s.loops {
+		l.ring.Drain(s.fan.apply)
+	}
+	live := s.fan.players[:0]
+	for i := range s.fan.peers {
+		if s.fan.peers[i].live {
+			live = append(live, int32(i))
+		}
+	}
+	s.fan.send(live, true)
+	if err := s.fan.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close fan-out sockets: %w", err))
+	}
+	s.log.Info("shut down", "final_tick", s.tickNo.Load(), "byes", len(live))
+	return errors.Join(errs...)
+}
+
+// gnetLogger routes gnet's own log lines to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }

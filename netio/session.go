@@ -1,0 +1,191 @@
+package netio
+
+import (
+	"fmt"
+
+	"github.com/treasured/treasured/schema"
+)
+
+// Session ids are (DESIGN.md) slot + generation + random bits:
+//
+//	bit 63      always 1, so 0 never names a session
+//	bits 32..62 random, from the owning loop's generator
+//	bits 24..31 low 8 bits of the slot's generation
+//	bits  0..23 slot
+//
+// The slot makes lookup an index, not a search. The generation makes an id
+// from a slot's previous occupant fail even before the random bits are
+// compared, and the random bits make an id unguessable by anyone who has not
+// seen it: a blind attacker must also match the session's source address.
+const (
+	slotBits = 24
+	slotMask = 1<<slotBits - 1
+	// MaxSlots is the most player slots a server can have (slotBits).
+	MaxSlots = 1 << slotBits
+)
+
+func makeSessionID(slot int32, gen uint32, rnd uint32) uint64 {
+	return 1<<63 | uint64(rnd&0x7fffffff)<<32 | uint64(gen&0xff)<<slotBits | uint64(slot)&slotMask
+}
+
+func sessionSlot(id uint64) int32 { return int32(id & slotMask) }
+
+type slotState uint8
+
+const (
+	slotFree    slotState = iota
+	slotActive            // joined: a RecJoin is in the ring
+	slotLeaving           // ended, but the ring was full when we pushed RecLeave
+)
+
+// session is one player slot as its event loop sees it. It is pointer-free
+// on purpose (DESIGN.md "Everything ... pointer-free"): the loop's array of
+// them is never scanned by the GC.
+//
+// Owner: the event loop that owns the slot (see partition). No other
+// goroutine reads or writes it; the engine learns about joins and leaves
+// only through the ring.
+type session struct {
+	id     uint64
+	addr   Addr
+	gen    uint32
+	state  slotState
+	region uint8
+	// The Connect that created the session, so a repeated Connect (the
+	// Welcome was lost) gets the same Welcome instead of a second slot.
+	nonce  uint64
+	cookie schema.Cookie
+	key    uint64
+
+	lastSeen int64 // server clock (ns) of the last valid datagram
+	bucket   tokenBucket
+}
+
+// partition is the set of player slots one event loop owns: with N loops,
+// loop i owns the slots s with s mod N == i.
+//
+// Why partition rather than share one free list: with SO_REUSEPORT the
+// kernel hashes a client's 4-tuple to one socket, so all of a client's
+// datagrams reach one loop, and that loop can own the client's slot outright
+// with no atomics and no false sharing (each partition is its own
+// allocation). The price is that one loop can be full while another has room;
+// the kernel's hash spreads clients evenly enough that this only bites when
+// the server is nearly full anyway, and Reject ServerFull is the same answer.
+type partition struct {
+	loop, loops int
+	maxSlots    int       // global slot count (the engine's MaxPlayers)
+	sess        []session // sess[i] is slot i*loops + loop
+	freeList    []int32   // stack of free local indexes, lowest on top
+	// byAddr finds the session of a source address, for a repeated Connect
+	// and to end a session whose client reconnects from the same address.
+	// Keys and values are pointer-free, so the GC does not scan the map, and
+	// it is sized up front so an insert does not grow it.
+	byAddr map[Addr]int32
+	active int
+}
+
+func newPartition(loop, loops, maxSlots int) (*partition, error) {
+	if loops < 1 || loop < 0 || loop >= loops {
+		return nil, fmt.Errorf("netio: partition %d of %d", loop, loops)
+	}
+	if maxSlots < 1 || maxSlots > MaxSlots {
+		return nil, fmt.Errorf("netio: %d player slots: must be in [1, %d]", maxSlots, MaxSlots)
+	}
+	n := 0
+	if loop < maxSlots {
+		n = (maxSlots-loop-1)/loops + 1
+	}
+	p := &partition{
+		loop: loop, loops: loops, maxSlots: maxSlots,
+		sess:     make([]session, n),
+		freeList: make([]int32, n),
+		byAddr:   make(map[Addr]int32, n),
+	}
+	// Lowest index on top of the stack: the engine's arrays are then filled
+	// from the front, and tests can predict slots.
+	for i := range n {
+		p.freeList[i] = int32(n - 1 - i)
+	}
+	return p, nil
+}
+
+func (p *partition) slotOf(local int32) int32 { return local*int32(p.loops) + int32(p.loop) }
+
+// lookup returns the session a datagram claims, or nil when the id names no
+// live session of this loop. A slot owned by another loop yields nil: only
+// reachable if the kernel moved the client to another socket, and reading
+// another loop's session would be a data race.
+func (p *partition) lookup(id uint64) *session {
+	slot := int(sessionSlot(id))
+	if slot >= p.maxSlots || slot%p.loops != p.loop {
+		return nil
+	}
+	s := &p.sess[slot/p.loops]
+	if s.state != slotActive || s.id != id {
+		return nil
+	}
+	return s
+}
+
+// alloc takes a free slot, or returns ok == false when this loop's share of
+// the slots is used up. The caller fills the session and must either
+// commit it or give it back with unalloc.
+func (p *partition) alloc() (local int32, ok bool) {
+	if len(p.freeList) == 0 {
+		return 0, false
+	}
+	local = p.freeList[len(p.freeList)-1]
+	p.freeList = p.freeList[:len(p.freeList)-1]
+	return local, true
+}
+
+func (p *partition) unalloc(local int32) { p.freeList = append(p.freeList, local) }
+
+// end takes an active session out of service: its id and address stop
+// matching at once. The slot stays taken until its RecLeave is in the ring
+// (release), so the engine never sees a slot joined twice without a leave.
+func (p *partition) end(local int32) {
+	s := &p.sess[local]
+	if cur, ok := p.byAddr[s.addr]; ok && cur == local {
+		delete(p.byAddr, s.addr)
+	}
+	s.state = slotLeaving
+	p.active--
+}
+
+// release returns a slot whose RecLeave is in the ring. The generation is kept
+// and bumped at the next join, so ids of the old occupant stay invalid.
+func (p *partition) release(local int32) {
+	s := &p.sess[local]
+	s.state = slotFree
+	s.id = 0
+	p.freeList = append(p.freeList, local)
+}
+
+// tokenBucket limits one session's datagram rate, in integer nanoseconds of
+// credit so it needs no floats and no allocation: each datagram costs
+// cost ns of credit, credit refills at one ns per ns and holds at most
+// burst*cost (burst datagrams back to back).
+type tokenBucket struct {
+	credit  int64
+	last    int64
+	flooder bool // limited at least once: the session is counted as a flooder once
+}
+
+// allow charges one datagram at now. It reports whether the datagram may
+// pass and whether this is the session's first limited datagram.
+func (b *tokenBucket) allow(now, cost, max int64) (ok, firstFlood bool) {
+	if d := now - b.last; d > 0 {
+		b.credit = min(b.credit+d, max)
+	}
+	b.last = now
+	if b.credit < cost {
+		firstFlood = !b.flooder
+		b.flooder = true
+		return false, firstFlood
+	}
+	b.credit -= cost
+	return true, false
+}
+
+func (b *tokenBucket) reset(now, max int64) { *b = tokenBucket{credit: max, last: now} }

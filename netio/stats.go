@@ -1,0 +1,164 @@
+package netio
+
+import (
+	"sync/atomic"
+
+	"golang.org/x/sys/cpu"
+)
+
+// counter is a monotonically increasing count with exactly one writer (an
+// event loop, a fan-out worker or the tick goroutine) and any number of
+// readers (the metrics scrape, tests).
+//
+// add is a Load and a Store, not an atomic Add: with one writer nothing can
+// be lost between them, and on x86 this avoids a LOCK-prefixed instruction
+// per datagram. The atomic Store still publishes the value to the scraper
+// without a data race. Nothing here allocates, which is why the hot paths
+// count with these and the Prometheus side reads them only at scrape time
+// (metrics.go).
+type counter struct{ v atomic.Uint64 }
+
+func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
+func (c *counter) inc()         { c.v.Store(c.v.Load() + 1) }
+
+// Load returns the current count.
+func (c *counter) Load() uint64 { return c.v.Load() }
+
+// gauge is a single-writer level (same rules as counter).
+type gauge struct{ v atomic.Int64 }
+
+func (g *gauge) set(n int64) { g.v.Store(n) }
+
+// Load returns the current level.
+func (g *gauge) Load() int64 { return g.v.Load() }
+
+// DropReason says why a datagram was dropped without an answer. Each reason
+// is its own label value of treasured_drops_total.
+type DropReason uint8
+
+// Drop reasons. Order is the exported label order; append only.
+const (
+	DropOversized        DropReason = iota // longer than schema.MaxDatagram
+	DropTruncated                          // shorter than its own structure says (or than any message)
+	DropMalformed                          // failed the FlatBuffers verifier
+	DropBadIdentifier                      // not a treasured datagram (file identifier)
+	DropUnexpected                         // a message only the server sends, or an unknown body
+	DropUnpadded                           // Hello/Connect shorter than the anti-amplification minimum
+	DropBadSession                         // unknown, stale or ended session id
+	DropWrongAddress                       // right session id from another source address
+	DropRateLimited                        // session over its token bucket
+	DropHandshakeLimited                   // Hello/Connect over the per-address handshake budget
+	DropRingFull                           // loop's ring to the engine was full: the newest input is dropped
+	DropAmplification                      // the answer would have been larger than the request
+	DropBadSource                          // source address gnet could not give as UDP
+	NumDropReasons
+)
+
+var dropReasonNames = [NumDropReasons]string{
+	DropOversized:        "oversized",
+	DropTruncated:        "truncated",
+	DropMalformed:        "malformed",
+	DropBadIdentifier:    "bad_identifier",
+	DropUnexpected:       "unexpected_type",
+	DropUnpadded:         "unpadded",
+	DropBadSession:       "bad_session",
+	DropWrongAddress:     "wrong_address",
+	DropRateLimited:      "rate_limited",
+	DropHandshakeLimited: "handshake_rate_limited",
+	DropRingFull:         "ring_full",
+	DropAmplification:    "amplification",
+	DropBadSource:        "bad_source",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropReasonNames[r]
+	}
+	return "unknown"
+}
+
+// EndReason says why a session ended (treasured_sessions_ended_total).
+type EndReason uint8
+
+// Session end reasons.
+const (
+	EndBye      EndReason = iota // client said Bye
+	EndTimeout                   // idle longer than the idle timeout
+	EndReplaced                  // a new Connect from the same address
+	NumEndReasons
+)
+
+var endReasonNames = [NumEndReasons]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+
+func (r EndReason) String() string {
+	if r < NumEndReasons {
+		return endReasonNames[r]
+	}
+	return "unknown"
+}
+
+// numRejectReasons covers wire.RejectReason (Unknown..ShuttingDown).
+const numRejectReasons = 7
+
+// LoopStats are one event loop's counters. The loop's goroutine is the only
+// writer. Padding on both sides keeps two loops' counters off one cache line:
+// they are written on every datagram, from different cores.
+type LoopStats struct {
+	_ cpu.CacheLinePad
+
+	DatagramsIn  counter
+	BytesIn      counter
+	DatagramsOut counter // replies sent from the loop (Challenge, Welcome, Reject, Pong)
+	BytesOut     counter
+	SendErrors   counter // replies the kernel refused
+
+	Drops   [NumDropReasons]counter
+	Rejects [numRejectReasons]counter // by wire.RejectReason
+
+	Challenges     counter // Hello answered
+	Welcomes       counter // new sessions
+	WelcomeRepeats counter // repeated Connect answered with the same Welcome
+	Ended          [NumEndReasons]counter
+	Inputs         counter // RecInput pushed
+	Pongs          counter
+	Flooders       counter // sessions rate-limited at least once
+	LeaveRetries   counter // RecLeave deferred because the ring was full
+
+	Sessions gauge // active sessions of this loop
+
+	_ cpu.CacheLinePad
+}
+
+// FanoutStats are one fan-out worker's counters; the worker is the only
+// writer.
+type FanoutStats struct {
+	_ cpu.CacheLinePad
+
+	Snapshots    counter // datagrams the kernel accepted
+	Bytes        counter
+	EncodeErrors counter // engine returned no datagram or one over MaxDatagram
+	NoAddress    counter // active player without a joined address (engine/netio disagree)
+	SendErrors   counter // datagrams the kernel refused (not EAGAIN)
+	WouldBlock   counter // EAGAIN seen (each one costs a bounded poll)
+	Dropped      counter // datagrams given up on after EAGAIN; the next tick supersedes them
+	PartialSends counter // sendmmsg calls that took only part of a batch
+	Syscalls     counter
+	Byes         counter // Bye datagrams at shutdown
+	_            cpu.CacheLinePad
+}
+
+// TickStats are the tick goroutine's counters (single writer).
+type TickStats struct {
+	_ cpu.CacheLinePad
+
+	Ticks    counter
+	Overruns counter // ticks whose work ran past the next tick's deadline
+	Records  counter // records drained from the rings
+	Joins    counter
+	Leaves   counter
+	Tick     gauge // engine tick after the last Step
+	LastWork gauge // ns, last tick's work
+	MaxLate  gauge // ns, worst start jitter seen
+	LastAt   gauge // server clock (ns) at the end of the last tick, for /healthz
+	_        cpu.CacheLinePad
+}

@@ -1,0 +1,90 @@
+package netio
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Clock is the tick goroutine's time source. The server uses the monotonic
+// clock; tests inject a fake so that jitter, overruns and the no-drift rule
+// are checked exactly, without sleeping and without asserting on real time.
+type Clock interface {
+	// Now is monotonic time since an arbitrary origin.
+	Now() time.Duration
+	// SleepUntil returns once Now() >= t (at once if it already is).
+	SleepUntil(t time.Duration)
+}
+
+// monoClock is the real Clock: time.Since reads the monotonic clock, so wall
+// clock steps (NTP, an operator) neither stretch nor squeeze ticks.
+type monoClock struct{ origin time.Time }
+
+// NewMonoClock returns the real monotonic Clock.
+func NewMonoClock() Clock { return monoClock{origin: time.Now()} }
+
+func (c monoClock) Now() time.Duration { return time.Since(c.origin) }
+
+func (c monoClock) SleepUntil(t time.Duration) {
+	// One sleep, not a loop of short ones: the Go timer fires within tens of
+	// microseconds on an idle core, and the jitter histogram shows it. A spin
+	// before the deadline would burn the engine core that the I/O loops and
+	// the OS share on small machines.
+	if d := t - c.Now(); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// TickObserver receives each tick's measurements (the Prometheus histograms
+// in the server, a recorder in tests). Calls come from the tick goroutine.
+type TickObserver interface {
+	ObserveTick(k uint64, jitter, work time.Duration, overrun bool)
+}
+
+// ticker runs fn on absolute deadlines start + k*period.
+//
+// Deadlines are absolute so that nothing drifts: a late tick does not push
+// the later ones back, and the long-run rate is exactly 1/period. A tick whose
+// work ends after the next deadline is an overrun: it is counted, and the next
+// tick starts at once, late, and is measured as such. No tick is ever
+// skipped: every k runs, in order, so the engine's tick number and the
+// journal never have holes (DESIGN.md "Overload").
+type ticker struct {
+	clock  Clock
+	period time.Duration
+	fn     func(k uint64)
+	obs    TickObserver
+	stats  *TickStats
+}
+
+// run ticks until stop is set. The tick during which stop is seen is
+// completed, and it is the last: Server.Shutdown relies on that final tick
+// to send everyone a final snapshot. It returns the number of ticks run.
+func (t *ticker) run(stop *atomic.Bool) uint64 {
+	start := t.clock.Now()
+	var k uint64
+	for {
+		sched := start + time.Duration(k)*t.period
+		t.clock.SleepUntil(sched)
+		began := t.clock.Now()
+		t.fn(k)
+		ended := t.clock.Now()
+
+		jitter, work := began-sched, ended-began
+		overrun := ended > sched+t.period
+		t.stats.Ticks.inc()
+		if overrun {
+			t.stats.Overruns.inc()
+		}
+		t.stats.LastWork.set(int64(work))
+		if int64(jitter) > t.stats.MaxLate.Load() {
+			t.stats.MaxLate.set(int64(jitter))
+		}
+		if t.obs != nil {
+			t.obs.ObserveTick(k, jitter, work, overrun)
+		}
+		k++
+		if stop.Load() {
+			return k
+		}
+	}
+}

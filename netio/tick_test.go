@@ -1,0 +1,159 @@
+package netio
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a Clock whose time moves only when the test says: SleepUntil
+// jumps straight to the deadline, and work inside a tick is simulated by
+// advancing it from the tick function.
+type fakeClock struct {
+	now    time.Duration
+	sleeps []time.Duration                 // deadlines slept to
+	late   map[time.Duration]time.Duration // oversleep when sleeping to a deadline
+}
+
+func (c *fakeClock) Now() time.Duration { return c.now }
+func (c *fakeClock) SleepUntil(t time.Duration) {
+	if t > c.now {
+		c.sleeps = append(c.sleeps, t)
+		c.now = t + c.late[t]
+	}
+}
+
+type tickRec struct {
+	k            uint64
+	jitter, work time.Duration
+	overrun      bool
+}
+
+type recorder struct{ got []tickRec }
+
+func (r *recorder) ObserveTick(k uint64, jitter, work time.Duration, overrun bool) {
+	r.got = append(r.got, tickRec{k: k, jitter: jitter, work: work, overrun: overrun})
+}
+
+func TestTickerAbsoluteDeadlines(t *testing.T) {
+	const period = 50 * time.Millisecond
+	// An arbitrary origin, and a late wake-up for tick 3: neither may shift
+	// the schedule of later ticks.
+	clk := &fakeClock{now: 7 * time.Millisecond,
+		late: map[time.Duration]time.Duration{157 * time.Millisecond: 3 * time.Millisecond}}
+	work := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 49 * time.Millisecond,
+		5 * time.Millisecond, 0, 30 * time.Millisecond}
+	var stop atomic.Bool
+	var starts []time.Duration
+	rec := &recorder{}
+	tk := ticker{clock: clk, period: period, obs: rec, stats: &TickStats{}}
+	tk.fn = func(k uint64) {
+		starts = append(starts, clk.now)
+		clk.now += work[k]
+		if k == uint64(len(work)-1) {
+			stop.Store(true)
+		}
+	}
+	n := tk.run(&stop)
+	if n != uint64(len(work)) {
+		t.Fatalf("ran %d ticks, want %d", n, len(work))
+	}
+	origin := 7 * time.Millisecond
+	for k, s := range starts {
+		want := origin + time.Duration(k)*period
+		if k == 3 {
+			want += 3 * time.Millisecond
+		}
+		if s != want {
+			t.Errorf("tick %d started at %v, want %v", k, s, want)
+		}
+	}
+	for i, d := range clk.sleeps {
+		if want := origin + time.Duration(i+1)*period; d != want {
+			t.Errorf("sleep %d to %v, want the absolute deadline %v", i, d, want)
+		}
+	}
+	if rec.got[3].jitter != 3*time.Millisecond || rec.got[1].jitter != 0 {
+		t.Errorf("jitter %v / %v", rec.got[3].jitter, rec.got[1].jitter)
+	}
+	if rec.got[2].work != 49*time.Millisecond {
+		t.Errorf("work %v", rec.got[2].work)
+	}
+	if tk.stats.Overruns.Load() != 0 || tk.stats.Ticks.Load() != uint64(len(work)) {
+		t.Errorf("overruns %d ticks %d", tk.stats.Overruns.Load(), tk.stats.Ticks.Load())
+	}
+	if time.Duration(tk.stats.MaxLate.Load()) != 3*time.Millisecond {
+		t.Errorf("max late %v", time.Duration(tk.stats.MaxLate.Load()))
+	}
+}
+
+// An overrun is counted, the next tick starts at once (late, and measured
+// as late), no tick is skipped, and the schedule after catching up is still
+// the original one.
+func TestTickerOverrun(t *testing.T) {
+	const period = 50 * time.Millisecond
+	clk := &fakeClock{}
+	var stop atomic.Bool
+	var starts []time.Duration
+	var ks []uint64
+	rec := &recorder{}
+	tk := ticker{clock: clk, period: period, obs: rec, stats: &TickStats{}}
+	tk.fn = func(k uint64) {
+		starts = append(starts, clk.now)
+		ks = append(ks, k)
+		if k == 1 {
+			clk.now += 120 * time.Millisecond // runs past ticks 2's and 3's deadlines
+		} else {
+			clk.now += time.Millisecond
+		}
+		if k == 5 {
+			stop.Store(true)
+		}
+	}
+	tk.run(&stop)
+	wantStarts := []time.Duration{0, 50, 170, 171, 200, 250}
+	for i, w := range wantStarts {
+		if starts[i] != w*time.Millisecond {
+			t.Errorf("tick %d started at %v, want %v", i, starts[i], w*time.Millisecond)
+		}
+	}
+	for i, k := range ks {
+		if k != uint64(i) {
+			t.Fatalf("tick numbers %v: skipped or repeated", ks)
+		}
+	}
+	if tk.stats.Overruns.Load() != 2 {
+		t.Errorf("overruns %d, want 2", tk.stats.Overruns.Load())
+	}
+	if rec.got[2].jitter != 70*time.Millisecond || rec.got[3].jitter != 21*time.Millisecond {
+		t.Errorf("catch-up jitter %v %v", rec.got[2].jitter, rec.got[3].jitter)
+	}
+	// Tick 1 (due 50) ends at 170, past tick 2's deadline (100). Tick 2 (due
+	// 100) starts at once and ends at 171, past tick 3's deadline (150): it
+	// overran too, through no work of its own. Tick 3 (due 150) ends at 172,
+	// before 200: caught up.
+	for i, r := range rec.got {
+		want := i == 1 || i == 2
+		if r.overrun != want {
+			t.Errorf("tick %d overrun=%v, want %v", i, r.overrun, want)
+		}
+	}
+}
+
+// Stop requested while the ticker sleeps: the pending tick still runs (it
+// is the final one), and nothing after it.
+func TestTickerStopRunsFinalTick(t *testing.T) {
+	clk := &fakeClock{}
+	var stop atomic.Bool
+	var ran []uint64
+	tk := ticker{clock: clk, period: time.Second, stats: &TickStats{}}
+	tk.fn = func(k uint64) {
+		ran = append(ran, k)
+		if k == 0 {
+			stop.Store(true)
+		}
+	}
+	if n := tk.run(&stop); n != 1 || len(ran) != 1 {
+		t.Fatalf("ran %v", ran)
+	}
+}
