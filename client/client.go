@@ -1,0 +1,263 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/treasured/treasured/schema"
+)
+
+// Options configure Dial. The zero value works against a local server.
+type Options struct {
+	Config   // PlayerKey, Region, Nonce (0 = random), LootWindow
+	Handlers // called from Poll
+
+	// Impair injects loss, duplication and reordering on this client's
+	// sends and receives.
+	Impair Impairment
+
+	// HandshakeTimeout bounds Dial: a server that does not answer ends it
+	// with ErrNoAnswer after this long. 0 means 3 s.
+	HandshakeTimeout time.Duration
+	// Retransmit is how often Hello and Connect are repeated while
+	// unanswered (they are lost like any datagram). 0 means 200 ms.
+	Retransmit time.Duration
+}
+
+// ErrNoAnswer is returned by Dial when the server did not complete the
+// handshake within Options.HandshakeTimeout.
+var ErrNoAnswer = errors.New("client: no answer to the handshake")
+
+// RejectedError is returned by Dial when the server answered Reject.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "client: server rejected the connection: " + e.Reason }
+
+// Client is one player over one UDP socket: a Session plus the socket, the
+// optional impairment and a clock. All methods must be called from one
+// goroutine; handlers run inside Poll.
+type Client struct {
+	conn  *net.UDPConn
+	s     *Session
+	start time.Time
+	buf   [schema.MaxDatagram + 1]byte
+
+	sendImp, recvImp *Impairer
+	// deliverSend and deliverRecv are bound once so the impairers' calls
+	// do not allocate.
+	deliverSend, deliverRecv func([]byte)
+	sendErr                  error
+	handled                  int
+}
+
+// Dial opens a UDP socket to addr and performs the handshake (Hello,
+// Challenge, Connect, Welcome), retransmitting as needed. It returns when
+// connected, when the server rejects (*RejectedError), when ctx ends, or
+// after HandshakeTimeout with ErrNoAnswer.
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Nonce == 0 {
+		opts.Nonce = rand.Uint64() | 1
+	}
+	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers)}
+	c.deliverSend = c.write
+	c.deliverRecv = c.handle
+	if opts.Impair.Active() {
+		c.sendImp = NewImpairer(opts.Impair, 2*opts.Nonce)
+		c.recvImp = NewImpairer(opts.Impair, 2*opts.Nonce+1)
+	}
+	if err := c.handshake(ctx, opts); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) handshake(ctx context.Context, opts Options) error {
+	timeout := opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	retx := opts.Retransmit
+	if retx <= 0 {
+		retx = 200 * time.Millisecond
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		switch c.s.State() {
+		case StateConnected:
+			return nil
+		case StateRejected:
+			return &RejectedError{Reason: c.s.RejectReason().String()}
+		case StateIdle, StateHello:
+			c.send(c.s.Hello())
+		case StateChallenged:
+			c.send(c.s.Connect())
+		}
+		if c.sendErr != nil {
+			return c.sendErr
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%w from %s within %v (state %v)", ErrNoAnswer, c.conn.RemoteAddr(), timeout, c.s.State())
+		}
+		before := c.s.State()
+		// Wait one retransmit interval, or less if the state moves on.
+		end := time.Now().Add(min(retx, left))
+		for c.s.State() == before {
+			more, err := c.receive(end)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// Session is the protocol state (view, loot accounting, outbox, stats).
+func (c *Client) Session() *Session { return c.s }
+
+// View is Session().View().
+func (c *Client) View() *View { return c.s.View() }
+
+// Now is the client's clock: nanoseconds since Dial began. The times the
+// handlers receive are on this clock.
+func (c *Client) Now() int64 { return int64(time.Since(c.start)) }
+
+// LocalAddr is the socket's local address.
+func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// Do queues an action for the next Input (see Session.Queue) and returns its
+// seq. It does not send: call SendInput.
+func (c *Client) Do(a schema.Action) (uint32, error) {
+	seq, ok := c.s.Queue(a, c.Now())
+	if !ok {
+		return 0, fmt.Errorf("client: %d actions unacknowledged, outbox full", OutboxCap)
+	}
+	return seq, nil
+}
+
+// SendInput sends an Input: the ack of the newest snapshot and the
+// unacknowledged actions.
+func (c *Client) SendInput() error {
+	c.send(c.s.Input(c.Now()))
+	return c.takeSendErr()
+}
+
+// Ping sends a Ping; its Pong reaches Handlers.Pong from Poll.
+func (c *Client) Ping() error {
+	now := c.Now()
+	c.send(c.s.Ping(now, now))
+	return c.takeSendErr()
+}
+
+// Poll receives and handles datagrams for up to d and returns how many it
+// handled (duplicates made by the impairment included). A datagram that
+// fails verification is counted in Session().Stats and skipped.
+func (c *Client) Poll(d time.Duration) (int, error) {
+	c.handled = 0
+	end := time.Now().Add(d)
+	for {
+		more, err := c.receive(end)
+		if err != nil || !more {
+			return c.handled, err
+		}
+	}
+}
+
+// receive waits until end for one datagram and handles it; more is false
+// when end passed first.
+func (c *Client) receive(end time.Time) (more bool, err error) {
+	for {
+		if c.recvImp != nil {
+			c.recvImp.Flush(c.Now(), c.deliverRecv)
+			c.sendImp.Flush(c.Now(), c.deliverSend)
+		}
+		if err := c.conn.SetReadDeadline(end); err != nil {
+			return false, err
+		}
+		n, err := c.conn.Read(c.buf[:])
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return false, nil
+			}
+			// ECONNREFUSED from an ICMP port unreachable: nobody listens
+			// (yet). UDP has no connection to lose, so keep waiting.
+			if isConnRefused(err) {
+				if !time.Now().Before(end) {
+					return false, nil
+				}
+				continue
+			}
+			return false, err
+		}
+		if c.recvImp != nil {
+			c.recvImp.Pass(c.buf[:n], c.Now(), c.deliverRecv)
+		} else {
+			c.handle(c.buf[:n])
+		}
+		return true, nil
+	}
+}
+
+func (c *Client) handle(b []byte) {
+	c.handled++
+	// Errors are counted in the session's stats; one bad datagram must not
+	// end the client.
+	_, _ = c.s.Handle(b, c.Now())
+}
+
+// Close sends Bye and closes the socket.
+func (c *Client) Close() error {
+	if c.s.State() == StateConnected {
+		// Twice: it is not acknowledged, and a lost Bye only means the
+		// server times the session out 10 s later.
+		b := c.s.Bye()
+		_, _ = c.conn.Write(b)
+		_, _ = c.conn.Write(b)
+	}
+	return c.conn.Close()
+}
+
+func (c *Client) send(b []byte) {
+	if c.sendImp != nil {
+		c.sendImp.Pass(b, c.Now(), c.deliverSend)
+		return
+	}
+	c.write(b)
+}
+
+func (c *Client) write(b []byte) {
+	if _, err := c.conn.Write(b); err != nil && c.sendErr == nil && !isConnRefused(err) {
+		c.sendErr = err
+	}
+}
+
+func (c *Client) takeSendErr() error {
+	err := c.sendErr
+	c.sendErr = nil
+	return err
+}
+
+func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

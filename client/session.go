@@ -1,0 +1,344 @@
+package client
+
+import (
+	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
+)
+
+// State is where a Session is in its life.
+type State uint8
+
+// Session states, in order.
+const (
+	StateIdle       State = iota // nothing sent yet
+	StateHello                   // Hello sent, waiting for the Challenge
+	StateChallenged              // Challenge received: send Connect
+	StateConnected               // Welcome received: inputs, pings and snapshots flow
+	StateRejected                // the server answered Reject (see RejectReason)
+	StateClosed                  // Bye sent or received
+)
+
+var stateNames = [...]string{"idle", "hello", "challenged", "connected", "rejected", "closed"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "invalid"
+}
+
+// Config is what a Session needs to know before its Hello.
+type Config struct {
+	PlayerKey uint64 // player identity presented in Connect
+	Region    uint8  // requested region
+	Nonce     uint64 // client nonce of the handshake; must not be 0
+	// LootWindow is Loot.Window, in ticks. 0 means 1200 (60 s at 20 Hz).
+	LootWindow uint32
+	// Codec is shared by the sessions one goroutine drives (the bench
+	// drives thousands); nil gives the session its own.
+	Codec *Codec
+}
+
+// Codec is the encoder, decoder and snapshot frame of one goroutine. The
+// bytes a Session's encode methods return alias its encoder and are valid
+// until the next encode on the same Codec: send them first.
+type Codec struct {
+	Enc   *schema.Encoder
+	Dec   schema.Decoder
+	Frame *schema.SnapshotFrame
+}
+
+// NewCodec returns a Codec that never allocates after construction.
+func NewCodec() *Codec {
+	return &Codec{Enc: schema.NewEncoder(), Frame: schema.NewSnapshotFrame()}
+}
+
+// Handlers are called by Session.Handle, on the goroutine that calls it; a
+// nil handler is skipped. now is the caller's clock (ns) at receipt.
+type Handlers struct {
+	// Snapshot is called for every snapshot of a tick not received
+	// before, after it was applied to the view, acks and loot.
+	Snapshot func(f *schema.SnapshotFrame, now int64)
+	// Loot is called once per loot event (loot id and kind): the one
+	// showing the application must do.
+	Loot func(ev *schema.LootEvent, now int64)
+	// Applied is called when a snapshot's last_action_seq first covers an
+	// action, with the action's scheduled and first-send times.
+	Applied func(seq uint32, sched, sent, now int64)
+	// Pong is called for a Pong that matches a Ping, with the Ping's
+	// scheduled and actual send times.
+	Pong func(sched, sent, now int64, serverTick uint32)
+}
+
+// SessionStats counts datagrams by fate.
+type SessionStats struct {
+	Datagrams    uint64                    // handed to Handle
+	Bad          [schema.NumReasons]uint64 // failed verification, by schema.Reason
+	Unexpected   uint64                    // well-formed, but not for a client in this state
+	WrongNonce   uint64                    // handshake answers to another nonce
+	Snapshots    uint64                    // snapshots of a tick not seen before
+	SnapshotDups uint64                    // snapshots of a tick already received
+	SnapshotOld  uint64                    // snapshots too old to classify
+	Pongs        uint64                    // matched Pongs
+	OutboxFull   uint64                    // actions refused by Queue
+}
+
+// Session is the protocol state of one player, with no I/O (sans-IO): it
+// turns received datagrams into view, ack, loot and latency updates and
+// produces the datagrams to send. Client wraps one around a UDP socket;
+// the load generator drives thousands of them from a few event loops.
+//
+// Flow: Hello -> (Challenge) -> Connect -> (Welcome) -> Input/Ping as often
+// as the caller likes, each Input carrying the newest snapshot tick received
+// (the ack the server deltas against) and the oldest unacknowledged actions
+// (the redundancy window) -> Bye.
+//
+// A Session is owned by one goroutine.
+type Session struct {
+	cfg   Config
+	h     Handlers
+	codec *Codec
+	state State
+
+	challenge schema.ChallengeFrame
+	welcome   schema.WelcomeFrame
+	reject    schema.RejectFrame
+	in        schema.InputFrame
+
+	out   Outbox
+	view  View
+	loot  Loot
+	ticks TickSet
+	pings PingTracker
+
+	// onApplied and onOwnLoot are method values bound once, so passing
+	// them on the hot path does not allocate.
+	onApplied func(seq uint32, sched, sent int64)
+	onOwnLoot func(lootID uint64)
+	now       int64 // receipt time of the datagram being handled
+
+	Stats SessionStats
+}
+
+// NewSession returns an idle session.
+func NewSession(cfg Config, h Handlers) *Session {
+	if cfg.Codec == nil {
+		cfg.Codec = NewCodec()
+	}
+	if cfg.LootWindow == 0 {
+		cfg.LootWindow = 1200
+	}
+	s := &Session{cfg: cfg, h: h, codec: cfg.Codec}
+	s.out.Reset()
+	s.loot.Window = cfg.LootWindow
+	s.onApplied = s.applied
+	s.onOwnLoot = s.loot.Expect
+	return s
+}
+
+// State is the session's state.
+func (s *Session) State() State { return s.state }
+
+// Welcome is the server's Welcome (valid once connected).
+func (s *Session) Welcome() schema.WelcomeFrame { return s.welcome }
+
+// RejectReason is the wire.RejectReason of a rejected session.
+func (s *Session) RejectReason() wire.RejectReason { return wire.RejectReason(s.reject.Reason) }
+
+// View is the world as the snapshots received so far describe it.
+func (s *Session) View() *View { return &s.view }
+
+// Loot is the loot de-duplication and its accounting.
+func (s *Session) Loot() *Loot { return &s.loot }
+
+// Ticks records which snapshot ticks arrived.
+func (s *Session) Ticks() *TickSet { return &s.ticks }
+
+// Pings matches Pongs to Pings.
+func (s *Session) Pings() *PingTracker { return &s.pings }
+
+// Outbox is the redundancy window of unacknowledged actions.
+func (s *Session) Outbox() *Outbox { return &s.out }
+
+// AckTick is the tick the next Input acknowledges: the newest snapshot tick
+// received, 0 before any.
+func (s *Session) AckTick() uint32 {
+	t, _ := s.ticks.Newest()
+	return t
+}
+
+// Hello returns the Hello datagram and moves to StateHello. Call it again
+// to retransmit (same nonce) while no Challenge has come.
+func (s *Session) Hello() []byte {
+	if s.state == StateIdle {
+		s.state = StateHello
+	}
+	return s.codec.Enc.Hello(&schema.HelloFrame{Version: schema.Version, ClientNonce: s.cfg.Nonce})
+}
+
+// Connect returns the Connect datagram answering the Challenge. Retransmit
+// it while no Welcome has come: the server answers a repeated Connect with
+// the same Welcome.
+func (s *Session) Connect() []byte {
+	c := &s.challenge
+	return s.codec.Enc.Connect(&schema.ConnectFrame{
+		Version:     schema.Version,
+		Cookie:      c.Cookie,
+		Expiry:      c.Expiry,
+		ClientNonce: s.cfg.Nonce,
+		PlayerKey:   s.cfg.PlayerKey,
+		Region:      s.cfg.Region,
+	})
+}
+
+// Queue adds an action to the redundancy window; its seq is assigned here.
+// sched is when the action was scheduled to be sent (for the Applied
+// latency); ok is false when OutboxCap actions are already unacknowledged.
+func (s *Session) Queue(a schema.Action, sched int64) (seq uint32, ok bool) {
+	seq, ok = s.out.Queue(a, sched)
+	if !ok {
+		s.Stats.OutboxFull++
+	}
+	return seq, ok
+}
+
+// Input returns an Input datagram: the ack tick and the oldest
+// unacknowledged actions, at most schema.MaxActions. now stamps the first
+// send of actions that never left before.
+func (s *Session) Input(now int64) []byte {
+	in := &s.in
+	in.SessionID = s.welcome.SessionID
+	in.AckTick = s.AckTick()
+	acts := s.out.Window(in.Actions[:0], now)
+	in.N = len(acts)
+	return s.codec.Enc.Input(in)
+}
+
+// Ping returns a Ping datagram carrying sched, the time it was scheduled,
+// which the Pong echoes. sent is the actual send time. sched must differ
+// between the pings in flight of one session.
+func (s *Session) Ping(sched, sent int64) []byte {
+	s.pings.Record(sched, sent)
+	return s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)})
+}
+
+// Bye returns the Bye datagram and closes the session.
+func (s *Session) Bye() []byte {
+	s.state = StateClosed
+	return s.codec.Enc.Bye(&schema.ByeFrame{SessionID: s.welcome.SessionID, Reason: uint8(wire.ByeReasonClientQuit)})
+}
+
+// Handle verifies and processes one received datagram at time now and
+// returns its body type. A datagram that fails verification is counted and
+// returned as an error; the session is unchanged by it. b is not retained.
+func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
+	s.Stats.Datagrams++
+	d := &s.codec.Dec
+	body, err := d.Decode(b)
+	if err != nil {
+		s.Stats.Bad[schema.Reason(err)]++
+		return wire.BodyNONE, err
+	}
+	switch body {
+	case wire.BodyChallenge:
+		var c schema.ChallengeFrame
+		d.ChallengeInto(&c)
+		switch {
+		case c.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateHello || s.state == StateChallenged:
+			// A later Challenge (a retransmitted Hello's) replaces the
+			// cookie: either is valid until its expiry.
+			s.challenge = c
+			s.state = StateChallenged
+		default:
+			s.Stats.Unexpected++
+		}
+	case wire.BodyWelcome:
+		var w schema.WelcomeFrame
+		d.WelcomeInto(&w)
+		switch {
+		case w.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateChallenged:
+			s.welcome = w
+			s.state = StateConnected
+		case s.state == StateConnected && w.SessionID == s.welcome.SessionID:
+			// The answer to a retransmitted Connect.
+		default:
+			s.Stats.Unexpected++
+		}
+	case wire.BodyReject:
+		var r schema.RejectFrame
+		d.RejectInto(&r)
+		switch {
+		case r.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateHello || s.state == StateChallenged:
+			s.reject = r
+			s.state = StateRejected
+		default:
+			s.Stats.Unexpected++
+		}
+	case wire.BodySnapshot:
+		if s.state != StateConnected {
+			s.Stats.Unexpected++
+			break
+		}
+		s.snapshot(now)
+	case wire.BodyPong:
+		var p schema.PongFrame
+		d.PongInto(&p)
+		if sched, sent, ok := s.pings.Match(int64(p.T)); ok {
+			s.Stats.Pongs++
+			if s.h.Pong != nil {
+				s.h.Pong(sched, sent, now, p.ServerTick)
+			}
+		}
+	case wire.BodyBye:
+		var by schema.ByeFrame
+		d.ByeInto(&by)
+		if s.state == StateConnected && by.SessionID == s.welcome.SessionID {
+			s.state = StateClosed
+		} else {
+			s.Stats.Unexpected++
+		}
+	default:
+		// Hello, Connect, Input, Ping: client-to-server messages.
+		s.Stats.Unexpected++
+	}
+	return body, nil
+}
+
+func (s *Session) snapshot(now int64) {
+	f := s.codec.Frame
+	s.codec.Dec.SnapshotInto(f)
+	if oldTooOld := s.ticks.TooOld; !s.ticks.Add(f.Tick) {
+		if s.ticks.TooOld != oldTooOld {
+			s.Stats.SnapshotOld++
+		} else {
+			s.Stats.SnapshotDups++
+		}
+		// Everything in it was handled when the tick first arrived.
+		return
+	}
+	s.Stats.Snapshots++
+	s.view.Apply(f, s.welcome.PlayerID, s.onOwnLoot)
+	s.now = now
+	s.out.Ack(f.LastActionSeq, s.onApplied)
+	for i := range f.Events {
+		ev := &f.Events[i]
+		if s.loot.Offer(ev) && s.h.Loot != nil {
+			s.h.Loot(ev, now)
+		}
+	}
+	if s.h.Snapshot != nil {
+		s.h.Snapshot(f, now)
+	}
+}
+
+func (s *Session) applied(seq uint32, sched, sent int64) {
+	if s.h.Applied != nil {
+		s.h.Applied(seq, sched, sent, s.now)
+	}
+}

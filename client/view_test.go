@@ -1,0 +1,188 @@
+package client
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/treasured/treasured/schema"
+)
+
+func chest(id uint32, loot uint64, by uint32) schema.ChestState {
+	return schema.ChestState{ID: id, LootID: loot, OpenedBy: by, Status: 1}
+}
+
+func TestViewDeltaOntoNewerView(t *testing.T) {
+	var v View
+	v.Apply(&schema.SnapshotFrame{Tick: 10, Chests: []schema.ChestState{chest(1, 0, schema.NoPlayer), chest(2, 0, schema.NoPlayer)},
+		Players: []schema.PlayerState{{ID: 7}, {ID: 8}}}, 3, nil)
+	v.Apply(&schema.SnapshotFrame{Tick: 11, BaselineTick: 10, Chests: []schema.ChestState{chest(2, 99, 8)}, Gone: []uint32{7}}, 3, nil)
+	// Tick 12 is a delta against 10 (the server had not seen our ack of 11
+	// yet): it repeats chest 2 and the departure of 7.
+	v.Apply(&schema.SnapshotFrame{Tick: 12, BaselineTick: 10, Chests: []schema.ChestState{chest(2, 99, 8)}, Gone: []uint32{7},
+		Players: []schema.PlayerState{{ID: 9}}}, 3, nil)
+	if v.NumChests() != 2 || v.NumPlayers() != 2 {
+		t.Fatalf("chests %d players %d", v.NumChests(), v.NumPlayers())
+	}
+	if _, ok := v.Player(7); ok {
+		t.Fatal("player 7 still in view")
+	}
+	if c, _ := v.Chest(2); c.LootID != 99 {
+		t.Fatalf("chest 2 %+v", c)
+	}
+	if v.Tick() != 12 || v.Stats.Full != 1 || v.Stats.Delta != 2 {
+		t.Fatalf("tick %d stats %+v", v.Tick(), v.Stats)
+	}
+}
+
+func TestViewReorderedOlderSnapshotDoesNotRegress(t *testing.T) {
+	var v View
+	v.Apply(&schema.SnapshotFrame{Tick: 10, Players: []schema.PlayerState{{ID: 7, Items: 1}}}, 3, nil)
+	v.Apply(&schema.SnapshotFrame{Tick: 12, BaselineTick: 10, Players: []schema.PlayerState{{ID: 7, Items: 5}},
+		You: schema.PlayerState{ID: 3, Items: 2}}, 3, nil)
+	// Tick 11 arrives late and says 7 left (it came back by 12) and has an
+	// older own state.
+	v.Apply(&schema.SnapshotFrame{Tick: 11, BaselineTick: 10, Gone: []uint32{7}, You: schema.PlayerState{ID: 3, Items: 1}}, 3, nil)
+	p, ok := v.Player(7)
+	if !ok || p.Items != 5 {
+		t.Fatalf("player 7 = %+v, %v; want Items 5 present", p, ok)
+	}
+	if v.You().Items != 2 || v.Tick() != 12 || v.Stats.Stale != 1 {
+		t.Fatalf("you %+v tick %d stale %d", v.You(), v.Tick(), v.Stats.Stale)
+	}
+}
+
+func TestViewFullSnapshotPurges(t *testing.T) {
+	var v View
+	v.Apply(&schema.SnapshotFrame{Tick: 5, Chests: []schema.ChestState{chest(1, 0, 0), chest(2, 0, 0), chest(3, 0, 0)},
+		Players: []schema.PlayerState{{ID: 1}, {ID: 2}}}, 9, nil)
+	v.Apply(&schema.SnapshotFrame{Tick: 20, Chests: []schema.ChestState{chest(3, 0, 0)}, Players: []schema.PlayerState{{ID: 2}}}, 9, nil)
+	if v.NumChests() != 1 || v.NumPlayers() != 1 {
+		t.Fatalf("after full: chests %d players %d", v.NumChests(), v.NumPlayers())
+	}
+	if _, ok := v.Chest(3); !ok {
+		t.Fatal("chest 3 purged")
+	}
+	if v.ChestAt(0).ID != 3 || v.PlayerAt(0).ID != 2 {
+		t.Fatalf("dense lists wrong: chest %d player %d", v.ChestAt(0).ID, v.PlayerAt(0).ID)
+	}
+	v.Reset()
+	if v.NumChests() != 0 || v.Tick() != 0 {
+		t.Fatal("reset left state")
+	}
+	if _, ok := v.Chest(3); ok {
+		t.Fatal("reset left chest 3")
+	}
+}
+
+func TestViewOwnLoot(t *testing.T) {
+	var v View
+	var got []uint64
+	f := &schema.SnapshotFrame{Tick: 1, Chests: []schema.ChestState{chest(4, 77, 3), chest(5, 78, 8), chest(1<<31, 79, 3)}}
+	v.Apply(f, 3, func(id uint64) { got = append(got, id) })
+	f.Tick = 2 // the same chest state again must not count twice
+	v.Apply(f, 3, func(id uint64) { got = append(got, id) })
+	if len(got) != 2 || got[0] != 77 || got[1] != 79 || v.Stats.OwnOpenings != 2 {
+		t.Fatalf("own loot %v, stats %+v", got, v.Stats)
+	}
+	// The chest respawned and this player opened it again: new loot id.
+	f.Tick = 3
+	f.Chests = []schema.ChestState{chest(4, 80, 3)}
+	v.Apply(f, 3, func(id uint64) { got = append(got, id) })
+	if len(got) != 3 || got[2] != 80 {
+		t.Fatalf("respawned chest: %v", got)
+	}
+}
+
+func TestViewOverflow(t *testing.T) {
+	var v View
+	f := &schema.SnapshotFrame{Chests: make([]schema.ChestState, 1000)}
+	for tick := uint32(1); tick <= MaxViewEntities/1000+2; tick++ {
+		f.Tick, f.BaselineTick = tick, 1
+		for i := range f.Chests {
+			f.Chests[i].ID = tick*1000 + uint32(i)
+		}
+		v.Apply(f, 0, nil)
+	}
+	if v.NumChests() != MaxViewEntities || v.Stats.Overflow == 0 {
+		t.Fatalf("chests %d overflow %d", v.NumChests(), v.Stats.Overflow)
+	}
+}
+
+func TestViewApplyNoAlloc(t *testing.T) {
+	var v View
+	f := &schema.SnapshotFrame{Tick: 1, Chests: make([]schema.ChestState, 30), Players: make([]schema.PlayerState, 20), Gone: []uint32{3}}
+	for i := range f.Chests {
+		f.Chests[i].ID = uint32(i)
+	}
+	for i := range f.Players {
+		f.Players[i].ID = uint32(i)
+	}
+	v.Apply(f, 1, nil)
+	var l Loot
+	n := testing.AllocsPerRun(100, func() {
+		f.Tick++
+		v.Apply(f, 1, l.Expect)
+	})
+	if n != 0 {
+		t.Fatalf("Apply allocates %v per call", n)
+	}
+}
+
+// The view equals a plain map model after any in-order sequence of
+// snapshots: random upserts, departures and full snapshots over a small id
+// space, so swaps and re-additions in the dense lists are exercised.
+func TestViewMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var v View
+	chests := map[uint32]schema.ChestState{}
+	players := map[uint32]schema.PlayerState{}
+	for tick := uint32(1); tick < 3000; tick++ {
+		f := &schema.SnapshotFrame{Tick: tick, BaselineTick: tick - 1}
+		if rng.IntN(50) == 0 {
+			// Full snapshot: the model keeps only what it lists.
+			f.BaselineTick = 0
+			clear(chests)
+			clear(players)
+		}
+		for range rng.IntN(6) {
+			c := schema.ChestState{ID: uint32(rng.IntN(40)), LootID: rng.Uint64(), OpenedBy: schema.NoPlayer}
+			f.Chests = append(f.Chests, c)
+		}
+		for range rng.IntN(4) {
+			id := uint32(rng.IntN(30))
+			if rng.IntN(2) == 0 {
+				f.Gone = append(f.Gone, id)
+			} else {
+				f.Players = append(f.Players, schema.PlayerState{ID: id, Items: rng.Uint32()})
+			}
+		}
+		for _, id := range f.Gone {
+			delete(players, id)
+		}
+		for _, c := range f.Chests {
+			chests[c.ID] = c
+		}
+		for _, p := range f.Players {
+			players[p.ID] = p
+		}
+		v.Apply(f, 99, nil)
+		if v.NumChests() != len(chests) || v.NumPlayers() != len(players) {
+			t.Fatalf("tick %d: view %d chests %d players, model %d %d", tick, v.NumChests(), v.NumPlayers(), len(chests), len(players))
+		}
+		for id, c := range chests {
+			if got, ok := v.Chest(id); !ok || got != c {
+				t.Fatalf("tick %d: chest %d = %+v %v, want %+v", tick, id, got, ok, c)
+			}
+		}
+		for id, p := range players {
+			if got, ok := v.Player(id); !ok || got != p {
+				t.Fatalf("tick %d: player %d = %+v %v, want %+v", tick, id, got, ok, p)
+			}
+		}
+		for i := range v.NumChests() {
+			if _, ok := chests[v.ChestAt(i).ID]; !ok {
+				t.Fatalf("tick %d: stray chest %d", tick, v.ChestAt(i).ID)
+			}
+		}
+	}
+}

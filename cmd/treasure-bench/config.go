@@ -1,0 +1,211 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything a run is told on its command line, normalised.
+type Config struct {
+	Addr           string
+	Admin          string // base URL of the server's admin port, "" = none
+	Players        int
+	Rate           float64 // inputs/s per player
+	PingRate       float64 // pings/s per player
+	Duration       time.Duration
+	Warmup         time.Duration
+	Drain          time.Duration
+	Mix            Mix
+	Loss           float64
+	Dup            float64
+	Reorder        float64
+	Seed           uint64
+	Workers        int
+	Region         int // -1: players spread over regions round-robin
+	Regions        int
+	ConnectRate    float64
+	ConnectTimeout time.Duration
+	MaxLag         time.Duration
+	JSON           bool
+	Plot           string
+	Strict         bool
+	Progress       string // auto, on, off
+	Quiet          bool
+	AuditLoot      bool
+	Label          string
+	CPUProfile     string
+}
+
+// Mix is the weights of what a player tries to do with each input.
+type Mix struct {
+	Move, Open, Pickup int
+}
+
+func (m Mix) String() string {
+	return fmt.Sprintf("move=%d,open=%d,pickup=%d", m.Move, m.Open, m.Pickup)
+}
+
+// ParseMix reads "move=6,open=3,pickup=1" (any order, missing names 0).
+func ParseMix(s string) (Mix, error) {
+	var m Mix
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(part, "=")
+		if !ok {
+			return m, fmt.Errorf("mix %q: want name=weight, got %q", s, part)
+		}
+		w, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil || w < 0 || w > 1_000_000 {
+			return m, fmt.Errorf("mix %q: weight of %s must be an integer in [0, 1000000]", s, name)
+		}
+		name = strings.TrimSpace(name)
+		if seen[name] {
+			return m, fmt.Errorf("mix %q: %s given twice", s, name)
+		}
+		seen[name] = true
+		switch name {
+		case "move":
+			m.Move = w
+		case "open":
+			m.Open = w
+		case "pickup":
+			m.Pickup = w
+		default:
+			return m, fmt.Errorf("mix %q: unknown action %q (move, open, pickup)", s, name)
+		}
+	}
+	if m.Move+m.Open+m.Pickup == 0 {
+		return m, fmt.Errorf("mix %q: all weights are 0", s)
+	}
+	return m, nil
+}
+
+// errHelp is returned for -h: usage was printed, exit 0.
+var errHelp = errors.New("help requested")
+
+// ParseArgs parses the command line. Errors are meant for the user as they
+// are (exit status 2).
+func ParseArgs(args []string, out io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("treasure-bench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: treasure-bench [flags]\n\n"+
+			"wrk2-style open-loop load generator for treasured: every send is scheduled in\n"+
+			"advance and latency is measured from the scheduled time (coordinated omission\n"+
+			"corrected) as well as from the actual send time.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	mix := "move=6,open=3,pickup=1"
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:7777", "server UDP address")
+	fs.StringVar(&c.Admin, "admin", "http://127.0.0.1:7778", "server admin base URL for /metrics (\"\" to skip)")
+	fs.IntVar(&c.Players, "players", 1000, "simulated players, one UDP socket each")
+	fs.Float64Var(&c.Rate, "rate", 20, "inputs per second per player")
+	fs.Float64Var(&c.PingRate, "ping-rate", 1, "pings per second per player (0 = none)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured duration")
+	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "load before measuring (also learns the server's tick clock)")
+	fs.DurationVar(&c.Drain, "drain", time.Second, "after the last send, keep receiving and acknowledging this long")
+	fs.StringVar(&mix, "mix", mix, "action weights: move=N,open=N,pickup=N")
+	fs.Float64Var(&c.Loss, "loss", 0, "injected loss probability, each direction (e.g. 0.22)")
+	fs.Float64Var(&c.Dup, "dup", 0, "injected duplication probability, each direction")
+	fs.Float64Var(&c.Reorder, "reorder", 0, "injected reordering probability, each direction")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of every random choice (phases, actions, impairment)")
+	fs.IntVar(&c.Workers, "workers", runtime.NumCPU(), "event-loop goroutines driving the players (default: CPUs in this process's affinity mask)")
+	fs.IntVar(&c.Region, "region", -1, "region every player asks for (-1 = round-robin over --regions)")
+	fs.IntVar(&c.Regions, "regions", 3, "number of regions for round-robin")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 2000, "handshakes started per second")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 5*time.Second, "a player not connected after this long has failed; no player connected means the server is not answering")
+	fs.DurationVar(&c.MaxLag, "max-lag", 10*time.Millisecond, "send lag p99 above this marks the run INVALID (the generator fell behind)")
+	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+	fs.StringVar(&c.Plot, "plot", "", "write a percentile plot (PNG) to this file")
+	fs.BoolVar(&c.Strict, "strict", false, "exit 3 when the run is INVALID")
+	fs.StringVar(&c.Progress, "progress", "auto", "progress line on stderr: auto (runs > 5 s), on, off")
+	fs.BoolVar(&c.Quiet, "quiet", false, "no wrk2 percentile spectra in the text report, summaries only")
+	fs.BoolVar(&c.AuditLoot, "audit-loot", true, "check independently of the client library that no loot event is shown twice (memory: ~100 B per shown event)")
+	fs.StringVar(&c.Label, "label", "", "free text copied into the report (e.g. which server)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (all options are flags)", fs.Arg(0))
+	}
+	m, err := ParseMix(mix)
+	if err != nil {
+		return nil, err
+	}
+	c.Mix = m
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("--addr %q: %v", c.Addr, err)
+	}
+	if c.Admin != "" {
+		u, err := url.Parse(c.Admin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--admin %q: want a URL like http://127.0.0.1:7778", c.Admin)
+		}
+	}
+	prob := func(name string, p float64) error {
+		if !(p >= 0 && p < 1) {
+			return fmt.Errorf("--%s %v: want a probability in [0, 1)", name, p)
+		}
+		return nil
+	}
+	switch {
+	case c.Players < 1 || c.Players > 1_000_000:
+		return fmt.Errorf("--players %d: want 1..1000000", c.Players)
+	case !(c.Rate > 0 && c.Rate <= 1000):
+		return fmt.Errorf("--rate %v: want inputs/s per player in (0, 1000]", c.Rate)
+	case !(c.PingRate >= 0 && c.PingRate <= 1000):
+		return fmt.Errorf("--ping-rate %v: want pings/s per player in [0, 1000]", c.PingRate)
+	case c.Duration <= 0:
+		return fmt.Errorf("--duration %v: must be > 0", c.Duration)
+	case c.Warmup < 0 || c.Drain < 0:
+		return errors.New("--warmup and --drain must be >= 0")
+	case c.Workers < 1 || c.Workers > 1024:
+		return fmt.Errorf("--workers %d: want 1..1024", c.Workers)
+	case c.Region < -1 || c.Region > 255:
+		return fmt.Errorf("--region %d: want -1 or 0..255", c.Region)
+	case c.Regions < 1 || c.Regions > 256:
+		return fmt.Errorf("--regions %d: want 1..256", c.Regions)
+	case !(c.ConnectRate > 0):
+		return fmt.Errorf("--connect-rate %v: must be > 0", c.ConnectRate)
+	case c.ConnectTimeout <= 0:
+		return fmt.Errorf("--connect-timeout %v: must be > 0", c.ConnectTimeout)
+	case c.MaxLag <= 0:
+		return fmt.Errorf("--max-lag %v: must be > 0", c.MaxLag)
+	case c.Progress != "auto" && c.Progress != "on" && c.Progress != "off":
+		return fmt.Errorf("--progress %q: want auto, on or off", c.Progress)
+	}
+	if err := prob("loss", c.Loss); err != nil {
+		return err
+	}
+	if err := prob("dup", c.Dup); err != nil {
+		return err
+	}
+	if err := prob("reorder", c.Reorder); err != nil {
+		return err
+	}
+	if c.Workers > c.Players {
+		c.Workers = c.Players
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/treasured/treasured/client/clienttest"
+)
+
+func benchAgainst(t *testing.T, extra ...string) (*Report, *clienttest.Server, string) {
+	t.Helper()
+	srv, err := clienttest.NewServer(clienttest.Options{Chests: 6, Tick: 10 * time.Millisecond, Logf: t.Errorf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Close()
+	args := append([]string{"--addr", srv.Addr(), "--admin", "", "--players", "20", "--workers", "2",
+		"--warmup", "300ms", "--duration", "600ms", "--drain", "400ms", "--json", "--progress", "off",
+		"--mix", "move=1,open=3,pickup=3"}, extra...)
+	cfg, err := ParseArgs(args, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := runBench(cfg, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	return &rep, srv, errOut.String()
+}
+
+// The whole generator against the in-process fake server: every player
+// connects, actions are applied and measured, loot is shown exactly once.
+// Timing is not asserted (the machine may be busy); validity may depend on
+// it, so it is only logged.
+func TestBenchEndToEnd(t *testing.T) {
+	rep, srv, stderr := benchAgainst(t)
+	if rep.Connected != 20 || rep.Failed != 0 {
+		t.Fatalf("connected %d failed %d", rep.Connected, rep.Failed)
+	}
+	if rep.Apply.Corrected.Count == 0 || rep.RTT.Corrected.Count == 0 || rep.TickToWire.Corrected.Count == 0 {
+		t.Fatalf("nothing measured: apply %d rtt %d t2w %d", rep.Apply.Corrected.Count, rep.RTT.Corrected.Count, rep.TickToWire.Corrected.Count)
+	}
+	if rep.Loot.Duplicates != 0 || rep.Loot.LostLoot != 0 || rep.Loot.Shown == 0 || rep.Loot.OwnExpected == 0 {
+		t.Fatalf("loot %+v", rep.Loot)
+	}
+	if rep.Actions.Unapplied != 0 || rep.Actions.Applied != rep.Actions.Scheduled {
+		t.Fatalf("actions %+v", rep.Actions)
+	}
+	// The server applied every seq exactly once, for every player.
+	for _, p := range srv.Players() {
+		for seq, n := range p.Applied {
+			if n != 1 {
+				t.Fatalf("player %d seq %d applied %d times", p.ID, seq, n)
+			}
+		}
+		if !p.Gone {
+			t.Errorf("player %d never said Bye", p.ID)
+		}
+	}
+	if rep.Snapshots.Expected == 0 {
+		t.Fatal("no snapshots expected")
+	}
+	t.Logf("valid %v %v; loss %d/%d; lag p99 %.3f ms; %s", rep.Valid, rep.Invalid, rep.Snapshots.Lost, rep.Snapshots.Expected, rep.SendLag.P["99"], stderr)
+}
+
+// The same under 22 % loss, 5 % duplication and reordering in each
+// direction: loot still shown exactly once, nothing lost, actions applied.
+func TestBenchImpaired(t *testing.T) {
+	rep, _, _ := benchAgainst(t, "--loss", "0.22", "--dup", "0.05", "--reorder", "0.1", "--seed", "7")
+	if rep.Connected != 20 {
+		t.Fatalf("connected %d", rep.Connected)
+	}
+	if rep.Loot.Duplicates != 0 || rep.Loot.LostLoot != 0 || rep.Loot.RepeatsFiltered == 0 || rep.Loot.OwnExpected == 0 {
+		t.Fatalf("loot %+v", rep.Loot)
+	}
+	// Loss is measured after the receive-side impairment: about 22 %.
+	if rep.Snapshots.LossPct < 5 || rep.Snapshots.LossPct > 50 || rep.Snapshots.DupArrivals == 0 {
+		t.Fatalf("snapshots %+v", rep.Snapshots)
+	}
+	if rep.Actions.Applied == 0 {
+		t.Fatalf("actions %+v", rep.Actions)
+	}
+}
+
+// A server that does not answer ends the run with a clear error within
+// seconds.
+func TestBenchNoAnswer(t *testing.T) {
+	mute, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	cfg, err := ParseArgs([]string{"--addr", mute.LocalAddr().String(), "--admin", "", "--players", "5",
+		"--connect-timeout", "500ms", "--progress", "off"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := runBench(cfg, &out, &errOut)
+	if code != exitFail || !strings.Contains(errOut.String(), "no answer to the handshake") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}

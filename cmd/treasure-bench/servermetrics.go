@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// HistReport summarises the part of a server histogram observed between two
+// scrapes. Prometheus buckets only bound values, so quantiles are
+// interpolated inside a bucket (histogram_quantile's method) and MaxLE is the
+// upper bound of the highest non-empty bucket: the max is <= it.
+type HistReport struct {
+	Count  float64 `json:"count"`
+	MeanMs float64 `json:"mean_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p99_9_ms"`
+	MaxLE  float64 `json:"max_le_ms"` // +Inf when the top bucket is hit
+}
+
+// ServerReport is what the server's /metrics said about the measurement
+// window (end scrape minus start scrape; gauges from the end scrape).
+type ServerReport struct {
+	Scraped       bool               `json:"scraped"`
+	Error         string             `json:"error,omitempty"`
+	Drops         float64            `json:"drops"`
+	DropsByReason map[string]float64 `json:"drops_by_reason,omitempty"`
+	SnapDropped   float64            `json:"snapshots_dropped"`
+	SnapEAGAIN    float64            `json:"snapshot_eagain"`
+	SendErrors    float64            `json:"send_errors"`
+	Ticks         float64            `json:"ticks"`
+	Overruns      float64            `json:"overruns"`
+	TickWork      *HistReport        `json:"tick_work,omitempty"`
+	TickJitter    *HistReport        `json:"tick_jitter,omitempty"`
+	MaxJitterMs   float64            `json:"max_jitter_since_start_ms"`
+	GCCycles      float64            `json:"gc_cycles"`
+	GCPauses      *HistReport        `json:"gc_pauses,omitempty"`
+	AllocBytesSec float64            `json:"alloc_bytes_per_s"`
+	AllocObjsSec  float64            `json:"alloc_objects_per_s"`
+	HeapLiveBytes float64            `json:"heap_live_bytes"`
+	CPUSeconds    float64            `json:"cpu_seconds"`
+	CPUPercent    float64            `json:"cpu_percent_of_one_core"`
+	Sessions      float64            `json:"sessions_active"`
+	Inputs        float64            `json:"inputs"`
+	SnapshotsSent float64            `json:"snapshots_sent"`
+	Missing       []string           `json:"missing,omitempty"` // metrics the server did not export
+}
+
+// ScrapeMetrics fetches and parses base+"/metrics".
+func ScrapeMetrics(ctx context.Context, base string) (*Metrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
+	}
+	return ParseMetrics(resp.Body)
+}
+
+// SummarizeServer compares two scrapes taken secs apart.
+func SummarizeServer(start, end *Metrics, secs float64) *ServerReport {
+	r := &ServerReport{Scraped: true, DropsByReason: map[string]float64{}}
+	delta := func(name string, labels ...string) float64 {
+		b, ok := end.Sum(name, labels...)
+		if !ok {
+			r.Missing = append(r.Missing, name)
+			return 0
+		}
+		a, _ := start.Sum(name, labels...)
+		return b - a
+	}
+	gauge := func(name string) float64 {
+		v, ok := end.Sum(name)
+		if !ok {
+			r.Missing = append(r.Missing, name)
+		}
+		return v
+	}
+	for i := range end.Samples {
+		s := &end.Samples[i]
+		if s.Name != "treasured_drops_total" {
+			continue
+		}
+		reason := s.Label("reason")
+		a, _ := start.Get(s.Name, "reason", reason)
+		if d := s.Value - a; d != 0 {
+			r.DropsByReason[reason] += d
+		}
+	}
+	r.Drops = delta("treasured_drops_total")
+	r.SnapDropped = delta("treasured_snapshot_dropped_total")
+	r.SnapEAGAIN = delta("treasured_snapshot_eagain_total")
+	r.SendErrors = delta("treasured_snapshot_send_errors_total") + delta("treasured_reply_send_errors_total")
+	r.Ticks = delta("treasured_ticks_total")
+	r.Overruns = delta("treasured_tick_overruns_total")
+	r.TickWork = histDelta(start, end, "treasured_tick_work_seconds", &r.Missing)
+	r.TickJitter = histDelta(start, end, "treasured_tick_jitter_seconds", &r.Missing)
+	r.MaxJitterMs = gauge("treasured_tick_max_jitter_seconds") * 1000
+	r.GCCycles = delta("treasured_gc_cycles_total")
+	r.GCPauses = histDelta(start, end, "treasured_gc_pauses_seconds", &r.Missing)
+	if secs > 0 {
+		r.AllocBytesSec = delta("treasured_alloc_bytes_total") / secs
+		r.AllocObjsSec = delta("treasured_alloc_objects_total") / secs
+		r.CPUSeconds = delta("process_cpu_seconds_total")
+		r.CPUPercent = 100 * r.CPUSeconds / secs
+	}
+	r.HeapLiveBytes = gauge("treasured_heap_live_bytes")
+	r.Sessions = gauge("treasured_sessions_active")
+	r.Inputs = delta("treasured_inputs_total")
+	r.SnapshotsSent = delta("treasured_datagrams_sent_total", "kind", "snapshot")
+	sort.Strings(r.Missing)
+	return r
+}
+
+func histDelta(start, end *Metrics, name string, missing *[]string) *HistReport {
+	eb, esum, ecount, ok := end.Histogram(name)
+	if !ok {
+		*missing = append(*missing, name)
+		return nil
+	}
+	sb, ssum, scount, _ := start.Histogram(name)
+	bs := DiffBuckets(sb, eb)
+	h := &HistReport{Count: ecount - scount}
+	if h.Count <= 0 {
+		return h
+	}
+	h.MeanMs = 1000 * (esum - ssum) / h.Count
+	q := func(p float64) float64 { v, _ := BucketQuantile(p, bs); return 1000 * v }
+	h.P50Ms, h.P99Ms, h.P999Ms = q(0.5), q(0.99), q(0.999)
+	prev := 0.0
+	for _, b := range bs {
+		if b.Count > prev {
+			h.MaxLE = 1000 * b.Le
+		}
+		prev = b.Count
+	}
+	if math.IsInf(h.MaxLE, 1) {
+		h.MaxLE = math.Inf(1)
+	}
+	return h
+}

@@ -1,0 +1,699 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/schema"
+)
+
+// Why a few event loops and not a goroutine per player: with one goroutine
+// per player, 10,000 players means 10,000 goroutines woken 40 times a second
+// each (a send timer and a receive), and the Go scheduler, the netpoller and
+// the timer heap become the generator's bottleneck, and its latency, long
+// before the server's. Here each worker owns a share of the players' sockets
+// (non-blocking, registered in the worker's own epoll set), keeps their sends
+// in one phase-sorted schedule (the next send is always at the cursor), and
+// sleeps in epoll_pwait2 until the next send is due or a datagram arrives. A
+// wake-up costs one syscall for any number of ready sockets; nothing is
+// allocated per datagram; the workers share nothing until the run ends.
+//
+// Every socket is connect()ed to the server, so the kernel filters foreign
+// datagrams and a plain write sends. Receiving uses recvmmsg on each ready
+// socket: usually it returns the one queued datagram, and when it returns
+// fewer than asked the queue is empty, which saves the read that would
+// otherwise only come back with EAGAIN (half the receive syscalls).
+
+const (
+	epollBatch      = 256
+	recvBatch       = 8                      // datagrams per recvmmsg; one player rarely has more queued
+	sendBudget      = 512                    // scheduled sends per loop before receiving again
+	hsRetransmit    = 250 * time.Millisecond // Hello/Connect repeat interval
+	keepalivePeriod = 2 * time.Second        // ack-only Input while waiting for the run
+	connectPoll     = 10 * time.Millisecond  // longest sleep before the plan is set
+)
+
+type player struct {
+	idx   int32
+	fd    int
+	w     *Worker
+	sess  *client.Session
+	bot   *Bot
+	audit map[client.LootKey]struct{}
+
+	sendImp, recvImp *client.Impairer
+	write, deliver   func([]byte) // bound once: no allocation per datagram
+	held             bool         // in w.held
+
+	state    client.State // as of the last check (transitions)
+	hsStart  int64
+	winTicks uint64
+}
+
+type hsItem struct {
+	due int64
+	p   *player
+}
+
+// Worker drives a share of the players from one goroutine.
+type Worker struct {
+	id      int
+	cfg     *Config
+	base    time.Time
+	epfd    int
+	players []*player
+	codec   *client.Codec
+	events  [epollBatch]unix.EpollEvent
+	rbufs   [recvBatch][schema.MaxDatagram + 1]byte
+	riovs   [recvBatch]unix.Iovec
+	rhdrs   [recvBatch]unix.Mmsghdr
+
+	// Connect phase.
+	nextStart     int   // next player to send its first Hello
+	startInterval int64 // ns between first Hellos of this worker
+	nextStartAt   int64
+	hs            []hsItem // retransmit FIFO: due times only grow
+	hsHead        int
+	pending       int // players neither connected nor failed
+	nextKeepalive int64
+
+	// Run phase.
+	plan     *Plan
+	planPtr  atomic.Pointer[Plan]
+	inputs   *Schedule
+	pings    *Schedule
+	inputPh  []int64
+	pingPh   []int64
+	frozen   bool // epoch estimate fixed (measurement started)
+	epochMin int64
+	period   int64
+	tStart   uint32 // first tick measured for loss
+	tEnd     uint32 // last tick measured for loss
+
+	held []*player // players with a datagram held back by the impairment
+	now  int64     // time of the datagram being handled
+
+	res *WorkerResult
+
+	// Progress, read by the main goroutine.
+	progSent, progSnaps, progConnected atomic.Uint64
+	connectDone                        atomic.Bool
+}
+
+func (w *Worker) clock() int64 { return int64(time.Since(w.base)) }
+
+// newWorker creates the sockets of players [first, first+n) and registers
+// them. inputPhase and pingPhase are those players' phases.
+func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
+	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(),
+		startInterval: startInterval, inputPh: inputPhase, pingPh: pingPhase, period: int64(50 * time.Millisecond)}
+	for i := range w.rhdrs {
+		w.riovs[i].Base = &w.rbufs[i][0]
+		w.riovs[i].SetLen(len(w.rbufs[i]))
+		w.rhdrs[i].Hdr.Iov = &w.riovs[i]
+		w.rhdrs[i].Hdr.SetIovlen(1)
+	}
+	var err error
+	w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	sa, family := sockaddr(server)
+	imp := client.Impairment{Loss: cfg.Loss, Dup: cfg.Dup, Reorder: cfg.Reorder, Seed: cfg.Seed}
+	for i := range n {
+		g := int32(first + i)
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
+		}
+		if err := unix.Connect(fd, sa); err != nil {
+			unix.Close(fd)
+			w.close()
+			return nil, fmt.Errorf("connect player %d to %v: %w", g, server, err)
+		}
+		p := &player{idx: g, fd: fd, w: w, bot: NewBot(cfg.Seed, uint64(g))}
+		if cfg.AuditLoot {
+			p.audit = make(map[client.LootKey]struct{}, 64)
+		}
+		region := cfg.Region
+		if region < 0 {
+			region = int(g) % cfg.Regions
+		}
+		p.sess = client.NewSession(client.Config{
+			PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
+			Region:    uint8(region),
+			Nonce:     (cfg.Seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1,
+			Codec:     w.codec,
+		}, client.Handlers{
+			Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
+			Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
+			Applied:  func(_ uint32, sched, sent, now int64) { w.onApplied(sched, sent, now) },
+			Pong:     func(sched, sent, now int64, _ uint32) { w.onPong(sched, sent, now) },
+		})
+		p.write = func(b []byte) { w.write(p, b) }
+		p.deliver = func(b []byte) { w.handle(p, b) }
+		if imp.Active() {
+			p.sendImp = client.NewImpairer(imp, 2*uint64(g))
+			p.recvImp = client.NewImpairer(imp, 2*uint64(g)+1)
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(len(w.players))}
+		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(fd)
+			w.close()
+			return nil, fmt.Errorf("epoll_ctl: %w", err)
+		}
+		w.players = append(w.players, p)
+	}
+	w.res.Players = n
+	w.pending = n
+	return w, nil
+}
+
+func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}, unix.AF_INET
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, unix.AF_INET6
+}
+
+func (w *Worker) close() {
+	for _, p := range w.players {
+		unix.Close(p.fd)
+	}
+	w.players = nil
+	if w.epfd > 0 {
+		unix.Close(w.epfd)
+		w.epfd = 0
+	}
+}
+
+// SetPlan starts the run phase; safe from another goroutine.
+func (w *Worker) SetPlan(p *Plan) { w.planPtr.Store(p) }
+
+// Run is the worker's event loop: handshakes, then (once SetPlan was called)
+// the scheduled sends, until the plan's DrainEnd. It returns the results and
+// closes the sockets.
+func (w *Worker) Run(connectTimeout int64) *WorkerResult {
+	defer w.close()
+	w.nextStartAt = w.clock()
+	for {
+		now := w.clock()
+		if w.plan == nil {
+			w.connectStep(now, connectTimeout)
+			if pl := w.planPtr.Load(); pl != nil {
+				w.startRun(pl)
+			}
+		}
+		if w.plan != nil {
+			if now >= w.plan.DrainEnd {
+				break
+			}
+			if !w.frozen && now >= w.plan.MeasureStart {
+				w.freezeEpoch()
+			}
+			w.sendDue(now)
+		}
+		if len(w.held) > 0 {
+			w.flushHeld(now)
+		}
+		w.poll(w.nextWake(w.clock()))
+	}
+	w.finish()
+	return w.res
+}
+
+// connectStep starts handshakes at the connect rate and retransmits
+// unanswered ones; players that time out fail.
+func (w *Worker) connectStep(now, timeout int64) {
+	for w.nextStart < len(w.players) && now >= w.nextStartAt {
+		p := w.players[w.nextStart]
+		w.nextStart++
+		w.nextStartAt += w.startInterval
+		p.hsStart = now
+		p.state = client.StateHello
+		w.send(p, p.sess.Hello(), now)
+		w.hs = append(w.hs, hsItem{now + int64(hsRetransmit), p})
+	}
+	for w.hsHead < len(w.hs) && w.hs[w.hsHead].due <= now {
+		it := w.hs[w.hsHead]
+		w.hs[w.hsHead] = hsItem{}
+		w.hsHead++
+		p := it.p
+		switch p.sess.State() {
+		case client.StateHello, client.StateChallenged:
+		default:
+			continue // answered meanwhile
+		}
+		if now-p.hsStart >= timeout {
+			p.state = client.StateClosed
+			w.res.Failed++
+			w.pending--
+			continue
+		}
+		if p.sess.State() == client.StateHello {
+			w.send(p, p.sess.Hello(), now)
+		} else {
+			w.send(p, p.sess.Connect(), now)
+		}
+		w.hs = append(w.hs, hsItem{now + int64(hsRetransmit), p})
+	}
+	if w.hsHead > 1024 && w.hsHead*2 > len(w.hs) { // compact the FIFO
+		w.hs = append(w.hs[:0], w.hs[w.hsHead:]...)
+		w.hsHead = 0
+	}
+	if w.pending == 0 {
+		w.connectDone.Store(true)
+	}
+	// Keep connected sessions alive while the other workers finish.
+	if now >= w.nextKeepalive {
+		w.nextKeepalive = now + int64(keepalivePeriod)
+		for _, p := range w.players {
+			if p.sess.State() == client.StateConnected {
+				w.send(p, p.sess.Input(now), now)
+			}
+		}
+	}
+}
+
+// transitions reacts to handshake state changes after a datagram.
+func (w *Worker) transitions(p *player, now int64) {
+	st := p.sess.State()
+	if st == p.state {
+		return
+	}
+	prev := p.state
+	p.state = st
+	switch st {
+	case client.StateChallenged:
+		w.send(p, p.sess.Connect(), now) // retransmits ride the same FIFO entry
+	case client.StateConnected:
+		if hz := p.sess.Welcome().TickHz; hz > 0 {
+			w.period = int64(time.Second) / int64(hz)
+		}
+		if prev == client.StateHello || prev == client.StateChallenged {
+			w.res.Connected++
+			w.pending--
+			w.progConnected.Add(1)
+		}
+	case client.StateRejected:
+		w.res.Rejected++
+		w.res.RejectReasons[p.sess.RejectReason().String()]++
+		if prev == client.StateHello || prev == client.StateChallenged {
+			w.pending--
+		}
+	case client.StateClosed:
+		w.res.Closed++ // the server said Bye
+	}
+}
+
+func (w *Worker) startRun(pl *Plan) {
+	w.plan = pl
+	w.epochMin = 1<<63 - 1
+	inputInterval := int64(float64(time.Second) / w.cfg.Rate)
+	who := make([]int32, len(w.players))
+	for i := range who {
+		who[i] = int32(i)
+	}
+	w.inputs = NewSchedule(pl.Start, inputInterval, pl.DrainEnd, w.inputPh, who)
+	if w.cfg.PingRate > 0 {
+		who2 := make([]int32, len(w.players))
+		copy(who2, who)
+		w.pings = NewSchedule(pl.Start, int64(float64(time.Second)/w.cfg.PingRate), pl.MeasureEnd, w.pingPh, who2)
+	}
+}
+
+// freezeEpoch fixes the tick clock estimate learned during the warm-up; see
+// onSnapshot.
+func (w *Worker) freezeEpoch() {
+	w.frozen = true
+	if w.res.EpochSamples == 0 {
+		return
+	}
+	w.res.Epoch = w.epochMin
+	w.res.TickPeriod = w.period
+	// Ticks whose scheduled start lies in [MeasureStart, MeasureEnd).
+	w.tStart = uint32(ceilDiv(w.plan.MeasureStart-w.epochMin, w.period))
+	w.tEnd = uint32(ceilDiv(w.plan.MeasureEnd-w.epochMin, w.period) - 1)
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a > 0) == (b > 0) {
+		q++
+	}
+	return q
+}
+
+// sendDue sends every input and ping due by now, at most sendBudget per
+// call so that receiving is not starved when the worker is behind.
+func (w *Worker) sendDue(now int64) {
+	for budget := sendBudget; budget > 0; budget-- {
+		atIn, pi, okIn := w.inputs.Peek()
+		atPing, pp, okPing := int64(0), int32(0), false
+		if w.pings != nil {
+			atPing, pp, okPing = w.pings.Peek()
+		}
+		switch {
+		case okPing && atPing <= now && (!okIn || atPing <= atIn):
+			w.pings.Pop()
+			w.sendPing(w.players[pp], atPing)
+		case okIn && atIn <= now:
+			w.inputs.Pop()
+			w.sendInput(w.players[pi], atIn)
+		default:
+			return
+		}
+	}
+}
+
+func (w *Worker) sendInput(p *player, at int64) {
+	measured := w.plan.inWindow(at)
+	if measured {
+		w.res.InputsPlannedWindow++
+	}
+	if p.sess.State() != client.StateConnected {
+		w.res.SkippedNotConnected++
+		return
+	}
+	if at < w.plan.MeasureEnd {
+		a := p.bot.Next(p.sess.View(), w.cfg.Mix)
+		if _, ok := p.sess.Queue(a, at); !ok {
+			w.res.ActionsRefused++
+		} else if measured {
+			w.res.ActionsWindow++
+		}
+	}
+	now := w.clock()
+	w.send(p, p.sess.Input(now), now)
+	if measured {
+		w.res.InputsSentWindow++
+		recordNs(w.res.SendLag, now-at)
+	}
+	w.progSent.Add(1)
+}
+
+func (w *Worker) sendPing(p *player, at int64) {
+	if p.sess.State() != client.StateConnected {
+		w.res.SkippedNotConnected++
+		return
+	}
+	now := w.clock()
+	w.send(p, p.sess.Ping(at, now), now)
+	if w.plan.inWindow(at) {
+		w.res.PingsSentWindow++
+		recordNs(w.res.SendLag, now-at)
+	}
+}
+
+func (w *Worker) send(p *player, b []byte, now int64) {
+	if p.sendImp != nil {
+		p.sendImp.Pass(b, now, p.write)
+		w.noteHeld(p)
+		return
+	}
+	w.write(p, b)
+}
+
+func (w *Worker) write(p *player, b []byte) {
+	_, err := unix.Write(p.fd, b)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EAGAIN):
+		w.res.SendWouldBlck++
+	case errors.Is(err, unix.ECONNREFUSED):
+		w.res.Refused++
+	default:
+		w.res.SendErrors++
+	}
+}
+
+func (w *Worker) noteHeld(p *player) {
+	if !p.held && ((p.sendImp != nil && p.sendImp.Held()) || (p.recvImp != nil && p.recvImp.Held())) {
+		p.held = true
+		w.held = append(w.held, p)
+	}
+}
+
+func (w *Worker) flushHeld(now int64) {
+	keep := w.held[:0]
+	for _, p := range w.held {
+		w.now = now
+		p.sendImp.Flush(now, p.write)
+		p.recvImp.Flush(now, p.deliver)
+		if p.sendImp.Held() || p.recvImp.Held() {
+			keep = append(keep, p)
+		} else {
+			p.held = false
+		}
+	}
+	clear(w.held[len(keep):])
+	w.held = keep
+}
+
+// nextWake is when the loop must run next: the next due send, retransmit or
+// held datagram; at most connectPoll ahead before the plan arrives.
+func (w *Worker) nextWake(now int64) int64 {
+	wake := now + int64(time.Second)
+	if w.plan == nil {
+		wake = now + int64(connectPoll)
+		if w.nextStart < len(w.players) {
+			wake = min(wake, w.nextStartAt)
+		}
+		if w.hsHead < len(w.hs) {
+			wake = min(wake, w.hs[w.hsHead].due)
+		}
+	} else {
+		if at, _, ok := w.inputs.Peek(); ok {
+			wake = min(wake, at)
+		}
+		if w.pings != nil {
+			if at, _, ok := w.pings.Peek(); ok {
+				wake = min(wake, at)
+			}
+		}
+		wake = min(wake, w.plan.DrainEnd)
+		if !w.frozen {
+			wake = min(wake, w.plan.MeasureStart)
+		}
+	}
+	if len(w.held) > 0 {
+		wake = min(wake, now+int64(time.Millisecond))
+	}
+	return wake
+}
+
+// poll waits until wake (or a datagram) and handles every ready socket.
+func (w *Worker) poll(wake int64) {
+	timeout := max(wake-w.clock(), 0)
+	n, err := epollWait(w.epfd, w.events[:], timeout)
+	if err != nil {
+		if !errors.Is(err, unix.EINTR) {
+			w.res.RecvErrors++
+		}
+		return
+	}
+	for i := range n {
+		w.drain(w.players[w.events[i].Fd])
+	}
+}
+
+// drain reads p's socket until it is empty, recvBatch datagrams per call.
+func (w *Worker) drain(p *player) {
+	for range 8 { // bounded: one socket must not starve the others
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&w.rhdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		if e != 0 {
+			switch e {
+			case unix.EAGAIN, unix.EINTR:
+			case unix.ECONNREFUSED:
+				w.res.Refused++
+				continue
+			default:
+				w.res.RecvErrors++
+			}
+			return
+		}
+		n := int(r)
+		now := w.clock()
+		w.now = now
+		for i := range n {
+			b := w.rbufs[i][:w.rhdrs[i].Len]
+			if p.recvImp != nil {
+				p.recvImp.Pass(b, now, p.deliver)
+				w.noteHeld(p)
+			} else {
+				w.handle(p, b)
+			}
+		}
+		if n < recvBatch {
+			return
+		}
+	}
+}
+
+func (w *Worker) handle(p *player, b []byte) {
+	now := w.now
+	if _, err := p.sess.Handle(b, now); err != nil {
+		w.res.BadDatagrams++
+		return
+	}
+	if p.sess.State() != p.state {
+		w.transitions(p, now)
+	}
+}
+
+// onSnapshot learns the server's tick clock and measures tick_to_wire.
+//
+// The server starts tick T at epoch + T*period (absolute deadlines) and
+// sends its snapshot after the tick's work, so a snapshot of tick T received
+// at r gives r - T*period = epoch + d, d >= 0 being that snapshot's
+// tick-start-to-receipt delay. The minimum over the warm-up's snapshots (all
+// players, thousands of samples) estimates epoch + d_min, and is then frozen.
+// tick_to_wire of a measured snapshot is r - (estimate + T*period) = d -
+// d_min: the delay beyond the fastest snapshot seen in the warm-up. It
+// understates the true delay by d_min, which is at least the engine's work
+// before the first send (drain, step, encode of one player) plus one
+// loopback hop; scheduled, not actual, tick starts are the reference, so
+// tick jitter and overruns are included, as coordinated-omission-free
+// measurement requires. Same host, same monotonic clock: no drift. Snapshots
+// that arrive below the frozen estimate are recorded as 0 and counted.
+func (w *Worker) onSnapshot(p *player, f *schema.SnapshotFrame, now int64) {
+	w.progSnaps.Add(1)
+	if w.plan == nil {
+		return // still connecting: the estimate is learned in the warm-up
+	}
+	off := now - int64(f.Tick)*w.period
+	if !w.frozen {
+		if off < w.epochMin {
+			w.epochMin = off
+		}
+		w.res.EpochSamples++
+		return
+	}
+	if w.res.EpochSamples == 0 {
+		return
+	}
+	if f.Tick >= w.tStart && f.Tick <= w.tEnd {
+		p.winTicks++
+		d := off - w.res.Epoch
+		if d < 0 {
+			w.res.BelowEpoch++
+			w.res.BelowEpochMin = min(w.res.BelowEpochMin, d)
+			d = 0
+		}
+		recordNs(w.res.TickToWire, d)
+	}
+}
+
+func (w *Worker) onLoot(p *player, ev *schema.LootEvent) {
+	p.bot.SeeLoot(ev)
+	if p.audit != nil {
+		k := client.LootKey{ID: ev.LootID, Kind: ev.Kind}
+		if _, dup := p.audit[k]; dup {
+			w.res.AuditTwice++
+		} else {
+			p.audit[k] = struct{}{}
+		}
+		w.res.AuditShown++
+	}
+}
+
+func (w *Worker) onApplied(sched, sent, now int64) {
+	if w.plan != nil && w.plan.inWindow(sched) {
+		w.res.AppliedWindow++
+		w.res.Apply.Record(sched, sent, now)
+	}
+}
+
+func (w *Worker) onPong(sched, sent, now int64) {
+	if w.plan != nil && w.plan.inWindow(sched) {
+		w.res.PongsWindow++
+		w.res.RTT.Record(sched, sent, now)
+	}
+}
+
+// finish says Bye and collects the per-player counters.
+func (w *Worker) finish() {
+	r := w.res
+	for _, p := range w.players {
+		s := p.sess
+		if s.State() == client.StateConnected {
+			b := s.Bye()
+			w.write(p, b)
+			w.write(p, b) // unacknowledged; a lost Bye costs a 10 s timeout
+		}
+		if p.state == client.StateConnected || p.state == client.StateClosed {
+			if w.tEnd >= w.tStart && w.res.EpochSamples > 0 {
+				r.SnapExpected += uint64(w.tEnd - w.tStart + 1)
+			}
+			r.SnapReceived += p.winTicks
+		}
+		// Actions of the window never acknowledged.
+		if w.plan != nil {
+			s.Outbox().Each(func(_ uint32, sched, _ int64) {
+				if w.plan.inWindow(sched) {
+					r.UnappliedWindow++
+				}
+			})
+		}
+		st := s.Stats
+		r.SnapDups += st.SnapshotDups
+		r.Snapshots += st.Snapshots
+		for i, n := range st.Bad {
+			if i != 0 {
+				r.BadDatagrams += n
+			}
+		}
+		r.Unexpected += st.Unexpected + st.WrongNonce
+		ls := s.Loot().Stats
+		addLoot(&r.Loot, &ls)
+		r.LootOwnLost += s.Loot().Lost()
+		vs := s.View().Stats
+		r.ViewFull += vs.Full
+		r.ViewDelta += vs.Delta
+		r.ViewStale += vs.Stale
+		r.ViewNoBase += vs.NoBase
+		if p.sendImp != nil {
+			addImpair(&r.ImpairSend, &p.sendImp.Stats)
+			addImpair(&r.ImpairRecv, &p.recvImp.Stats)
+		}
+		r.BotOpens += p.bot.Opens
+		r.BotPickups += p.bot.Pickups
+		r.BotMoves += p.bot.Moves
+		r.BotFallbacks += p.bot.Fallbacks
+	}
+	if r.TickPeriod == 0 {
+		r.TickPeriod = w.period
+	}
+}
+
+// epollWait waits up to timeout ns. epoll_pwait2 (Linux 5.11) takes a
+// timespec: epoll_wait's millisecond timeout would round a 0.3 ms wait to
+// 1 ms and add that to every send's lag. Older kernels fall back to it.
+func epollWait(epfd int, events []unix.EpollEvent, timeout int64) (int, error) {
+	if !noPwait2.Load() {
+		ts := unix.NsecToTimespec(timeout)
+		r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+			uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e == 0 {
+			return int(r), nil
+		}
+		if e != unix.ENOSYS {
+			return 0, e
+		}
+		noPwait2.Store(true)
+	}
+	ms := int((timeout + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	return unix.EpollWait(epfd, events, ms)
+}
+
+var noPwait2 atomic.Bool

@@ -1,0 +1,9 @@
+// Package common is what the two baseline servers of perf/baseline share
+// with each other but not with treasured: a cookie for the handshake, a
+// hand-written Prometheus exposition with the metric names treasured uses
+// (so treasure-bench reports tick work, GC pauses, allocation rate and CPU
+// for every server alike), and the admin HTTP server with pprof.
+//
+// It is deliberately plain: the baselines exist to be measured against, not
+// to be optimised.
+package common

@@ -1,0 +1,186 @@
+package common
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/pprof"
+	"runtime/metrics"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Hist is a fixed-bucket histogram with one writer and concurrent readers.
+type Hist struct {
+	bounds []float64 // seconds
+	counts []atomic.Uint64
+	sumNs  atomic.Int64
+	n      atomic.Uint64
+}
+
+// NewHist returns a histogram over bounds (seconds, ascending).
+func NewHist(bounds []float64) *Hist {
+	return &Hist{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+// Observe records d.
+func (h *Hist) Observe(d time.Duration) {
+	s := d.Seconds()
+	i := 0
+	for i < len(h.bounds) && s > h.bounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(int64(d))
+	h.n.Add(1)
+}
+
+func (h *Hist) write(w io.Writer, name, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	var cum uint64
+	for i, b := range h.bounds {
+		cum += h.counts[i].Load()
+		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, cum)
+	}
+	cum += h.counts[len(h.bounds)].Load()
+	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, cum, name, float64(h.sumNs.Load())/1e9, name, h.n.Load())
+}
+
+// exponential returns n bounds from lo to hi, geometrically spaced (what
+// prometheus.ExponentialBucketsRange gives treasured).
+func exponential(lo, hi float64, n int) []float64 {
+	b := make([]float64, n)
+	f := math.Pow(hi/lo, 1/float64(n-1))
+	for i := range b {
+		b[i] = lo * math.Pow(f, float64(i))
+	}
+	return b
+}
+
+// Metrics are a baseline server's counters, named as treasured names its own.
+type Metrics struct {
+	Ticks, Overruns, Inputs, SnapshotsSent, Pongs atomic.Uint64
+	SendErrors                                    atomic.Uint64
+	Drops                                         [NumDrops]atomic.Uint64
+	Sessions                                      atomic.Int64
+	TickWork, TickJitter                          *Hist
+	maxJitter                                     atomic.Int64
+}
+
+// Drop reasons of a baseline.
+const (
+	DropMalformed = iota
+	DropBadSession
+	DropQueueFull // a player's channel was full: the studio's design drops here
+	DropUnexpected
+	NumDrops
+)
+
+var dropNames = [NumDrops]string{"malformed", "bad_session", "queue_full", "unexpected_type"}
+
+// NewMetrics returns zeroed metrics with treasured's tick buckets.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		TickWork:   NewHist(exponential(20e-6, 0.2, 16)),
+		TickJitter: NewHist(exponential(5e-6, 0.1, 16)),
+	}
+}
+
+// ObserveTick records one tick's start jitter and work.
+func (m *Metrics) ObserveTick(jitter, work time.Duration, overrun bool) {
+	m.Ticks.Add(1)
+	if overrun {
+		m.Overruns.Add(1)
+	}
+	m.TickWork.Observe(work)
+	m.TickJitter.Observe(jitter)
+	if int64(jitter) > m.maxJitter.Load() {
+		m.maxJitter.Store(int64(jitter))
+	}
+}
+
+var pauseBounds = []float64{1e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3}
+
+// Expose writes the Prometheus text exposition.
+func (m *Metrics) Expose(w io.Writer) {
+	c := func(name string, v uint64) { fmt.Fprintf(w, "# TYPE %s counter\n%s %d\n", name, name, v) }
+	g := func(name string, v float64) { fmt.Fprintf(w, "# TYPE %s gauge\n%s %g\n", name, name, v) }
+	c("treasured_ticks_total", m.Ticks.Load())
+	c("treasured_tick_overruns_total", m.Overruns.Load())
+	c("treasured_inputs_total", m.Inputs.Load())
+	c("treasured_pongs_total", m.Pongs.Load())
+	c("treasured_snapshot_send_errors_total", m.SendErrors.Load())
+	fmt.Fprintf(w, "# TYPE treasured_datagrams_sent_total counter\ntreasured_datagrams_sent_total{kind=\"snapshot\"} %d\n", m.SnapshotsSent.Load())
+	fmt.Fprintf(w, "# TYPE treasured_drops_total counter\n")
+	for i, n := range dropNames {
+		fmt.Fprintf(w, "treasured_drops_total{reason=%q} %d\n", n, m.Drops[i].Load())
+	}
+	g("treasured_sessions_active", float64(m.Sessions.Load()))
+	g("treasured_tick_max_jitter_seconds", float64(m.maxJitter.Load())/1e9)
+	m.TickWork.write(w, "treasured_tick_work_seconds", "Time spent on one tick.")
+	m.TickJitter.write(w, "treasured_tick_jitter_seconds", "Actual minus scheduled tick start.")
+
+	s := []metrics.Sample{
+		{Name: "/sched/pauses/total/gc:seconds"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/heap/allocs:objects"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindFloat64Histogram {
+		h := s[0].Value.Float64Histogram()
+		per := make([]uint64, len(pauseBounds)+1)
+		var n uint64
+		var sum float64
+		for i, k := range h.Counts {
+			if k == 0 {
+				continue
+			}
+			hi := h.Buckets[i+1]
+			j := 0
+			for j < len(pauseBounds) && hi > pauseBounds[j] {
+				j++
+			}
+			per[j] += k
+			n += k
+			if !math.IsInf(hi, 1) {
+				sum += hi * float64(k)
+			}
+		}
+		fmt.Fprintf(w, "# TYPE treasured_gc_pauses_seconds histogram\n")
+		var cum uint64
+		for j, b := range pauseBounds {
+			cum += per[j]
+			fmt.Fprintf(w, "treasured_gc_pauses_seconds_bucket{le=\"%g\"} %d\n", b, cum)
+		}
+		fmt.Fprintf(w, "treasured_gc_pauses_seconds_bucket{le=\"+Inf\"} %d\ntreasured_gc_pauses_seconds_sum %g\ntreasured_gc_pauses_seconds_count %d\n", n, sum, n)
+	}
+	c("treasured_gc_cycles_total", s[1].Value.Uint64())
+	c("treasured_alloc_bytes_total", s[2].Value.Uint64())
+	c("treasured_alloc_objects_total", s[3].Value.Uint64())
+	g("treasured_heap_live_bytes", float64(s[4].Value.Uint64()))
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		cpu := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+		fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu)
+	}
+}
+
+// ServeAdmin returns the admin server for /metrics and /debug/pprof/ on addr;
+// the caller runs ListenAndServe.
+func ServeAdmin(addr string, m *Metrics) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		m.Expose(w)
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return srv
+}

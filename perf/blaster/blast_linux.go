@@ -1,0 +1,239 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsg is a reusable batch of message headers over fixed buffers, with a
+// sockaddr per message (recvmmsg fills them, sendmmsg reads them).
+type mmsg struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	bufs  [][]byte
+	names []unix.RawSockaddrInet4
+}
+
+func newMmsg(n, size int) *mmsg {
+	m := &mmsg{hdrs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n), bufs: make([][]byte, n), names: make([]unix.RawSockaddrInet4, n)}
+	for i := range n {
+		m.bufs[i] = make([]byte, max(size, 2048))
+		m.iovs[i].Base = &m.bufs[i][0]
+		m.iovs[i].SetLen(size)
+		m.hdrs[i].Hdr.Iov = &m.iovs[i]
+		m.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return m
+}
+
+// withNames makes the headers carry a sockaddr each (unconnected sockets).
+func (m *mmsg) withNames() {
+	for i := range m.hdrs {
+		m.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+		m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+	}
+}
+
+func sendmmsg(fd int, h []unix.Mmsghdr) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func recvmmsg(fd int, h []unix.Mmsghdr) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), unix.MSG_WAITFORONE, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func pin(cpu int) error {
+	runtime.LockOSThread()
+	if cpu < 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	return unix.SchedSetaffinity(0, &set)
+}
+
+func udpSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	// Big buffers: the point is the per-datagram cost, not buffer overflow.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
+	// Wake blocked receives so the threads notice the end of the run.
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func blast(c *config, size int) (*Result, error) {
+	efd, err := udpSocket()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(efd)
+	cfd, err := udpSocket()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(cfd)
+	esa, err := unix.Getsockname(efd)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(cfd, esa); err != nil {
+		return nil, err
+	}
+
+	var stop, stopSend atomic.Bool
+	var sent, sendCalls, received, recvCalls, echoed atomic.Uint64
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	start := make(chan struct{})
+
+	wg.Add(1)
+	go func() { // echo thread
+		defer wg.Done()
+		if err := pin(c.echoCPU); err != nil {
+			errc <- err
+			return
+		}
+		m := newMmsg(c.batch, size)
+		m.withNames()
+		for !stop.Load() {
+			for i := range m.hdrs {
+				m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+			}
+			n, err := recvmmsg(efd, m.hdrs)
+			if err != nil {
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+					continue
+				}
+				errc <- err
+				return
+			}
+			received.Add(uint64(n))
+			recvCalls.Add(1)
+			if c.oneway {
+				continue
+			}
+			for i := range n { // send back exactly what came, to whom it came from
+				m.iovs[i].SetLen(int(m.hdrs[i].Len))
+			}
+			for off := 0; off < n; {
+				k, err := sendmmsg(efd, m.hdrs[off:n])
+				if err != nil {
+					if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+						continue
+					}
+					errc <- err
+					return
+				}
+				off += k
+			}
+			for i := range n {
+				m.iovs[i].SetLen(size)
+			}
+		}
+	}()
+
+	if !c.oneway {
+		wg.Add(1)
+		go func() { // client receiver
+			defer wg.Done()
+			if err := pin(c.clientCPU); err != nil {
+				errc <- err
+				return
+			}
+			m := newMmsg(c.batch, size)
+			for !stop.Load() {
+				n, err := recvmmsg(cfd, m.hdrs)
+				if err != nil {
+					if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+						continue
+					}
+					errc <- err
+					return
+				}
+				echoed.Add(uint64(n))
+			}
+		}()
+	}
+
+	wg.Add(1)
+	go func() { // client sender: as fast as the kernel accepts
+		defer wg.Done()
+		if err := pin(c.clientCPU); err != nil {
+			errc <- err
+			return
+		}
+		m := newMmsg(c.batch, size)
+		<-start
+		for !stopSend.Load() {
+			k, err := sendmmsg(cfd, m.hdrs)
+			if err != nil {
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOBUFS) {
+					runtime.Gosched()
+					continue
+				}
+				errc <- err
+				return
+			}
+			sent.Add(uint64(k))
+			sendCalls.Add(1)
+		}
+	}()
+
+	time.Sleep(20 * time.Millisecond) // let the receivers block first
+	t0 := time.Now()
+	s0, r0, e0 := sent.Load(), received.Load(), echoed.Load()
+	close(start)
+	time.Sleep(c.duration)
+	secs := time.Since(t0).Seconds()
+	s1, r1, e1 := sent.Load(), received.Load(), echoed.Load()
+	// Let what is still queued be received and echoed, so the totals are
+	// consistent (the rates above are of the window only): until nothing
+	// moved for 100 ms, 2 s at most.
+	stopSend.Store(true)
+	for last, deadline := uint64(1<<63), time.Now().Add(2*time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		now := received.Load() + echoed.Load()
+		if now == last {
+			break
+		}
+		last = now
+	}
+	stop.Store(true)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, err
+	default:
+	}
+	return &Result{
+		Size: size, Seconds: secs, Sent: s1 - s0, Received: r1 - r0, Echoed: e1 - e0,
+		TotalSent: sent.Load(), TotalReceived: received.Load(), TotalEchoed: echoed.Load(),
+		SentPerSec: float64(s1-s0) / secs, RecvPerSec: float64(r1-r0) / secs, EchoPerSec: float64(e1-e0) / secs,
+		SendCalls: sendCalls.Load(), RecvCalls: recvCalls.Load(),
+	}, nil
+}

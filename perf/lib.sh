@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# Helpers sourced by perf/run.sh, perf/profile.sh and perf/sweep.sh: build
+# the binaries, start a server pinned to chosen CPUs, wait until it answers,
+# stop it (by its PID, nothing else) when the script exits.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$ROOT/bin}
+GO=${GO:-go}
+SERVER_PID=""
+
+die() { echo "$(basename "$0"): $*" >&2; exit 2; }
+
+# build NAME... : go build the named commands into $BIN.
+build() {
+	mkdir -p "$BIN"
+	local name pkg
+	for name in "$@"; do
+		case $name in
+		treasured) pkg=./cmd/treasured ;;
+		treasure-bench) pkg=./cmd/treasure-bench ;;
+		naive) pkg=./perf/baseline/naive ;;
+		plain) pkg=./perf/baseline/plain ;;
+		blaster) pkg=./perf/blaster ;;
+		flame) pkg=./perf/flame ;;
+		*) die "build: unknown command $name" ;;
+		esac
+		(cd "$ROOT" && "$GO" build -o "$BIN/$name" "$pkg")
+	done
+}
+
+# start_server KIND CPUS LISTEN ADMIN : run server KIND (treasured, naive,
+# plain) pinned to CPUS with taskset, log to $BIN/KIND.log, and wait until
+# its /metrics answers. KIND "external" starts nothing (a server is already
+# running at LISTEN/ADMIN).
+start_server() {
+	local kind=$1 cpus=$2 listen=$3 admin=$4
+	[[ $kind == external ]] && return 0
+	if curl -sf -o /dev/null --max-time 1 "http://$admin/metrics"; then
+		die "something already serves http://$admin: stop it or choose --listen/--admin"
+	fi
+	build "$kind"
+	# treasured plans its engine and I/O cores from the CPUs it is allowed
+	# (the taskset mask), so no core flags are needed; with one CPU it
+	# shares it between engine and I/O and says so in its log.
+	local args=(--listen "$listen" --admin "$admin")
+	taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
+	SERVER_PID=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		if curl -sf -o /dev/null --max-time 1 "http://$admin/metrics"; then
+			kill -0 "$SERVER_PID" 2>/dev/null || die "$kind exited during start-up (log: $BIN/$kind.log)"
+			return 0
+		fi
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			cat "$BIN/$kind.log" >&2
+			die "$kind exited during start-up (log above)"
+		fi
+		sleep 0.1
+	done
+	die "$kind did not answer on http://$admin/metrics within 10 s (log: $BIN/$kind.log)"
+}
+
+stop_server() {
+	if [[ -n $SERVER_PID ]]; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=""
+	fi
+}
+
+trap stop_server EXIT
+
+# ncpus LIST : number of CPUs in a taskset list like 0,2-3.
+ncpus() {
+	local n=0 part a b
+	IFS=, read -ra parts <<<"$1"
+	for part in "${parts[@]}"; do
+		if [[ $part == *-* ]]; then
+			a=${part%-*} b=${part#*-}
+			n=$((n + b - a + 1))
+		else
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
+}

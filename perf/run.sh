@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run a server pinned to chosen CPUs and a treasure-bench load of a given
+# size pinned to others, and print the bench's report.
+#
+#   perf/run.sh [--server treasured|naive|plain|external] [--players N]
+#               [--duration 10s] [--warmup 3s] [--server-cpus 0]
+#               [--bench-cpus 1] [--listen 127.0.0.1:7777]
+#               [--admin 127.0.0.1:7778] [-- extra treasure-bench flags]
+#
+# Example: perf/run.sh --server treasured --players 4200 -- --plot bin/p.png
+# The exit status is the bench's (3 = INVALID run, with --strict).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+server=treasured players=1000 duration=10s warmup=3s
+server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778
+extra=()
+while (($#)); do
+	case $1 in
+	--server) server=$2; shift 2 ;;
+	--players) players=$2; shift 2 ;;
+	--duration) duration=$2; shift 2 ;;
+	--warmup) warmup=$2; shift 2 ;;
+	--server-cpus) server_cpus=$2; shift 2 ;;
+	--bench-cpus) bench_cpus=$2; shift 2 ;;
+	--listen) listen=$2; shift 2 ;;
+	--admin) admin=$2; shift 2 ;;
+	--) shift; extra=("$@"); break ;;
+	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	*) die "unknown option $1 (see --help)" ;;
+	esac
+done
+case $server in treasured | naive | plain | external) ;; *) die "--server $server: want treasured, naive, plain or external" ;; esac
+[[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
+
+build treasure-bench
+start_server "$server" "$server_cpus" "$listen" "$admin"
+set +e
+taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+	--players "$players" --duration "$duration" --warmup "$warmup" \
+	--workers "$(ncpus "$bench_cpus")" --label "$server" "${extra[@]}"
+status=$?
+set -e
+exit "$status"
