@@ -13,7 +13,7 @@ FLATC       ?= flatc
 PKGS        := ./...
 BIN         := bin
 
-.PHONY: all build generate check-generate fmt-check vet lint test test-unit test-race fuzz bench run demo clean
+.PHONY: all build generate check-generate fmt-check vet lint test test-unit test-race test-socket fuzz bench run demo clean
 
 all: build
 
@@ -57,11 +57,21 @@ test-race:
 
 test: lint check-generate test-unit test-race
 
+# Real-socket tests repeated: they must not flake on a loaded 2-core box.
+test-socket:
+	$(GO) test -count=20 -run 'EndToEnd|Server|MmsgLoopback' ./netio/
+
+# The server on 127.0.0.1:7777 (admin and /metrics on 127.0.0.1:7778) with the
+# engine's default world.
+run:
+	$(GO) run ./cmd/treasured
+
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=10m -parallel=1 ./schema
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./schema ./engine | tee $(BIN)/bench.txt
+	mkdir -p $(BIN)
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./schema ./engine ./netio | tee $(BIN)/bench.txt
 	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
 
 clean:
