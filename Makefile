@@ -13,7 +13,12 @@ FLATC       ?= flatc
 PKGS        := ./...
 BIN         := bin
 
-.PHONY: all build generate check-generate fmt-check vet lint test test-unit test-race test-socket fuzz bench run demo clean
+# The main job: the server pinned to CPU 0, 1,000 simulated players on CPU 1
+# for 10 s over loopback, then the report (perf/run.sh prints it).
+DEMO_PLAYERS ?= 1000
+DEMO_DURATION ?= 10s
+
+.PHONY: all build generate check-generate fmt-check vet lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -51,9 +56,10 @@ lint: fmt-check vet
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
-# The race detector where goroutines meet: rings, event loops, fan-out, client.
+# The race detector where goroutines meet: rings, event loops, fan-out workers
+# (concurrent Snapshot calls), journal fsync, client and bench workers.
 test-race:
-	$(GO) test -count=1 -race -short ./netio/... ./client/...
+	$(GO) test -count=1 -race -short ./netio/... ./client/... ./engine/... ./cmd/...
 
 test: lint check-generate test-unit test-race
 
@@ -65,6 +71,14 @@ test-socket:
 # engine's default world.
 run:
 	$(GO) run ./cmd/treasured
+
+demo:
+	perf/run.sh --server treasured --players $(DEMO_PLAYERS) --duration $(DEMO_DURATION)
+
+# The standard load comparison: loopback ceiling, then treasured and both
+# baselines at each player count, as Markdown tables (see perf/README.md).
+bench-load:
+	perf/compare.sh
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=10m -parallel=1 ./schema
