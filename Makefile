@@ -18,7 +18,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build generate check-generate fmt-check vet lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build generate check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -48,7 +48,11 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-lint: fmt-check vet
+shellcheck:
+	@if command -v shellcheck >/dev/null 2>&1; then shellcheck -x perf/*.sh .ci/run && echo "shellcheck: clean"; \
+	else echo "SKIP shellcheck: not installed (apt-get install shellcheck); CI installs it"; fi
+
+lint: fmt-check vet shellcheck
 	$(STATICCHECK) $(PKGS)
 
 # Unit tests, fuzz seed corpora (go test runs testdata/fuzz/* as regression
