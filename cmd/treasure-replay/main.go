@@ -4,14 +4,23 @@
 // engine and compares the state hash after each tick with the one the
 // server recorded, stopping at the first that differs.
 //
+// With --checkpoint it does what a restart does: it loads the checkpoint of
+// tick T (engine.LoadCheckpoint), checks it against the journal's hash of
+// tick T when the journal has that frame, skips the frames up to T and
+// replays from T+1 (journal.ReplayFrom). The journal may start at tick 0 or
+// be a segment started at or before T.
+//
 // Usage:
 //
-//	treasure-replay [--verbose] [--until TICK] journal-file
+//	treasure-replay [--verbose] [--until TICK] [--checkpoint FILE] journal-file
 //
 // Exit status: 0 when every replayed hash matches (a torn tail, which a
 // crash leaves, is warned about and the ticks before it are still
-// verified); 1 when the replay diverges; 2 for a bad flag, an unreadable
-// file, a bad header, or a corrupt frame in the middle of the journal.
+// verified); 1 when the replay diverges (including a checkpoint whose hash
+// is not the journal's at its tick); 2 for a bad flag, an unreadable file,
+// a bad header, a bad checkpoint, a checkpoint that does not fit the
+// journal (another config, a journal that ends before it or starts after
+// it), or a corrupt frame in the middle of the journal.
 package main
 
 import (
@@ -22,6 +31,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 )
 
@@ -36,10 +46,11 @@ const (
 	exitError    = 2
 )
 
-const usage = `usage: treasure-replay [--verbose] [--until TICK] journal-file
+const usage = `usage: treasure-replay [--verbose] [--until TICK] [--checkpoint FILE] journal-file
 
 Replays a treasured journal through the engine and checks the state hash of
-every tick against the one the server recorded.
+every tick against the one the server recorded. With --checkpoint, starts
+from the checkpoint's world and tick instead of tick 0, as a restart does.
 
 Exit status: 0 all hashes match, 1 divergence, 2 bad usage or bad file.
 
@@ -56,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	verbose := fs.Bool("verbose", false, "print the journal and replay hash of every tick")
 	until := fs.Uint64("until", 0, "stop after this tick (0: the whole journal)")
+	ckptPath := fs.String("checkpoint", "", "start from this checkpoint `FILE` and replay the journal after its tick")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -72,6 +84,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	path := fs.Arg(0)
+
+	var world *engine.World
+	if *ckptPath != "" {
+		w, err := engine.LoadCheckpointFile(*ckptPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "treasure-replay:", err)
+			return exitError
+		}
+		if *until != 0 && *until <= uint64(w.Tick()) {
+			fmt.Fprintf(stderr, "treasure-replay: --until %d is not after the checkpoint's tick %d\n", *until, w.Tick())
+			return exitError
+		}
+		world = w
+		fmt.Fprintf(stdout, "checkpoint %s: tick %d, hash %#016x\n", *ckptPath, w.Tick(), w.Hash())
+	}
+
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "treasure-replay:", err)
@@ -79,8 +107,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer f.Close()
 
-	// The header first, so it heads the --verbose lines; Replay reads it
-	// again from the start.
+	// The header first, so it heads the --verbose lines; Replay (or
+	// ReplayFrom) reads it again from the start.
 	rd, err := journal.NewReader(f)
 	if err != nil {
 		fmt.Fprintln(stderr, "treasure-replay:", err)
@@ -96,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	stop := uint32(*until)
-	res, err := journal.Replay(f, func(tick uint32, want, got uint64) bool {
+	onTick := func(tick uint32, want, got uint64) bool {
 		if *verbose {
 			mark := "ok"
 			if got != want {
@@ -107,10 +135,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// After the first divergence every later hash differs too and says
 		// nothing new: stop there.
 		return got == want && (stop == 0 || tick < stop)
-	})
+	}
+	var res journal.Result
+	if world != nil {
+		res, err = journal.ReplayFrom(world, f, onTick)
+		if res.CheckpointVerified {
+			fmt.Fprintf(stdout, "checkpoint matches the journal's hash of tick %d\n", res.FromTick)
+		}
+	} else {
+		res, err = journal.Replay(f, onTick)
+	}
 	if res.Ticks > 0 {
 		fmt.Fprintf(stdout, "replayed %d ticks (%d..%d); final tick %d, hash %#016x\n",
 			res.Ticks, res.FirstTick, res.LastTick, res.LastTick, res.FinalHash)
+	} else if world != nil {
+		fmt.Fprintf(stdout, "replayed 0 ticks after the checkpoint's tick %d\n", world.Tick())
 	} else {
 		fmt.Fprintln(stdout, "replayed 0 ticks: the journal holds no complete frame")
 	}

@@ -17,7 +17,7 @@
 //
 // Files: format.go (layout constants, header, record codec), writer.go
 // (Writer and its fsync policy), reader.go (Reader and how a journal ends),
-// replay.go (Replay, ReplayWorld).
+// replay.go (Replay, ReplayWorld, ReplayFrom).
 //
 // # File format (version 1, all integers little-endian)
 //
@@ -93,10 +93,14 @@
 //
 // # Checkpoints
 //
-// A later checkpoint (a dump of the engine arenas "as of tick T") resumes
-// from the journal like this: load the checkpoint into a World whose Tick()
-// is T, open the journal, Reader.SkipTo(T) (frames up to T are checksummed
-// but not decoded), then ReplayWorld(world, reader, onTick), which continues
-// with frame T+1. A journal segment started by a restarted server records
-// its start tick in the header for the same reason.
+// A checkpoint (engine.WriteCheckpoint: the engine arenas "as of tick T")
+// resumes from the journal like this: engine.LoadCheckpoint gives a World
+// whose Tick() is T, and ReplayFrom(world, journal, onTick) checks that the
+// journal has the same config and reaches T, compares the hash the journal
+// recorded for tick T (when it holds that frame) with the checkpoint's,
+// skips the frames before it with Reader.SkipTo (checksummed, not decoded)
+// and continues with frame T+1 as ReplayWorld does. A journal segment
+// started by a restarted server records its start tick in the header for
+// the same reason; ReplayFrom accepts any segment that starts at or before
+// T.
 package journal

@@ -12,6 +12,14 @@ import (
 type Result struct {
 	Header Header // the journal's header (zero if it could not be read)
 
+	// FromTick is the tick of the world the replay started from: 0 for a
+	// fresh world, the checkpoint's tick for ReplayFrom.
+	FromTick uint32
+	// CheckpointVerified: ReplayFrom found the journal's frame of FromTick
+	// and its hash equals the checkpoint's (a mismatch is a divergence at
+	// FromTick). False when the journal starts at FromTick (no such frame).
+	CheckpointVerified bool
+
 	Ticks     int    // frames replayed
 	FirstTick uint32 // first tick replayed (0 when none)
 	LastTick  uint32 // world tick at the end: the last tick replayed
@@ -65,7 +73,7 @@ func Replay(r io.Reader, onTick func(tick uint32, want, got uint64) bool) (Resul
 // rd.SkipTo(T). Only the tick can be checked here; restoring the right
 // state is the caller's promise.
 func ReplayWorld(w *engine.World, rd *Reader, onTick func(tick uint32, want, got uint64) bool) (Result, error) {
-	res := Result{Header: rd.Header(), LastTick: w.Tick(), FinalHash: w.Hash()}
+	res := Result{Header: rd.Header(), FromTick: w.Tick(), LastTick: w.Tick(), FinalHash: w.Hash()}
 	if next := rd.NextTick(); w.Tick()+1 != next {
 		return res, fmt.Errorf("journal: world is at tick %d, the journal's next frame is tick %d", w.Tick(), next)
 	}
@@ -96,4 +104,53 @@ func ReplayWorld(w *engine.World, rd *Reader, onTick func(tick uint32, want, got
 			return res, nil
 		}
 	}
+}
+
+// ReplayFrom continues w, a world loaded from a checkpoint of tick T
+// (engine.LoadCheckpoint), with the journal in r: the journal's config must
+// be w's, it must start at or before T and reach T, and its frames after T
+// are replayed as ReplayWorld does. This is recovery after a restart, and
+// treasure-replay --checkpoint.
+//
+// When the journal holds the frame of tick T itself (it started before T),
+// the hash recorded there must equal w.Hash(): otherwise the checkpoint is
+// not of this run, and the result is a divergence at T
+// (Result.Diverged, DivergedTick == T) with nothing replayed. A journal that
+// ends before T is an error.
+func ReplayFrom(w *engine.World, r io.Reader, onTick func(tick uint32, want, got uint64) bool) (Result, error) {
+	rd, err := NewReader(r)
+	if err != nil {
+		return Result{}, err
+	}
+	h := rd.Header()
+	T := w.Tick()
+	res := Result{Header: h, FromTick: T, LastTick: T, FinalHash: w.Hash()}
+	if h.Config.Normalized() != w.Config() {
+		return res, errors.New("journal: the checkpoint's config differs from the journal's")
+	}
+	if h.StartTick > T {
+		return res, fmt.Errorf("journal: starts after tick %d, later than the checkpoint's tick %d", h.StartTick, T)
+	}
+	if h.StartTick < T {
+		// Frames up to T-1 are only checksummed; T is decoded for its hash.
+		err := rd.SkipTo(T - 1)
+		var f Frame
+		if err == nil {
+			f, err = rd.Next()
+		}
+		if err != nil {
+			if err == io.EOF || errors.Is(err, ErrTruncatedTail) {
+				return res, fmt.Errorf("journal: ends before the checkpoint's tick %d (%w)", T, err)
+			}
+			return res, err
+		}
+		if f.Hash != w.Hash() {
+			res.Diverged, res.DivergedTick, res.Want, res.Got = true, T, f.Hash, w.Hash()
+			return res, nil
+		}
+		res.CheckpointVerified = true
+	}
+	out, err := ReplayWorld(w, rd, onTick)
+	out.CheckpointVerified = res.CheckpointVerified
+	return out, err
 }
