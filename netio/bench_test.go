@@ -48,7 +48,7 @@ func BenchmarkFanout1000(b *testing.B) {
 				snd = loopbackSender(b)
 			}
 			fw := newFanWorker(EngineWorld(w).NewSnapshotter(), snd, &FanoutStats{})
-			f, err := newFanout(n, []*fanWorker{fw}, nil)
+			f, err := newFanout(n, []*fanWorker{fw}, true, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -39,6 +39,23 @@ type Config struct {
 	// PinThread pins the calling, OS-locked thread to cpus
 	// (affinity.PinThread). Nil: no pinning, whatever the CPU lists say.
 	PinThread func(cpus []int) error
+	// UnlockedThreads runs the event loops, the tick goroutine and the
+	// fan-out workers as ordinary goroutines instead of locking each to its
+	// OS thread. Pinning needs a locked thread, so PinThread is then never
+	// called. The zero value (locked) is the design and the default on
+	// every host: with GOMAXPROCS=1 a locked goroutine costs a futex
+	// hand-off of the P at each switch (gnet's poller calls Gosched when
+	// idle, which on a locked goroutine is two futex wake-ups and two
+	// sleeps), but measured on one CPU, unlocked goroutines were worse:
+	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments.
+	UnlockedThreads bool
+
+	// Journal, if not nil, gets every tick's ordered records and state hash
+	// right after World.Step, on the tick goroutine (engine/journal.Writer
+	// satisfies it). On its first error the server counts it, logs it once
+	// and stops journaling; it keeps ticking. The server closes it after the
+	// final tick, on the tick goroutine.
+	Journal Journal
 
 	// MaxPlayers is the number of player slots, the engine's MaxPlayers:
 	// session slot == engine player index.

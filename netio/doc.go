@@ -4,7 +4,8 @@
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go, server.go)
-//	                   drain rings (drain.go) -> World.Step -> fan-out (fanout.go)
+//	                   drain rings (drain.go) -> World.Step -> Config.Journal (journal.go)
+//	                   -> fan-out (fanout.go)
 //	players <--UDP-- sendmmsg batches on a dup of the socket (batch.go, sendmmsg_linux.go)
 //
 // Who owns what:
@@ -27,6 +28,12 @@
 // larger than the request, session ids of slot + generation + random bits
 // (session.go), source address checks, per-session token buckets, a
 // per-address handshake budget, 10 s idle timeout.
+//
+// The tick clock runs on absolute deadlines start + k*period (tick.go) and
+// publishes its epoch: engine tick T is scheduled to start at
+// treasured_tick_epoch_unix_seconds + T*treasured_tick_period_seconds, wall
+// clock, so a client on the same host (treasure-bench) can measure
+// tick_to_wire from the true scheduled start.
 //
 // Platform code sits behind build tags with a portable twin: sendmmsg and
 // getsockopt on Linux, the standard library elsewhere.

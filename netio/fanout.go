@@ -22,6 +22,9 @@ type World interface {
 	Step(recs []engine.Record)
 	Tick() uint32
 	Hash() uint64
+	// LastOrdered is the last Step's records in the order they were
+	// applied (what the journal stores); valid until the next Step.
+	LastOrdered() []engine.Record
 	// ActivePlayers appends the slots of joined players to dst.
 	ActivePlayers(dst []int32) []int32
 	// NewSnapshotter returns the per-worker snapshot encoder (the engine's
@@ -161,9 +164,10 @@ func (w *fanWorker) flush() {
 	}
 }
 
-// newFanout builds W workers. pin, if not nil, runs on each extra worker's
-// goroutine after runtime.LockOSThread, with the worker's index.
-func newFanout(maxPlayers int, workers []*fanWorker, pin func(w int)) (*fanout, error) {
+// newFanout builds W workers. With lock, each extra worker's goroutine is
+// locked to its thread and pin, if not nil, runs there with the worker's
+// index; without it, the workers are plain goroutines and pin is not called.
+func newFanout(maxPlayers int, workers []*fanWorker, lock bool, pin func(w int)) (*fanout, error) {
 	if len(workers) == 0 {
 		return nil, fmt.Errorf("netio: fan-out needs at least one worker")
 	}
@@ -178,11 +182,13 @@ func newFanout(maxPlayers int, workers []*fanWorker, pin func(w int)) (*fanout, 
 		f.start[i] = ch
 		w := workers[i]
 		go func() {
-			// Never unlocked, like the tick goroutine: the pinned thread
-			// exits with the worker.
-			runtime.LockOSThread()
-			if pin != nil {
-				pin(i)
+			if lock {
+				// Never unlocked, like the tick goroutine: the pinned
+				// thread exits with the worker.
+				runtime.LockOSThread()
+				if pin != nil {
+					pin(i)
+				}
 			}
 			for job := range ch {
 				w.run(job, f.peers)

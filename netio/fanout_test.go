@@ -73,7 +73,7 @@ func fanAddr(i int) Addr {
 func newTestFanout(t testing.TB, players, batch int, snd BatchSender) (*fanout, []int32) {
 	t.Helper()
 	w := newFanWorker(&stampSnapshotter{buf: make([]byte, 1000)}, snd, &FanoutStats{})
-	f, err := newFanout(players, []*fanWorker{w}, nil)
+	f, err := newFanout(players, []*fanWorker{w}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestFanoutWorkers(t *testing.T) {
 		snds[i] = &memSender{batch: 16, keep: true}
 		ws[i] = newFanWorker(&stampSnapshotter{buf: make([]byte, 100)}, snds[i], &FanoutStats{})
 	}
-	f, err := newFanout(players, ws, nil)
+	f, err := newFanout(players, ws, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,11 @@ type Server struct {
 	drainFn func(*ringEntry)
 	drain   drainState
 
+	// Journal state, tick goroutine only (read by Shutdown after tickDone).
+	jrnl         Journal // cfg.Journal until its first error, then nil
+	jrnlFailedAt uint32  // tick whose Append failed (0: none)
+	jrnlCloseErr error
+
 	eng       gnet.Engine
 	bootErr   error
 	booted    chan struct{}
@@ -133,7 +138,8 @@ func New(cfg Config, w World) (*Server, error) {
 		s.bound[i].fd.Store(-1)
 	}
 	s.drainFn = s.onEntry
-	s.ticker = ticker{clock: cfg.Clock, period: cfg.TickPeriod, fn: s.tick, stats: &s.TickStats}
+	s.jrnl = cfg.Journal
+	s.ticker = ticker{clock: cfg.Clock, period: cfg.TickPeriod, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
 	return s, nil
 }
 
@@ -206,8 +212,9 @@ func (s *Server) Start() error {
 		gnet.WithNumEventLoop(s.cfg.Loops),
 		gnet.WithReusePort(true),
 		// Each loop's goroutine keeps its OS thread, so pinning that thread
-		// in the loop's first callback pins the loop for good.
-		gnet.WithLockOSThread(true),
+		// in the loop's first callback pins the loop for good (unless the
+		// configuration asks for unlocked threads: see UnlockedThreads).
+		gnet.WithLockOSThread(!s.cfg.UnlockedThreads),
 		gnet.WithSocketRecvBuffer(s.cfg.RecvBuffer),
 		gnet.WithSocketSendBuffer(s.cfg.SendBuffer),
 		gnet.WithReadBufferCap(readBufferCap),
@@ -235,7 +242,8 @@ func (s *Server) Start() error {
 	go s.runTicks()
 	go s.housekeeper()
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
-		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers)
+		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers,
+		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
 	return nil
 }
 
@@ -314,7 +322,7 @@ func (s *Server) boot(eng gnet.Engine) error {
 		}
 		workers[i] = newFanWorker(s.world.NewSnapshotter(), snd, &s.FanoutStats[i])
 	}
-	fan, err := newFanout(s.cfg.MaxPlayers, workers, s.pinFanout)
+	fan, err := newFanout(s.cfg.MaxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
 	if err != nil {
 		return err
 	}
@@ -409,7 +417,7 @@ func (s *Server) loopFor(c gnet.Conn) *loop {
 
 // pinLoop pins the calling loop thread (gnet has locked it) to its I/O CPU.
 func (s *Server) pinLoop(i int) {
-	if s.cfg.PinThread == nil || len(s.cfg.IOCPUs) == 0 {
+	if s.cfg.PinThread == nil || len(s.cfg.IOCPUs) == 0 || s.cfg.UnlockedThreads {
 		return
 	}
 	cpu := s.cfg.IOCPUs[i%len(s.cfg.IOCPUs)]
@@ -433,16 +441,21 @@ func (s *Server) pinFanout(w int) {
 // runTicks is the tick goroutine.
 func (s *Server) runTicks() {
 	defer close(s.tickDone)
-	// Locked and never unlocked: when a goroutine exits still locked, the
-	// runtime destroys its thread, so the CPU pin below dies with it instead
-	// of leaking to whatever goroutine the thread would run next.
-	runtime.LockOSThread()
-	if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
-		if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
-			s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
+	if !s.cfg.UnlockedThreads {
+		// Locked and never unlocked: when a goroutine exits still locked,
+		// the runtime destroys its thread, so the CPU pin below dies with
+		// it instead of leaking to whatever goroutine the thread would run
+		// next.
+		runtime.LockOSThread()
+		if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
+			if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
+				s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
+			}
 		}
 	}
 	s.ticker.run(&s.stopTick)
+	// After the final tick, on the goroutine that appended.
+	s.closeJournal()
 }
 
 // tick is one engine tick: drain every ring, step, send the snapshots.
@@ -455,6 +468,9 @@ func (s *Server) tick(uint64) {
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
 	t := s.world.Tick()
+	if s.jrnl != nil {
+		s.journalTick(t)
+	}
 	s.tickNo.Store(t)
 	s.TickStats.Tick.set(int64(t))
 	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
@@ -551,6 +567,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	close(s.houseStop)
 	<-s.houseDone
+	if s.jrnlCloseErr != nil {
+		errs = append(errs, fmt.Errorf("journal: %w", s.jrnlCloseErr))
+	}
 
 	// The tick goroutine is gone, so this goroutine may now use its state.
 	// Joins queued after the final tick's drain still need their Bye.

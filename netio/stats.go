@@ -160,5 +160,10 @@ type TickStats struct {
 	LastWork gauge // ns, last tick's work
 	MaxLate  gauge // ns, worst start jitter seen
 	LastAt   gauge // server clock (ns) at the end of the last tick, for /healthz
-	_        cpu.CacheLinePad
+	// EpochUnixNs is the wall-clock (unix ns) scheduled start of engine
+	// tick 0: tick T is scheduled at EpochUnixNs + T*period. 0 until the
+	// tick goroutine starts.
+	EpochUnixNs   gauge
+	JournalErrors counter // journal appends (or the final close) that failed
+	_             cpu.CacheLinePad
 }

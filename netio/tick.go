@@ -24,6 +24,22 @@ func NewMonoClock() Clock { return monoClock{origin: time.Now()} }
 
 func (c monoClock) Now() time.Duration { return time.Since(c.origin) }
 
+// Wall maps a reading of this clock to wall-clock time. time.Now reads the
+// wall and the monotonic clock together, so origin + t is the
+// CLOCK_REALTIME time at which the monotonic clock read t, exact up to the
+// two clock reads of time.Now (wall-clock steps after the origin aside).
+func (c monoClock) Wall(t time.Duration) time.Time { return c.origin.Add(t) }
+
+// WallTime maps a reading of c to wall-clock time: exactly for a clock with
+// a Wall method (the real one), else from one paired reading of both
+// clocks (fakes in tests).
+func WallTime(c Clock, t time.Duration) time.Time {
+	if w, ok := c.(interface{ Wall(time.Duration) time.Time }); ok {
+		return w.Wall(t)
+	}
+	return time.Now().Add(t - c.Now())
+}
+
 func (c monoClock) SleepUntil(t time.Duration) {
 	// One sleep, not a loop of short ones: the Go timer fires within tens of
 	// microseconds on an idle core, and the jitter histogram shows it. A spin
@@ -54,6 +70,9 @@ type ticker struct {
 	fn     func(k uint64)
 	obs    TickObserver
 	stats  *TickStats
+	// started, if not nil, is called once, before the first tick, with
+	// the clock reading that tick k's deadline start + k*period counts from.
+	started func(start time.Duration)
 }
 
 // run ticks until stop is set. The tick during which stop is seen is
@@ -61,6 +80,9 @@ type ticker struct {
 // to send everyone a final snapshot. It returns the number of ticks run.
 func (t *ticker) run(stop *atomic.Bool) uint64 {
 	start := t.clock.Now()
+	if t.started != nil {
+		t.started(start)
+	}
 	var k uint64
 	for {
 		sched := start + time.Duration(k)*t.period

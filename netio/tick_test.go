@@ -1,9 +1,12 @@
 package netio
 
 import (
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/treasured/treasured/engine"
 )
 
 // fakeClock is a Clock whose time moves only when the test says: SleepUntil
@@ -157,3 +160,55 @@ func TestTickerStopRunsFinalTick(t *testing.T) {
 		t.Fatalf("ran %v", ran)
 	}
 }
+
+// The exported epoch is the wall-clock scheduled start of engine tick 0:
+// the ticker's iteration k (deadline start + k*period) produces tick t0+k+1,
+// so tick T's scheduled start is epoch + T*period.
+func TestTickEpoch(t *testing.T) {
+	origin := time.Unix(1_800_000_000, 123_456_789)
+	const period = 50 * time.Millisecond
+	for _, t0 := range []uint32{0, 41} {
+		w := &tickWorld{tick: t0}
+		s, err := New(Config{Addr: "127.0.0.1:0", MaxPlayers: 4, TickPeriod: period,
+			Clock: monoClock{origin: origin}, Logger: discardLogger()}, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := 7*time.Second + 5
+		s.setEpoch(start)
+		// Tick t0+1 is the first, scheduled at the ticker's start.
+		want := origin.Add(start).UnixNano() - int64(t0+1)*int64(period)
+		got := s.TickStats.EpochUnixNs.Load()
+		if got != want || got+int64(t0+1)*int64(period) != origin.Add(start).UnixNano() {
+			t.Fatalf("t0 %d: epoch %d, want %d", t0, got, want)
+		}
+		// The exported float64 seconds are within 0.25 µs of it.
+		// (sec - whole seconds is exact, so the comparison is in ns.)
+		sec := unixSeconds(got)
+		whole := math.Floor(sec)
+		d := float64(int64(whole)-got/1e9)*1e9 + (sec-whole)*1e9 - float64(got%1e9)
+		if d > 250 || d < -250 {
+			t.Fatalf("unixSeconds(%d) = %.9f: off by %.0f ns", got, sec, d)
+		}
+	}
+}
+
+// A fake clock maps to wall time by a paired reading.
+func TestWallTimeFake(t *testing.T) {
+	c := &fakeClock{now: 10 * time.Second}
+	before := time.Now()
+	got := WallTime(c, 11*time.Second)
+	if d := got.Sub(before); d < time.Second || d > time.Second+time.Minute {
+		t.Fatalf("wall %v, %v after now", got, d)
+	}
+}
+
+// tickWorld is a World with nothing in it but a tick counter.
+type tickWorld struct{ tick uint32 }
+
+func (w *tickWorld) Step([]engine.Record)              { w.tick++ }
+func (w *tickWorld) Tick() uint32                      { return w.tick }
+func (w *tickWorld) Hash() uint64                      { return uint64(w.tick) }
+func (w *tickWorld) LastOrdered() []engine.Record      { return nil }
+func (w *tickWorld) ActivePlayers(dst []int32) []int32 { return dst }
+func (w *tickWorld) NewSnapshotter() Snapshotter       { return &stampSnapshotter{buf: make([]byte, 8)} }

@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 GO=${GO:-go}
 SERVER_PID=""
+# Extra flags for the server (run.sh --server-args), e.g. (--lock-threads off).
+SERVER_ARGS=()
 
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
@@ -44,7 +46,7 @@ start_server() {
 	# treasured plans its engine and I/O cores from the CPUs it is allowed
 	# (the taskset mask), so no core flags are needed; with one CPU it
 	# shares it between engine and I/O and says so in its log.
-	local args=(--listen "$listen" --admin "$admin")
+	local args=(--listen "$listen" --admin "$admin" ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"})
 	taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
 	SERVER_PID=$!
 	local i

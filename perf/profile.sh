@@ -7,7 +7,8 @@
 #
 #   perf/profile.sh [--server treasured|naive|plain] [--players N]
 #                   [--seconds 10] [--out bin/profile] [--server-cpus 0]
-#                   [--bench-cpus 1] [--listen A] [--admin A] [-- extra treasure-bench flags]
+#                   [--bench-cpus 1] [--listen A] [--admin A]
+#                   [--server-args "FLAGS"] [-- extra treasure-bench flags]
 #
 # Writes to --out: cpu.pprof heap.pprof cpu-top.txt heap-top.txt cpu.svg
 # perf.data perf.script flame.svg report.txt (the bench's report).
@@ -27,8 +28,9 @@ while (($#)); do
 	--bench-cpus) bench_cpus=$2; shift 2 ;;
 	--listen) listen=$2; shift 2 ;;
 	--admin) admin=$2; shift 2 ;;
+	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done

@@ -5,8 +5,11 @@
 #   perf/run.sh [--server treasured|naive|plain|external] [--players N]
 #               [--duration 10s] [--warmup 3s] [--server-cpus 0]
 #               [--bench-cpus 1] [--listen 127.0.0.1:7777]
-#               [--admin 127.0.0.1:7778] [-- extra treasure-bench flags]
+#               [--admin 127.0.0.1:7778] [--server-args "FLAGS"]
+#               [-- extra treasure-bench flags]
 #
+# --server-args passes whitespace-separated flags to the server, e.g.
+# --server-args "--lock-threads off --io-loops 2".
 # Example: perf/run.sh --server treasured --players 4200 -- --plot bin/p.png
 # The exit status is the bench's (3 = INVALID run, with --strict).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -25,8 +28,9 @@ while (($#)); do
 	--bench-cpus) bench_cpus=$2; shift 2 ;;
 	--listen) listen=$2; shift 2 ;;
 	--admin) admin=$2; shift 2 ;;
+	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done

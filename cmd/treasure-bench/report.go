@@ -107,6 +107,8 @@ type Report struct {
 
 	TickClock struct {
 		Method        string  `json:"method"`
+		Source        string  `json:"source"` // "server" or "min-filter"
+		FastestUs     float64 `json:"fastest_warmup_snapshot_us,omitempty"`
 		Samples       uint64  `json:"warmup_samples"`
 		BelowEstimate uint64  `json:"below_estimate"`
 		BelowMinUs    float64 `json:"below_estimate_min_us"`
@@ -142,11 +144,15 @@ type RunInfo struct {
 	CPUUser, CPUSys float64 // seconds over the window
 	CPUs            int
 	Server          *ServerReport
-	KernelOK        bool
-	ServerSockets   int
-	ServerDrops     uint64
-	ClientDrops     uint64
-	SNMPDelta       map[string]uint64
+	// ServerClock: the tick epoch came from the server's /metrics
+	// (treasured_tick_epoch_unix_seconds); ServerClockErr: reading it failed.
+	ServerClock    bool
+	ServerClockErr string
+	KernelOK       bool
+	ServerSockets  int
+	ServerDrops    uint64
+	ClientDrops    uint64
+	SNMPDelta      map[string]uint64
 	// The generator's own heap activity over the window (the admin
 	// scrapes and this report's bookkeeping included).
 	Mallocs, AllocBytes uint64
@@ -214,7 +220,17 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	}
 
 	tc := &rep.TickClock
+	tc.Source = "min-filter"
 	tc.Method = "min-filter: epoch = min over warm-up snapshots of (receipt - tick*period); tick_to_wire = excess over the fastest warm-up snapshot (understates by that minimum)"
+	if info != nil && info.ServerClock {
+		tc.Source = "server"
+		tc.Method = "server: tick T scheduled at treasured_tick_epoch_unix_seconds + T*treasured_tick_period_seconds (same host, CLOCK_REALTIME, exact to ~1 µs); tick_to_wire = receipt - scheduled tick start"
+		if r.EpochSamples > 0 {
+			tc.FastestUs = float64(r.MinFilter-r.Epoch) / 1e3
+		}
+	} else if info != nil && info.ServerClockErr != "" {
+		tc.Method += " (server tick clock unreadable: " + info.ServerClockErr + ")"
+	}
 	tc.Samples, tc.BelowEstimate, tc.BelowMinUs = r.EpochSamples, r.BelowEpoch, float64(r.BelowEpochMin)/1e3
 
 	rep.View.Full, rep.View.Delta, rep.View.Stale, rep.View.NoBase = r.ViewFull, r.ViewDelta, r.ViewStale, r.ViewNoBase
@@ -252,7 +268,9 @@ func (rep *Report) judge(cfg *Config, r *WorkerResult) {
 	if cpu := rep.Generator.CPUPercent; rep.Generator.CPUs > 0 && cpu > 90*float64(rep.Generator.CPUs) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("generator CPU %.0f%% of %d core(s): close to saturation, check send lag", cpu, rep.Generator.CPUs))
 	}
-	if r.BelowEpoch > 0 {
+	if r.BelowEpoch > 0 && rep.TickClock.Source == "server" {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d snapshots arrived before their tick's scheduled start (by up to %.1f µs): the server's and the bench's clocks disagree; recorded as 0", r.BelowEpoch, -float64(r.BelowEpochMin)/1e3))
+	} else if r.BelowEpoch > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d snapshots arrived earlier than the warm-up's fastest (by up to %.1f µs): recorded as 0", r.BelowEpoch, -float64(r.BelowEpochMin)/1e3))
 	}
 	rep.Valid = len(rep.Invalid) == 0
@@ -339,6 +357,9 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 		rep.View.Full, rep.View.Delta, rep.View.Stale, rep.View.NoBase)
 	tc := rep.TickClock
 	fmt.Fprintf(w, "tick clock: %s; %d warm-up samples; %d below estimate\n", tc.Method, tc.Samples, tc.BelowEstimate)
+	if tc.Source == "server" {
+		fmt.Fprintf(w, "  fastest warm-up snapshot: %.1f µs after its scheduled tick start (what the min-filter would subtract)\n", tc.FastestUs)
+	}
 	if rep.Kernel.Available {
 		fmt.Fprintf(w, "kernel (/proc/net/udp): server sockets %d, drops in the window %d", rep.Kernel.ServerSockets, rep.Kernel.ServerDrops)
 		if len(rep.Kernel.UDPCountersDel) > 0 {

@@ -13,6 +13,13 @@ type Plan struct {
 	MeasureStart int64 // sends scheduled from here on are measured
 	MeasureEnd   int64 // no new actions or pings scheduled from here on
 	DrainEnd     int64 // acknowledging stops, Bye
+
+	// The server's own tick clock, from its /metrics when it exports it
+	// (treasured_tick_epoch_unix_seconds, treasured_tick_period_seconds):
+	// tick T is scheduled to start at ServerEpoch + T*ServerPeriod, on this
+	// bench's clock. ServerPeriod == 0: not available, use the min-filter.
+	ServerEpoch  int64
+	ServerPeriod int64
 }
 
 // inWindow reports whether an event scheduled at t is measured.
@@ -62,7 +69,8 @@ type WorkerResult struct {
 
 	// Tick clock estimate (see Worker.onSnapshot).
 	TickPeriod    int64
-	Epoch         int64 // estimated scheduled start of tick 0, bench clock
+	Epoch         int64 // scheduled start of tick 0, bench clock (the server's, or the min-filter estimate)
+	MinFilter     int64 // the min-filter's estimate of it (min over warm-up snapshots of receipt - T*period)
 	EpochSamples  uint64
 	BelowEpoch    uint64 // measured snapshots that arrived earlier than the estimate allows
 	BelowEpochMin int64  // the earliest of those, ns before the estimate (<= 0)
@@ -120,6 +128,16 @@ func (r *WorkerResult) merge(o *WorkerResult) {
 	addImpair(&r.ImpairRecv, &o.ImpairRecv)
 	if r.TickPeriod == 0 {
 		r.TickPeriod = o.TickPeriod
+	}
+	if o.EpochSamples > 0 {
+		if r.EpochSamples == 0 {
+			r.Epoch, r.MinFilter = o.Epoch, o.MinFilter
+		} else {
+			r.MinFilter = min(r.MinFilter, o.MinFilter)
+			if r.Epoch != o.Epoch { // min-filter: each worker froze its own
+				r.Epoch = min(r.Epoch, o.Epoch)
+			}
+		}
 	}
 	r.EpochSamples += o.EpochSamples
 	r.BelowEpoch += o.BelowEpoch

@@ -153,15 +153,23 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 
+	var srvEpoch, srvPeriod int64
+	var clockErr error
+	if cfg.Admin != "" {
+		srvEpoch, srvPeriod, clockErr = ServerTickClock(context.Background(), cfg.Admin, base)
+	}
 	start := now() + int64(20*time.Millisecond)
-	plan := &Plan{Start: start, MeasureStart: start + int64(cfg.Warmup)}
+	plan := &Plan{Start: start, MeasureStart: start + int64(cfg.Warmup), ServerEpoch: srvEpoch, ServerPeriod: srvPeriod}
 	plan.MeasureEnd = plan.MeasureStart + int64(cfg.Duration)
 	plan.DrainEnd = plan.MeasureEnd + int64(cfg.Drain)
 	for _, w := range workers {
 		w.SetPlan(plan)
 	}
 
-	info := &RunInfo{CPUs: runtime.NumCPU()}
+	info := &RunInfo{CPUs: runtime.NumCPU(), ServerClock: srvPeriod > 0}
+	if clockErr != nil {
+		info.ServerClockErr = clockErr.Error()
+	}
 	ctx := context.Background()
 	var m0 *Metrics
 	var mErr error

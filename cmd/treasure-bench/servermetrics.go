@@ -70,6 +70,38 @@ func ScrapeMetrics(ctx context.Context, base string) (*Metrics, error) {
 	return ParseMetrics(resp.Body)
 }
 
+// ServerTickClock reads the server's tick clock from its /metrics: tick T
+// is scheduled to start at epoch + T*period, returned in ns on the clock
+// time.Since(base) (the bench's). The server exports the epoch as unix
+// seconds in a float64 (0.24 µs resolution); both processes read the same
+// CLOCK_REALTIME, and base carries the wall reading taken with its
+// monotonic one, so the conversion is exact up to that resolution and the
+// clock reads. period == 0 (and a nil error) when the server does not
+// export it (the baselines, an older treasured): use the min-filter.
+func ServerTickClock(ctx context.Context, admin string, base time.Time) (epoch, period int64, err error) {
+	m, err := ScrapeMetrics(ctx, admin)
+	if err != nil {
+		return 0, 0, err
+	}
+	return tickClockFrom(m, base.UnixNano())
+}
+
+func tickClockFrom(m *Metrics, baseUnixNs int64) (epoch, period int64, err error) {
+	sec, ok1 := m.Get("treasured_tick_epoch_unix_seconds")
+	per, ok2 := m.Get("treasured_tick_period_seconds")
+	if !ok1 || !ok2 || !(sec > 0) || !(per > 0) {
+		return 0, 0, nil
+	}
+	if per > 10 || math.IsInf(sec, 0) || sec > 1e11 {
+		return 0, 0, fmt.Errorf("implausible tick clock: epoch %v s, period %v s", sec, per)
+	}
+	// Whole seconds and the fraction apart: sec*1e9 in one float64 would
+	// round to 256 ns at today's unix times.
+	whole := math.Floor(sec)
+	ns := int64(whole)*1e9 + int64(math.Round((sec-whole)*1e9))
+	return ns - baseUnixNs, int64(math.Round(per * 1e9)), nil
+}
+
 // SummarizeServer compares two scrapes taken secs apart.
 func SummarizeServer(start, end *Metrics, secs float64) *ServerReport {
 	r := &ServerReport{Scraped: true, DropsByReason: map[string]float64{}}

@@ -62,3 +62,24 @@ process_cpu_seconds_total 15
 		t.Fatalf("missing %v", r.Missing)
 	}
 }
+
+func TestTickClockFrom(t *testing.T) {
+	m, err := ParseMetrics(strings.NewReader("treasured_tick_epoch_unix_seconds 1.8000000070734568e+09\ntreasured_tick_period_seconds 0.05\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := int64(1_800_000_000_000_000_000)
+	epoch, period, err := tickClockFrom(m, base)
+	if err != nil || period != 50_000_000 {
+		t.Fatalf("%d %d %v", epoch, period, err)
+	}
+	// 7.0734568 s after base, to within the float64's 0.24 µs.
+	if d := epoch - 7_073_456_800; d < -250 || d > 250 {
+		t.Fatalf("epoch %d ns after base", epoch)
+	}
+	// A server without the metrics: no error, period 0 (min-filter).
+	m, _ = ParseMetrics(strings.NewReader("treasured_ticks_total 5\n"))
+	if _, period, err := tickClockFrom(m, base); period != 0 || err != nil {
+		t.Fatalf("%d %v", period, err)
+	}
+}

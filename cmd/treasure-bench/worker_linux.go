@@ -339,11 +339,19 @@ func (w *Worker) freezeEpoch() {
 	if w.res.EpochSamples == 0 {
 		return
 	}
-	w.res.Epoch = w.epochMin
+	w.res.Epoch, w.res.MinFilter = w.epochMin, w.epochMin
+	if w.plan.ServerPeriod > 0 {
+		// The server said when its ticks are scheduled: exact, up to the
+		// two processes' clock reads (same host, same CLOCK_REALTIME).
+		// The min-filter's off = receipt - T*period used the Welcome's
+		// period, which is the server's whenever the period is a whole
+		// number of Hz; recompute it with the server's for the record.
+		w.res.Epoch, w.period = w.plan.ServerEpoch, w.plan.ServerPeriod
+	}
 	w.res.TickPeriod = w.period
 	// Ticks whose scheduled start lies in [MeasureStart, MeasureEnd).
-	w.tStart = uint32(ceilDiv(w.plan.MeasureStart-w.epochMin, w.period))
-	w.tEnd = uint32(ceilDiv(w.plan.MeasureEnd-w.epochMin, w.period) - 1)
+	w.tStart = uint32(ceilDiv(w.plan.MeasureStart-w.res.Epoch, w.period))
+	w.tEnd = uint32(ceilDiv(w.plan.MeasureEnd-w.res.Epoch, w.period) - 1)
 }
 
 func ceilDiv(a, b int64) int64 {
@@ -552,6 +560,11 @@ func (w *Worker) handle(p *player, b []byte) {
 }
 
 // onSnapshot learns the server's tick clock and measures tick_to_wire.
+//
+// When the server exports its tick epoch (Plan.ServerPeriod > 0), that is
+// the reference: tick_to_wire is then the true delay from the scheduled
+// tick start, and the min-filter below is kept only as a cross-check
+// (MinFilter - Epoch is the fastest warm-up snapshot's delay). Otherwise:
 //
 // The server starts tick T at epoch + T*period (absolute deadlines) and
 // sends its snapshot after the tick's work, so a snapshot of tick T received

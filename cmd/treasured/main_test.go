@@ -6,11 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
@@ -74,6 +77,10 @@ func TestBadFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	existing := filepath.Join(t.TempDir(), "old.journal")
+	if err := os.WriteFile(existing, []byte("an old journal"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		env  map[string]string
@@ -95,6 +102,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--max-players", "0"}, nil, "MaxPlayers"},
 		{[]string{"--ring-size", "1000"}, nil, "ring size"},
 		{[]string{"--log-level", "loud"}, nil, "log-level"},
+		{[]string{"--journal", existing}, nil, "file exists"},
+		{nil, map[string]string{"TREASURED_JOURNAL": existing}, "file exists"},
+		{[]string{"--journal", filepath.Join(existing, "x")}, nil, "--journal"},
+		{[]string{"--lock-threads", "maybe"}, nil, "lock-threads"},
 	}
 	for _, tc := range cases {
 		var out syncBuffer
@@ -103,6 +114,9 @@ func TestBadFlags(t *testing.T) {
 		if code != exitUsage || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%v %v: exit %d, output %q (want %q)", tc.args, tc.env, code, out.String(), tc.want)
 		}
+	}
+	if b, err := os.ReadFile(existing); err != nil || string(b) != "an old journal" {
+		t.Errorf("the existing journal was touched: %q %v", b, err)
 	}
 }
 
@@ -118,9 +132,10 @@ func TestRunAndSignal(t *testing.T) {
 	}
 	ready := make(chan up, 1)
 	done := make(chan int, 1)
+	jpath := filepath.Join(t.TempDir(), "run.journal")
 	go func() {
 		done <- run(ctx, nil, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pin=false",
-			"--max-players", "64", "--log-format", "json"}, env(nil), &out,
+			"--max-players", "64", "--log-format", "json", "--journal", jpath}, env(nil), &out,
 			func(s *netio.Server, admin string) { ready <- up{s, admin} })
 	}()
 	var u up
@@ -199,9 +214,32 @@ func TestRunAndSignal(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not exit")
 	}
-	for _, want := range []string{`"msg":"treasured listening"`, `"msg":"shut down"`, `"gogc":400`} {
+	for _, want := range []string{`"msg":"treasured listening"`, `"msg":"shut down"`, `"gogc":400`, `"msg":"journal closed"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log lacks %s", want)
+		}
+	}
+	// The journal replays to the same hashes, up to the final tick.
+	f, err := os.Open(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := journal.Replay(f, nil)
+	if err != nil || res.Diverged || res.Truncated || res.Ticks == 0 || res.LastTick != u.srv.Tick() {
+		t.Fatalf("replay: %+v %v (final tick %d)", res, err, u.srv.Tick())
+	}
+}
+
+func TestLockThreads(t *testing.T) {
+	for mode, want := range map[string]bool{"on": true, "off": false} {
+		if got, err := lockThreads(mode); err != nil || got != want {
+			t.Errorf("%q: %v %v", mode, got, err)
+		}
+	}
+	for _, bad := range []string{"", "auto", "yes"} {
+		if _, err := lockThreads(bad); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }
