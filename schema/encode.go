@@ -6,12 +6,13 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// Encoder writes treasured messages with one reused flatbuffers.Builder.
-// NewEncoder warms it up, after which no encode method allocates as long as
-// messages stay within MaxDatagram (the builder would grow once for a larger
-// one). An Encoder is owned by one goroutine; the bytes an encode method
-// returns alias the builder and are valid until the next call on the same
-// Encoder.
+// Encoder writes treasured messages with one reused flatbuffers.Builder,
+// except Snapshot, which writes the same bytes itself into a reused buffer
+// (see Encoder.Snapshot). NewEncoder warms them up, after which no encode
+// method allocates as long as messages stay within MaxDatagram (a buffer
+// would grow once for a larger one). An Encoder is owned by one goroutine;
+// the bytes an encode method returns alias its buffers and are valid until
+// the next call on the same Encoder.
 //
 // Every method writes a complete datagram: body table, Message root with the
 // union, file identifier. Fields equal to their schema default are omitted by
@@ -21,6 +22,9 @@ import (
 // padding.
 type Encoder struct {
 	b *flatbuffers.Builder
+
+	// snap is Snapshot's own buffer (Snapshot writes without the builder).
+	snap []byte
 
 	// Padding bytes that bring the smallest possible Hello or Connect
 	// (every field default) to MinHandshake; see NewEncoder.
@@ -35,7 +39,7 @@ var zeroPad [MinHandshake]byte
 // warmed up with one message of each kind, so that its vtable scratch space
 // already fits the largest table.
 func NewEncoder() *Encoder {
-	e := &Encoder{b: flatbuffers.NewBuilder(MaxDatagram + 256)}
+	e := &Encoder{b: flatbuffers.NewBuilder(MaxDatagram + 256), snap: make([]byte, MaxDatagram+256)}
 	// A message with every field at its default is the smallest the
 	// encoder can write; padding it to MinHandshake pads every other one
 	// past it too, because the padding vector's bytes only add to the

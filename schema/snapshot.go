@@ -1,8 +1,6 @@
 package schema
 
 import (
-	flatbuffers "github.com/google/flatbuffers/go"
-
 	"github.com/treasured/treasured/schema/wire"
 )
 
@@ -33,64 +31,209 @@ func SnapshotSize(chests, players, gone, events int) int {
 		events*SizeLootEvent
 }
 
-// Snapshot encodes f. The caller keeps SnapshotSize(len(...)) <= MaxDatagram.
+// Snapshot encodes f. The caller keeps SnapshotSize(len(...)) <= MaxDatagram
+// (a larger frame is still encoded, after growing the buffer once). The
+// bytes alias the Encoder's own snapshot buffer, not its builder.
+//
+// The fan-out encodes one Snapshot per player per tick, so this is the
+// encoder's hot path and does not go through flatbuffers.Builder: with the
+// builder, every field of every vector element was a Place call (bounds
+// check, head update) and every table field a Prep and a Slot, which cost
+// more than building the snapshot itself. Instead it writes the bytes the
+// builder would write, in the builder's order, into its own buffer with a
+// minimal back-to-front writer (back, below): each vector is reserved with
+// one alignment step and filled front to back by the put* functions, and the
+// two tables are written field by field with the builder's alignment rules.
+// The result is byte for byte what the builder-based encoder wrote
+// (TestSnapshotMatchesBuilder keeps that encoder as the reference), so the
+// verifier and every reader see the same datagrams as before.
 func (e *Encoder) Snapshot(f *SnapshotFrame) []byte {
-	b := e.b
-	b.Reset()
+	nc, np, ng, ne := len(f.Chests), len(f.Players), len(f.Gone), len(f.Events)
+	if need := SnapshotSize(nc, np, ng, ne) + backSlack; need > len(e.snap) {
+		e.snap = make([]byte, need)
+	}
+	w := back{b: e.snap, h: len(e.snap), minalign: 1}
 
-	// Vectors are written back to front: FlatBuffers builds from the end.
-	// Elements are placed without per-field Prep (see place.go).
-	var chests, players, gone, events flatbuffers.UOffsetT
-	if n := len(f.Chests); n > 0 {
-		wire.SnapshotStartChestsVector(b, n)
-		for i := n - 1; i >= 0; i-- {
-			placeChestState(b, &f.Chests[i])
+	// Vectors first, in the builder-based encoder's order (written back
+	// to front, so chests end up last in the datagram), each followed by
+	// its length. Their positions (offsets from the end) are what the
+	// table's slots refer to.
+	var chests, players, gone, events int
+	if nc > 0 {
+		p := w.vector(nc, SizeChestState, 8)
+		for i := range f.Chests {
+			putChestState(p[i*SizeChestState:], &f.Chests[i])
 		}
-		chests = b.EndVector(n)
+		chests = w.endVector(nc)
 	}
-	if n := len(f.Players); n > 0 {
-		wire.SnapshotStartPlayersVector(b, n)
-		for i := n - 1; i >= 0; i-- {
-			placePlayerState(b, &f.Players[i])
+	if np > 0 {
+		p := w.vector(np, SizePlayerState, 4)
+		for i := range f.Players {
+			putPlayerState(p[i*SizePlayerState:], &f.Players[i])
 		}
-		players = b.EndVector(n)
+		players = w.endVector(np)
 	}
-	if n := len(f.Gone); n > 0 {
-		wire.SnapshotStartGoneVector(b, n)
-		for i := n - 1; i >= 0; i-- {
-			b.PlaceUint32(f.Gone[i])
+	if ng > 0 {
+		p := w.vector(ng, 4, 4)
+		for i, id := range f.Gone {
+			le.PutUint32(p[i*4:], id)
 		}
-		gone = b.EndVector(n)
+		gone = w.endVector(ng)
 	}
-	if n := len(f.Events); n > 0 {
-		wire.SnapshotStartEventsVector(b, n)
-		for i := n - 1; i >= 0; i-- {
-			placeLootEvent(b, &f.Events[i])
+	if ne > 0 {
+		p := w.vector(ne, SizeLootEvent, 8)
+		for i := range f.Events {
+			putLootEvent(p[i*SizeLootEvent:], &f.Events[i])
 		}
-		events = b.EndVector(n)
+		events = w.endVector(ne)
 	}
 
-	wire.SnapshotStart(b)
-	wire.SnapshotAddStateHash(b, f.StateHash)
-	wire.SnapshotAddTick(b, f.Tick)
-	wire.SnapshotAddBaselineTick(b, f.BaselineTick)
-	wire.SnapshotAddLastActionSeq(b, f.LastActionSeq)
-	y := &f.You
-	wire.SnapshotAddYou(b, wire.CreatePlayerState(b, y.ID, y.Pos.X, y.Pos.Y, y.Zone, y.Items, y.ChangedTick))
-	if chests != 0 {
-		wire.SnapshotAddChests(b, chests)
+	// The Snapshot table: inline fields largest first (the order of the
+	// builder-based encoder, which fixes the padding), a field equal to
+	// its default omitted, as the builder omits it. slots[i] is the
+	// position of field i, 0 when absent: the vtable is made from it.
+	var slots [10]int
+	end := w.off()
+	if f.StateHash != 0 {
+		w.prep(8, 0)
+		w.u64(f.StateHash)
+		slots[3] = w.off()
 	}
-	if players != 0 {
-		wire.SnapshotAddPlayers(b, players)
+	if f.Tick != 0 {
+		w.prep(4, 0)
+		w.u32(f.Tick)
+		slots[0] = w.off()
 	}
-	if gone != 0 {
-		wire.SnapshotAddGone(b, gone)
+	if f.BaselineTick != 0 {
+		w.prep(4, 0)
+		w.u32(f.BaselineTick)
+		slots[1] = w.off()
 	}
-	if events != 0 {
-		wire.SnapshotAddEvents(b, events)
+	if f.LastActionSeq != 0 {
+		w.prep(4, 0)
+		w.u32(f.LastActionSeq)
+		slots[2] = w.off()
+	}
+	w.prep(4, SizePlayerState) // a struct field is inline and always present
+	putPlayerState(w.take(SizePlayerState), &f.You)
+	slots[4] = w.off()
+	for i, v := range [4]int{chests, players, gone, events} {
+		if v != 0 {
+			w.uoffset(v)
+			slots[5+i] = w.off()
+		}
 	}
 	if f.More {
-		wire.SnapshotAddMore(b, true)
+		w.prep(1, 0)
+		w.u8(1)
+		slots[9] = w.off()
 	}
-	return e.finish(wire.BodySnapshot, wire.SnapshotEnd(b))
+	snap := w.endTable(slots[:], end)
+
+	// The Message root: body (offset), then body_type, as finish writes
+	// them.
+	end = w.off()
+	w.uoffset(snap)
+	bodySlot := w.off()
+	w.prep(1, 0)
+	w.u8(uint8(wire.BodySnapshot))
+	msg := w.endTable(append(slots[:0], w.off(), bodySlot), end)
+
+	// FinishWithFileIdentifier: identifier, then the root offset, the
+	// start aligned to the largest alignment used.
+	w.prep(w.minalign, 4+len(identifierBytes))
+	w.h -= len(identifierBytes)
+	copy(w.b[w.h:], identifierBytes[:])
+	w.prep(w.minalign, 4)
+	w.uoffset(msg)
+	return w.b[w.h:]
+}
+
+// back writes a FlatBuffer back to front into b, as flatbuffers.Builder
+// does, with the builder's alignment rules but without its bookkeeping
+// (nesting checks, growth, vtable sharing: a Snapshot's two tables never
+// share a vtable). Positions are offsets from the end of b, like the
+// builder's UOffsetT. The caller sizes b; every byte of b[h:] is written,
+// padding as zeros.
+type back struct {
+	b        []byte
+	h        int // b[h:] is written
+	minalign int // largest alignment asked for (Builder.minalign)
+}
+
+// off is the position of the head (Builder.Offset).
+func (w *back) off() int { return len(w.b) - w.h }
+
+// backSlack is how many bytes b holds beyond the message, so that prep can
+// zero its padding (at most 7 bytes) with one 8-byte store below the head.
+const backSlack = 8
+
+// prep zero-pads so that after extra more bytes the head is aligned to
+// align, a power of two (Builder.Prep). It zeroes 8 bytes below the head,
+// more than the padding: the rest is overwritten by the writes that follow,
+// or lies below the message.
+func (w *back) prep(align, extra int) {
+	w.minalign = max(w.minalign, align)
+	le.PutUint64(w.b[w.h-8:], 0)
+	w.h -= -(w.off() + extra) & (align - 1)
+}
+
+// take reserves the next n bytes below the head and returns them.
+func (w *back) take(n int) []byte {
+	w.h -= n
+	return w.b[w.h : w.h+n]
+}
+
+func (w *back) u8(x uint8)   { w.h--; w.b[w.h] = x }
+func (w *back) u16(x uint16) { w.h -= 2; le.PutUint16(w.b[w.h:], x) }
+func (w *back) u32(x uint32) { w.h -= 4; le.PutUint32(w.b[w.h:], x) }
+func (w *back) u64(x uint64) { w.h -= 8; le.PutUint64(w.b[w.h:], x) }
+
+// uoffset writes a reference to position to (Builder.PrependUOffsetT).
+func (w *back) uoffset(to int) {
+	w.prep(4, 0)
+	w.u32(uint32(w.off() + 4 - to))
+}
+
+// vector reserves the elements of a vector of n elements of size bytes
+// aligned to align, and returns them for the caller to fill front to back
+// (Builder.StartVector and the elements' Place calls).
+func (w *back) vector(n, size, align int) []byte {
+	w.prep(4, n*size)
+	w.prep(align, n*size)
+	return w.take(n * size)
+}
+
+// endVector writes the vector's length and returns its position
+// (Builder.EndVector).
+func (w *back) endVector(n int) int {
+	w.u32(uint32(n))
+	return w.off()
+}
+
+// endTable writes the table's vtable below its fields and returns the
+// table's position (Builder.WriteVtable, always a new vtable). slots[i] is
+// the position of field i, 0 when absent; end is the position the table's
+// fields started at.
+func (w *back) endTable(slots []int, end int) int {
+	w.prep(4, 0)
+	w.u32(0) // soffset to the vtable, set below
+	obj := w.off()
+	n := len(slots)
+	for n > 0 && slots[n-1] == 0 {
+		n-- // trailing absent fields are left out of the vtable
+	}
+	// The builder preps 2 bytes before each 2-byte entry; that never pads
+	// here (the head is 4-aligned after the soffset), so it is left out.
+	for i := n - 1; i >= 0; i-- {
+		var v uint16
+		if slots[i] != 0 {
+			v = uint16(obj - slots[i])
+		}
+		w.u16(v)
+	}
+	w.u16(uint16(obj - end))   // table size
+	w.u16(uint16((n + 2) * 2)) // vtable size
+	le.PutUint32(w.b[len(w.b)-obj:], uint32(w.off()-obj))
+	return obj
 }
