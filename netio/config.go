@@ -20,7 +20,7 @@ type Config struct {
 	// for every loop (see Server.Start). No DNS: a server binds addresses.
 	Addr string
 
-	// Loops is the number of gnet event loops, each with its own
+	// Loops is the number of event loops, each with its own
 	// SO_REUSEPORT socket. Default: len(IOCPUs), or 1.
 	Loops int
 	// IOCPUs pins loop i's thread to IOCPUs[i mod len]. Empty: no pinning.
@@ -50,6 +50,15 @@ type Config struct {
 	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments.
 	UnlockedThreads bool
 
+	// Backend is how datagrams are received: BackendGnet (the zero value)
+	// or BackendMmsg, Linux only (recv.go). Both feed the same loop.datagram.
+	Backend Backend
+	// InlineIO, with BackendMmsg and one loop, has the tick goroutine
+	// service the socket itself between ticks instead of a loop goroutine:
+	// the layout for a single CPU, where every switch between two locked
+	// threads is a futex hand-off of the only P.
+	InlineIO bool
+
 	// Journal, if not nil, gets every tick's ordered records and state hash
 	// right after World.Step, on the tick goroutine (engine/journal.Writer
 	// satisfies it). On its first error the server counts it, logs it once
@@ -70,9 +79,10 @@ type Config struct {
 	// Default 4096: at 20 Hz that is 80k inputs/s per loop of headroom
 	// for a tick that runs late.
 	RingSize int
-	// BatchSize is the number of datagrams per sendmmsg. Default 64: past a
-	// few dozen the per-call saving is gone and the batch only holds
-	// buffers (64 x 1200 bytes per worker).
+	// BatchSize is the number of datagrams per sendmmsg, and per recvmmsg
+	// with BackendMmsg. Default 64: past a few dozen the per-call saving is
+	// gone and the batch only holds buffers (64 x 1200 bytes per worker,
+	// 64 x 4 KiB per mmsg loop).
 	BatchSize int
 
 	// IdleTimeout ends a session that sent nothing valid for this long
@@ -111,6 +121,41 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Backend selects the receive path. Both backends hand every datagram to
+// the same loop.datagram, so sessions, limits and replies do not depend on
+// the choice; only the system calls and the threads do.
+type Backend uint8
+
+const (
+	// BackendGnet receives through gnet's event loops (one read per
+	// datagram; gnet allocates per datagram and yields when idle).
+	BackendGnet Backend = iota
+	// BackendMmsg receives with recvmmsg(2) on our own SO_REUSEPORT
+	// sockets, blocking in ppoll when idle (recv.go, recvmmsg_linux.go).
+	BackendMmsg
+)
+
+func (b Backend) String() string {
+	switch b {
+	case BackendGnet:
+		return "gnet"
+	case BackendMmsg:
+		return "mmsg"
+	}
+	return fmt.Sprintf("Backend(%d)", uint8(b))
+}
+
+// ParseBackend parses "gnet" or "mmsg".
+func ParseBackend(s string) (Backend, error) {
+	switch s {
+	case "gnet":
+		return BackendGnet, nil
+	case "mmsg":
+		return BackendMmsg, nil
+	}
+	return 0, configErr("backend %q: want gnet or mmsg", s)
+}
+
 // Default values; see the Config fields for why.
 const (
 	DefaultTickPeriod   = 50 * time.Millisecond
@@ -147,6 +192,21 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	}
 	if c.Loops < 1 || c.Loops > 256 {
 		return ap, configErr("%d event loops: want 1..256", c.Loops)
+	}
+	switch c.Backend {
+	case BackendGnet:
+		if c.InlineIO {
+			return ap, configErr("inline I/O needs the mmsg backend")
+		}
+	case BackendMmsg:
+		if !mmsgSupported {
+			return ap, configErr("the mmsg backend needs Linux (recvmmsg)")
+		}
+		if c.InlineIO && c.Loops != 1 {
+			return ap, configErr("inline I/O serves one socket from the tick goroutine: want 1 loop, have %d", c.Loops)
+		}
+	default:
+		return ap, configErr("backend %d: want gnet or mmsg", c.Backend)
 	}
 	if c.FanoutWorkers == 0 {
 		c.FanoutWorkers = 1
@@ -253,9 +313,10 @@ func (c *Config) params(originUnixMs int64) *loopParams {
 	return p
 }
 
-// Datagram size is part of the contract with the read buffer: gnet must hand
-// us more than MaxDatagram bytes of an oversized datagram, or we could not
-// tell it from a legal one (recvfrom truncates silently without MSG_TRUNC).
+// Datagram size is part of the contract with the read buffer: gnet and
+// recvmmsg must hand us more than MaxDatagram bytes of an oversized datagram,
+// or we could not tell it from a legal one (recvfrom and recvmmsg truncate
+// silently without MSG_TRUNC).
 const readBufferCap = 4096
 
 // A compile-time check: the array length goes negative if readBufferCap is

@@ -1,6 +1,8 @@
 // Package netio turns the engine into a UDP server (DESIGN.md "Data flow").
 //
-//	players --UDP--> N gnet event loops, one SO_REUSEPORT socket each (loop.go)
+//	players --UDP--> N event loops, one SO_REUSEPORT socket each (loop.go):
+//	                   gnet's (server.go) or, with BackendMmsg, ours: ppoll,
+//	                   then recvmmsg until empty (recv.go, recvmmsg_linux.go)
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go, server.go)
@@ -22,6 +24,17 @@
 //     collector at scrape time (metrics.go); the hot paths allocate nothing
 //     (TestLoopNoAlloc, TestFanoutNoAlloc). gnet itself allocates per
 //     datagram on its UDP read path; BenchmarkServerPingPong measures it.
+//
+// Receive backends. Both end in loop.datagram(bytes, Addr, now) -> reply, so
+// the protocol, the limits and the tests are the same for both; only the
+// system calls and the threads differ. gnet reads one datagram per call,
+// allocates for each, and its idle poller yields (Gosched) on every empty
+// epoll_wait, which on a locked thread hands the P to another thread. The
+// mmsg backend blocks in ppoll when idle, drains with recvmmsg batches into
+// preallocated buffers (the BatchReceiver contract in recv.go) and answers
+// with one sendmmsg per batch on the same socket. With InlineIO (one CPU for
+// everything) there is no loop thread at all: the tick goroutine's clock
+// serves the socket while it waits for the next deadline.
 //
 // Handshake, sessions and their limits follow DESIGN.md "Wire protocol":
 // stateless HMAC cookies with a rotating secret (cookie.go), answers never

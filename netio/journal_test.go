@@ -20,7 +20,9 @@ import (
 // A real server journals every tick; replaying the file offline rebuilds
 // the same world: every tick's hash matches, and the replay ends at the
 // server's final tick with the hash the clients saw.
-func TestJournalEndToEnd(t *testing.T) {
+func TestJournalEndToEnd(t *testing.T) { forEachBackend(t, testJournalEndToEnd) }
+
+func testJournalEndToEnd(t *testing.T, bc backendCase) {
 	if testing.Short() {
 		t.Skip("clients for a few seconds")
 	}
@@ -36,7 +38,7 @@ func TestJournalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
-	srv := startServer(t, Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, Journal: jw}, world)
+	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, Journal: jw}), world)
 
 	var wg sync.WaitGroup
 	results := make([]clientResult, clients)

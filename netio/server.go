@@ -26,7 +26,9 @@ import (
 //
 // Goroutines and what they own:
 //
-//   - event loop i (gnet, OS-locked, pinned to its I/O CPU): loops[i], its
+//   - event loop i (gnet's, or runIOLoop with BackendMmsg; OS-locked,
+//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i], its
+//     io[i] (mmsg), its
 //     sessions, its end of rings[i], its LoopStats.
 //   - the tick goroutine (OS-locked, pinned to the engine CPU): the World,
 //     recs, the fan-out's peer table, fan-out worker 0, TickStats.
@@ -65,11 +67,16 @@ type Server struct {
 	jrnlFailedAt uint32  // tick whose Append failed (0: none)
 	jrnlCloseErr error
 
+	// mmsg backend (recv.go): one ioLoop per loop, stopped by ioStop.
+	io     []*ioLoop
+	ioStop atomic.Bool
+	ioWG   sync.WaitGroup
+
 	eng       gnet.Engine
 	bootErr   error
 	booted    chan struct{}
-	runDone   chan struct{} // closed when gnet.Run has returned
-	runErr    error         // gnet.Run's result, valid once runDone is closed
+	runDone   chan struct{} // closed when gnet.Run (or every mmsg loop) has returned
+	runErr    error         // why the loops stopped on their own, valid once runDone is closed
 	tickDone  chan struct{}
 	houseStop chan struct{}
 	houseDone chan struct{}
@@ -200,6 +207,25 @@ func (s *Server) Start() error {
 	if err := s.resolvePort(); err != nil {
 		return err
 	}
+	if s.cfg.Backend == BackendMmsg {
+		if err := s.startMmsg(); err != nil {
+			return err
+		}
+	} else if err := s.startGnet(); err != nil {
+		return err
+	}
+
+	go s.runTicks()
+	go s.housekeeper()
+	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
+		"backend", s.cfg.Backend.String(), "inline_io", s.cfg.InlineIO,
+		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers,
+		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
+	return nil
+}
+
+// startGnet starts gnet's event loops and returns once they run.
+func (s *Server) startGnet() error {
 	network := "udp4"
 	if s.addr.Addr().Is6() {
 		network = "udp6"
@@ -238,12 +264,6 @@ func (s *Server) Start() error {
 		}
 		return s.startErr(err)
 	}
-
-	go s.runTicks()
-	go s.housekeeper()
-	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
-		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers,
-		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
 	return nil
 }
 
@@ -286,7 +306,7 @@ type handler struct {
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s := h.srv
 	s.eng = eng
-	err := s.boot(eng)
+	err := s.bootFanout(eng.Dup)
 	s.bootErr = err
 	close(s.booted)
 	if err != nil {
@@ -295,14 +315,16 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-func (s *Server) boot(eng gnet.Engine) error {
+// bootFanout builds the fan-out workers, each on its own dup() of the first
+// loop's socket (gnet's Engine.Dup, or rxSocket.dup with the mmsg backend).
+func (s *Server) bootFanout(dup func() (int, error)) error {
 	workers := make([]*fanWorker, s.cfg.FanoutWorkers)
 	for i := range workers {
-		// Engine.Dup duplicates the first loop's socket. Sending on it is
-		// fine for every client: all the loops' sockets are bound to the
-		// same address and port, so replies come from where the client
-		// sent to, and the receive-side hash is not affected by sends.
-		fd, err := eng.Dup()
+		// A duplicate of the first loop's socket. Sending on it is fine for
+		// every client: all the loops' sockets are bound to the same
+		// address and port, so replies come from where the client sent
+		// to, and the receive-side hash is not affected by sends.
+		fd, err := dup()
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.sender.Close()
@@ -544,7 +566,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	select {
 	case <-s.runDone: // the loops already stopped on their own (Err says why)
 	default:
-		if err := s.eng.Stop(ctx); err != nil {
+		if s.cfg.Backend == BackendMmsg {
+			s.stopIO()
+		} else if err := s.eng.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop event loops: %w", err))
 		}
 	}
@@ -586,6 +610,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.fan.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close fan-out sockets: %w", err))
 	}
+	// The mmsg loops (or, inline, the tick goroutine) are done with their
+	// sockets; gnet closes its own.
+	s.closeIO()
 	s.log.Info("shut down", "final_tick", s.tickNo.Load(), "byes", len(live))
 	return errors.Join(errs...)
 }

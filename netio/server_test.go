@@ -62,9 +62,11 @@ func (s *Server) dropsOf(r DropReason) (n uint64) {
 
 // Bad input through real sockets and gnet: every case is dropped and counted
 // by reason, none is answered.
-func TestServerBadInput(t *testing.T) {
+func TestServerBadInput(t *testing.T) { forEachBackend(t, testServerBadInput) }
+
+func testServerBadInput(t *testing.T, bc backendCase) {
 	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}, w)
+	srv := startServer(t, bc.config(Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}), w)
 	defer shutdown(t, srv)
 
 	c, err := newTestClient(srv.Addr(), 1)
@@ -156,7 +158,9 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // IPv6 loopback, with the admin endpoints scraped while it runs.
-func TestServerIPv6AndAdmin(t *testing.T) {
+func TestServerIPv6AndAdmin(t *testing.T) { forEachBackend(t, testServerIPv6AndAdmin) }
+
+func testServerIPv6AndAdmin(t *testing.T, bc backendCase) {
 	if ln, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	} else {
@@ -164,8 +168,8 @@ func TestServerIPv6AndAdmin(t *testing.T) {
 	}
 	w, ecfg := newSmallWorld(t)
 	// Two fan-out workers: each with its own dup of the socket.
-	s, err := New(Config{Addr: "[::1]:0", Loops: 2, FanoutWorkers: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
-		Logger: discardLogger()}, w)
+	s, err := New(bc.config(Config{Addr: "[::1]:0", Loops: 2, FanoutWorkers: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+		Logger: discardLogger()}), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +242,11 @@ func TestServerIPv6AndAdmin(t *testing.T) {
 }
 
 // Shutdown with nobody connected, and Connect during shutdown.
-func TestServerShutdownEmpty(t *testing.T) {
+func TestServerShutdownEmpty(t *testing.T) { forEachBackend(t, testServerShutdownEmpty) }
+
+func testServerShutdownEmpty(t *testing.T, bc backendCase) {
 	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}, w)
+	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}), w)
 	waitFor(t, "a tick", func() bool { return srv.Tick() > 0 })
 	shutdown(t, srv)
 	if !srv.Draining() {
@@ -295,10 +301,12 @@ func BenchmarkServerPingPong(b *testing.B) {
 // A silent session ends after the idle timeout: the sweep runs on the
 // loop's own goroutine (gnet's task queue), the engine gets the leave, and
 // the snapshots stop.
-func TestServerIdleTimeout(t *testing.T) {
+func TestServerIdleTimeout(t *testing.T) { forEachBackend(t, testServerIdleTimeout) }
+
+func testServerIdleTimeout(t *testing.T, bc backendCase) {
 	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
-		IdleTimeout: 300 * time.Millisecond}, w)
+	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+		IdleTimeout: 300 * time.Millisecond}), w)
 	defer shutdown(t, srv)
 	c, err := newTestClient(srv.Addr(), 1)
 	if err != nil {
@@ -328,11 +336,13 @@ func TestServerIdleTimeout(t *testing.T) {
 
 // When the kernel caps SO_RCVBUF/SO_SNDBUF, start-up says so and names the
 // sysctl to raise.
-func TestServerBufferWarning(t *testing.T) {
+func TestServerBufferWarning(t *testing.T) { forEachBackend(t, testServerBufferWarning) }
+
+func testServerBufferWarning(t *testing.T, bc backendCase) {
 	var log syncLog
 	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
-		RecvBuffer: 1 << 30, SendBuffer: 1 << 30, Logger: slog.New(slog.NewTextHandler(&log, nil))}, w)
+	srv := startServer(t, bc.config(Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+		RecvBuffer: 1 << 30, SendBuffer: 1 << 30, Logger: slog.New(slog.NewTextHandler(&log, nil))}), w)
 	defer shutdown(t, srv)
 	out := log.String()
 	if runtime.GOOS == "linux" && (!strings.Contains(out, "net.core.rmem_max") || !strings.Contains(out, "net.core.wmem_max")) {

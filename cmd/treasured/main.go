@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +69,7 @@ type options struct {
 	logLevel, logFormat    string
 	journal                string
 	lockThreads            string
+	backend                string
 }
 
 // size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
@@ -125,6 +127,15 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	// (median mean 9.9 vs 5.8 ms) and tick_to_wire p50 1.4 ms later, so
 	// locked is the default everywhere; "off" stays for experiments.
 	fs.StringVar(&o.lockThreads, "lock-threads", "on", "lock the event loops, the engine and the fan-out workers to their own OS threads: on or off (off also disables pinning)")
+	// Measured on one CPU (perf/run.sh, alternating A/B runs): mmsg cuts the server's allocations from
+	// ~105k objects/s to ~200/s at 1,000 players and removes gnet's futex
+	// hand-offs, but tick_to_wire, rtt and apply were within the noise of
+	// gnet, so gnet stays the default. With mmsg on one CPU the engine
+	// thread serves the socket itself (InlineIO). GOMAXPROCS=2 in the
+	// environment lowered mmsg's CPU at 1,000 players (sysmon stops
+	// retaking the only P from every ppoll) but lengthened tick work at
+	// 2,000, so it is not set automatically.
+	fs.StringVar(&o.backend, "backend", "gnet", "receive path: gnet (gnet event loops) or mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks)")
 	fs.StringVar(&o.journal, "journal", "", "append every tick's ordered inputs and state hash to a new journal `file` (it must not exist); empty: no journal")
 	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
 	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
@@ -270,11 +281,18 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		return err
 	}
 	cfg.UnlockedThreads = !locked
+	if cfg.Backend, err = netio.ParseBackend(o.backend); err != nil {
+		return usage("--backend %q: want gnet or mmsg", o.backend)
+	}
+	// One CPU for everything (a taskset of one CPU, or GOMAXPROCS 1): with
+	// mmsg the tick goroutine serves the one socket itself between ticks,
+	// so no thread ever hands the only P to another.
+	cfg.InlineIO = cfg.Backend == netio.BackendMmsg && layout.Loops == 1 && layout.singleCPU()
 	if o.pin && locked && len(layout.Engine) > 0 {
 		cfg.PinThread = affinity.PinThread
 		cfg.FanoutCPUs = layout.fanout
 	}
-	log.Info("threads", "locked", locked, "pinned", cfg.PinThread != nil, "gomaxprocs", runtime.GOMAXPROCS(0))
+	log.Info("threads", "backend", cfg.Backend.String(), "inline_io", cfg.InlineIO, "locked", locked, "pinned", cfg.PinThread != nil, "gomaxprocs", runtime.GOMAXPROCS(0))
 
 	// The journal is created last before the server, and removed again if
 	// the server cannot start: it holds only a header then, and leaving it
@@ -366,6 +384,19 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 type coreLayout struct {
 	affinity.Layout
 	fanout []int
+}
+
+// singleCPU reports whether the engine and the I/O loops all get the same
+// one CPU, or the runtime has a single P anyway.
+func (l coreLayout) singleCPU() bool {
+	if runtime.GOMAXPROCS(0) == 1 {
+		return true
+	}
+	cpus := map[int]bool{}
+	for _, c := range append(slices.Clone(l.Engine), l.IO...) {
+		cpus[c] = true
+	}
+	return len(cpus) == 1
 }
 
 // lockThreads decides --lock-threads: "on" or "off".

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +107,8 @@ func TestBadFlags(t *testing.T) {
 		{nil, map[string]string{"TREASURED_JOURNAL": existing}, "file exists"},
 		{[]string{"--journal", filepath.Join(existing, "x")}, nil, "--journal"},
 		{[]string{"--lock-threads", "maybe"}, nil, "lock-threads"},
+		{[]string{"--backend", "epoll"}, nil, "--backend"},
+		{nil, map[string]string{"TREASURED_BACKEND": "io_uring"}, "--backend"},
 	}
 	for _, tc := range cases {
 		var out syncBuffer
@@ -123,6 +126,16 @@ func TestBadFlags(t *testing.T) {
 // A real run: start, serve a player, answer /healthz, and on the signal
 // send the player its Bye and exit 0.
 func TestRunAndSignal(t *testing.T) {
+	backends := []string{"gnet"}
+	if runtime.GOOS == "linux" {
+		backends = append(backends, "mmsg")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { testRunAndSignal(t, b) })
+	}
+}
+
+func testRunAndSignal(t *testing.T, backend string) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -135,7 +148,7 @@ func TestRunAndSignal(t *testing.T) {
 	jpath := filepath.Join(t.TempDir(), "run.journal")
 	go func() {
 		done <- run(ctx, nil, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pin=false",
-			"--max-players", "64", "--log-format", "json", "--journal", jpath}, env(nil), &out,
+			"--max-players", "64", "--log-format", "json", "--journal", jpath, "--backend", backend}, env(nil), &out,
 			func(s *netio.Server, admin string) { ready <- up{s, admin} })
 	}()
 	var u up
@@ -214,7 +227,7 @@ func TestRunAndSignal(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not exit")
 	}
-	for _, want := range []string{`"msg":"treasured listening"`, `"msg":"shut down"`, `"gogc":400`, `"msg":"journal closed"`} {
+	for _, want := range []string{`"msg":"treasured listening"`, `"backend":"` + backend + `"`, `"msg":"shut down"`, `"gogc":400`, `"msg":"journal closed"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log lacks %s", want)
 		}

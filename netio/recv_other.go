@@ -1,0 +1,25 @@
+//go:build !linux
+
+package netio
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// The mmsg backend is Linux only; Config.normalize refuses it elsewhere,
+// so these stubs only keep the package building, vetting and testing.
+const mmsgSupported = false
+
+var errNoMmsg = errors.New("netio: the mmsg backend needs Linux")
+
+type rxSocket struct{}
+
+func openRxSocket(netip.AddrPort, int, int) (*rxSocket, error) { return nil, errNoMmsg }
+
+func (*rxSocket) batchers(int) (BatchReceiver, BatchSender, error) { return nil, nil, errNoMmsg }
+func (*rxSocket) wait(time.Duration) (bool, error)                 { return false, errNoMmsg }
+func (*rxSocket) wake()                                            {}
+func (*rxSocket) dup() (int, error)                                { return -1, errNoMmsg }
+func (*rxSocket) close() error                                     { return nil }

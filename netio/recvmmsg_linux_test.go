@@ -1,0 +1,251 @@
+//go:build linux
+
+package netio
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
+)
+
+// mmsgPair is a bound rxSocket with its receiver and reply sender, and a
+// client socket with an mmsgSender of its own, all on loopback.
+type mmsgPair struct {
+	sock   *rxSocket
+	rx     BatchReceiver
+	tx     BatchSender
+	client BatchSender
+	cfd    int
+	srv    Addr
+	caddr  Addr
+}
+
+func newMmsgPair(t testing.TB, batch int) *mmsgPair {
+	t.Helper()
+	ap := netip.MustParseAddrPort("127.0.0.1:0")
+	sock, err := openRxSocket(ap, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.close() })
+	rx, tx, err := sock.batchers(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := newMmsgSender(cfd, unix.AF_INET, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return &mmsgPair{sock: sock, rx: rx, tx: tx, client: client, cfd: cfd,
+		srv: sockAddr(t, sock.fd), caddr: sockAddr(t, cfd)}
+}
+
+func sockAddr(t testing.TB, fd int) Addr {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s4 := sa.(*unix.SockaddrInet4)
+	return AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
+}
+
+func TestRecvmmsgReceive(t *testing.T) {
+	p := newMmsgPair(t, 8)
+	// 11 datagrams of distinct sizes, one oversized: two batches, the second
+	// short (the queue is empty), then EAGAIN.
+	var bufs [][]byte
+	var to []Addr
+	for i := range 11 {
+		b := bytes.Repeat([]byte{byte(i)}, 10+i)
+		if i == 10 {
+			b = make([]byte, readBufferCap+100)
+		}
+		bufs = append(bufs, b)
+		to = append(to, p.srv)
+	}
+	if r := p.client.Send(bufs[:8], to[:8], true); r.Sent != 8 {
+		t.Fatalf("client send: %+v", r)
+	}
+	if r := p.client.Send(bufs[8:], to[8:], true); r.Sent != 3 {
+		t.Fatalf("client send: %+v", r)
+	}
+	in := make([][]byte, 8)
+	for i := range in {
+		in[i] = make([]byte, readBufferCap)
+	}
+	sizes, addrs := make([]int, 8), make([]Addr, 8)
+	n, err := p.rx.Receive(in, sizes, addrs)
+	if err != nil || n != 8 {
+		t.Fatalf("first batch: %d, %v", n, err)
+	}
+	for i := range n {
+		if !bytes.Equal(in[i][:sizes[i]], bufs[i]) || addrs[i] != p.caddr {
+			t.Fatalf("datagram %d: %d bytes from %v", i, sizes[i], addrs[i])
+		}
+	}
+	n, err = p.rx.Receive(in, sizes, addrs)
+	if err != nil || n != 3 {
+		t.Fatalf("second batch: %d, %v", n, err)
+	}
+	if sizes[2] != readBufferCap || sizes[2] <= schema.MaxDatagram {
+		t.Fatalf("oversized datagram reported as %d bytes", sizes[2])
+	}
+	if n, err = p.rx.Receive(in, sizes, addrs); n != 0 || err != nil {
+		t.Fatalf("empty socket: %d, %v", n, err)
+	}
+	if _, err := p.rx.Receive(make([][]byte, 9), sizes, addrs); err == nil {
+		t.Fatal("a batch larger than BatchSize was accepted")
+	}
+}
+
+// The kernel seam: EINTR is retried, other errors reported with n == 0.
+func TestRecvmmsgErrors(t *testing.T) {
+	r := newMmsgReceiver(-1, 4)
+	calls := 0
+	r.recvmmsg = func(fd int, hdrs []mmsghdr, flags int) (int, unix.Errno) {
+		calls++
+		if flags&unix.MSG_DONTWAIT == 0 {
+			t.Error("recvmmsg without MSG_DONTWAIT")
+		}
+		switch calls {
+		case 1:
+			return 0, unix.EINTR
+		case 2:
+			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(hdrs[0].hdr.Name))
+			*sa = unix.RawSockaddrInet6{Family: unix.AF_UNIX}
+			hdrs[0].n = 3
+			return 1, 0
+		}
+		return -1, unix.ENOMEM
+	}
+	bufs := [][]byte{make([]byte, readBufferCap)}
+	sizes, addrs := make([]int, 1), make([]Addr, 1)
+	if n, err := r.Receive(bufs, sizes, addrs); n != 1 || err != nil || sizes[0] != 3 || addrs[0].Port != 0 {
+		t.Fatalf("after EINTR: %d %v %d %v", n, err, sizes[0], addrs[0])
+	}
+	if n, err := r.Receive(bufs, sizes, addrs); n != 0 || err != unix.ENOMEM {
+		t.Fatalf("ENOMEM: %d %v", n, err)
+	}
+}
+
+// TestRecvmmsgNoAlloc: receiving a batch from a real loopback socket, handling
+// every datagram with loop.datagram and sending the replies with sendmmsg
+// allocates nothing. The client's sendmmsg, which queues the batch, is
+// inside the measured function too, and it allocates nothing either
+// (TestSendNoAlloc).
+func TestRecvmmsgNoAlloc(t *testing.T) {
+	const batch = 16
+	p := newMmsgPair(t, batch)
+	r := newRig(t, rigOpts{ring: 1 << 12})
+	r.l.p.sessCost, r.l.p.hsCost = 1, 1 // no rate limit in the way
+	w := r.join(p.caddr, 1)
+	r.drain()
+	now := r.now
+	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return now })
+	in := r.input(w.SessionID, 3, 1, 2, 3)
+	ping := bytes.Clone(r.enc.Ping(&schema.PingFrame{SessionID: w.SessionID, T: 1}))
+	bufs, to := make([][]byte, batch), make([]Addr, batch)
+	for i := range bufs {
+		bufs[i], to[i] = in, p.srv
+		if i%4 == 0 {
+			bufs[i] = ping
+		}
+	}
+	reply := make([]byte, 2048)
+	var last int
+	drain := func(*ringEntry) {}
+	round := func() {
+		if res := p.client.Send(bufs, to, true); res.Sent != batch {
+			t.Fatalf("client send: %+v", res)
+		}
+		io.drain(nil, nil)
+		r.l.ring.Drain(drain)
+		for range batch / 4 { // the Pongs
+			n, err := unix.Read(p.cfd, reply) // Read: Recvfrom would allocate its Sockaddr
+			if err != nil || n == 0 {
+				t.Fatalf("pong: %v", err)
+			}
+			last = n
+		}
+	}
+	round()
+	if n := testing.AllocsPerRun(200, round); n != 0 {
+		t.Errorf("%v allocations per batch of %d", n, batch)
+	}
+	st := &r.stats
+	if st.Inputs.Load() < 200*batch*3/4 || st.Pongs.Load() != st.DatagramsOut.Load() || st.SendErrors.Load() != 0 {
+		t.Fatalf("inputs %d pongs %d out %d send errors %d", st.Inputs.Load(), st.Pongs.Load(), st.DatagramsOut.Load(), st.SendErrors.Load())
+	}
+	if body, _ := r.dec.Decode(reply[:last]); body != wire.BodyPong {
+		t.Fatalf("reply is %v", body)
+	}
+}
+
+// The inline clock: SleepUntil serves the socket until the deadline (a
+// Hello queued before and one sent during the wait are both answered) and
+// returns no earlier than the deadline; Now and Wall are the wrapped
+// clock's, so the ticker's deadlines, jitter and exported epoch are
+// unchanged; after ioStop it only sleeps.
+func TestInlineClock(t *testing.T) {
+	p := newMmsgPair(t, 8)
+	r := newRig(t, rigOpts{})
+	s := &Server{log: discardLogger()}
+	inner := NewMonoClock()
+	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return int64(inner.Now()) })
+	c := &ioClock{Clock: inner, s: s, io: io}
+
+	if got, want := c.Wall(time.Second), WallTime(inner, time.Second); !got.Equal(want) {
+		t.Fatalf("Wall %v, inner %v", got, want)
+	}
+	hello := r.hello(1)
+	send := func() {
+		if res := p.client.Send([][]byte{hello}, []Addr{p.srv}, true); res.Sent != 1 {
+			t.Errorf("client send: %+v", res)
+		}
+	}
+	send()
+	sent := make(chan struct{})
+	go func() { time.Sleep(10 * time.Millisecond); send(); close(sent) }()
+	deadline := inner.Now() + 40*time.Millisecond
+	c.SleepUntil(deadline)
+	<-sent // the client's sender is used by one goroutine at a time
+	if now := c.Now(); now < deadline {
+		t.Fatalf("SleepUntil returned %v early", deadline-now)
+	}
+	if got := r.stats.Challenges.Load(); got != 2 {
+		t.Fatalf("%d Hellos answered during the wait, want 2", got)
+	}
+	reply := make([]byte, 2048)
+	for range 2 {
+		n, err := unix.Read(p.cfd, reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, _ := r.dec.Decode(reply[:n]); body != wire.BodyChallenge {
+			t.Fatalf("reply %v", body)
+		}
+	}
+
+	s.ioStop.Store(true)
+	send()
+	deadline = inner.Now() + 5*time.Millisecond
+	c.SleepUntil(deadline)
+	if c.Now() < deadline || r.stats.Challenges.Load() != 2 {
+		t.Fatalf("after ioStop: returned at %v of %v, %d challenges", c.Now(), deadline, r.stats.Challenges.Load())
+	}
+}
