@@ -76,8 +76,12 @@ type Config struct {
 	// TickPeriod is the engine's tick (DESIGN.md: 50 ms, 20 Hz).
 	TickPeriod time.Duration
 	// RingSize is each loop's ring capacity in records, a power of two.
-	// Default 4096: at 20 Hz that is 80k inputs/s per loop of headroom
-	// for a tick that runs late.
+	// The engine drains every ring once per tick and a client sends one
+	// Input per tick, so a ring must hold a loop's share of the players
+	// for one tick, twice over for a tick that starts late. Default (0):
+	// the next power of two >= 2 x MaxPlayers / Loops, at least
+	// DefaultRingSize. A fixed 4096 dropped ~48k inputs in 10 s at 4,200
+	// players on one loop (BENCHMARKS.md).
 	RingSize int
 	// BatchSize is the number of datagrams per sendmmsg, and per recvmmsg
 	// with BackendMmsg. Default 64: past a few dozen the per-call saving is
@@ -159,7 +163,7 @@ func ParseBackend(s string) (Backend, error) {
 // Default values; see the Config fields for why.
 const (
 	DefaultTickPeriod   = 50 * time.Millisecond
-	DefaultRingSize     = 4096
+	DefaultRingSize     = 4096 // the smallest default; see Config.RingSize
 	DefaultBatchSize    = 64
 	DefaultIdleTimeout  = 10 * time.Second
 	DefaultCookieTTL    = 10 * time.Second
@@ -169,6 +173,17 @@ const (
 	DefaultHSBurst      = 10
 	DefaultSocketBuffer = 4 << 20
 )
+
+// defaultRingSize is the smallest power of two that holds two ticks of one
+// Input from each of a loop's share of the players (see Config.RingSize).
+func defaultRingSize(maxPlayers, loops int) int {
+	want := 2 * ((maxPlayers + loops - 1) / loops)
+	n := DefaultRingSize
+	for n < want && n < 1<<20 {
+		n <<= 1
+	}
+	return n
+}
 
 // ErrConfig wraps every error normalize returns, so a caller (cmd/treasured)
 // can tell a bad setting (exit code 2) from a run-time failure.
@@ -230,7 +245,7 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 		return ap, configErr("tick period %v: want 1ms..1s", c.TickPeriod)
 	}
 	if c.RingSize == 0 {
-		c.RingSize = DefaultRingSize
+		c.RingSize = defaultRingSize(c.MaxPlayers, c.Loops)
 	}
 	if c.RingSize < 2 || c.RingSize&(c.RingSize-1) != 0 || c.RingSize > 1<<20 {
 		return ap, configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)

@@ -143,7 +143,7 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
-	fs.IntVar(&o.ringSize, "ring-size", netio.DefaultRingSize, "records per loop-to-engine ring (power of two)")
+	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
 	fs.IntVar(&o.batch, "batch", netio.DefaultBatchSize, "datagrams per sendmmsg call")
 	o.rcvbuf, o.sndbuf, o.memlimit = netio.DefaultSocketBuffer, netio.DefaultSocketBuffer, 1<<30
 	fs.Var(&o.rcvbuf, "rcvbuf", "SO_RCVBUF per socket (`size`, e.g. 4MiB)")
