@@ -229,31 +229,7 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 		// per-address budget is for floods from one address and port.
 	}), world)
 
-	var wg sync.WaitGroup
-	results := make([]clientResult, clients)
-	var finished atomic.Int32
-	allDone := make(chan struct{})
-	for i := range clients {
-		c, err := newTestClient(srv.Addr(), uint64(i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.close()
-			results[i] = play(c, uint8(i%ecfg.Regions), int64(ecfg.ReachMM)*9/10, func() {
-				if finished.Add(1) == clients {
-					close(allDone)
-				}
-			})
-		}()
-	}
-	select {
-	case <-allDone:
-	case <-time.After(90 * time.Second):
-		t.Errorf("only %d of %d clients picked up their loot in 90 s", finished.Load(), clients)
-	}
+	fleet := playFleet(t, srv, clients, ecfg, 90*time.Second)
 	// A few more ticks of plain snapshots and acks before shutting down.
 	time.Sleep(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -262,7 +238,7 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	final := srv.Tick()
-	wg.Wait()
+	results := fleet()
 
 	engineEvents := map[lootKey]schema.LootEvent{}
 	for _, ev := range world.events {
@@ -356,3 +332,41 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// playFleet starts n test clients against srv, each playing (walk to a chest,
+// open it, pick up the loot) and then acking until the server says Bye, and
+// waits up to limit for all of them to have picked up their loot. The
+// function it returns waits for every client to end (call it after the
+// server's Shutdown) and returns their results.
+func playFleet(t *testing.T, srv *Server, n int, ecfg engine.Config, limit time.Duration) func() []clientResult {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make([]clientResult, n)
+	var finished atomic.Int32
+	allDone := make(chan struct{})
+	for i := range n {
+		c, err := newTestClient(srv.Addr(), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.close()
+			results[i] = play(c, uint8(i%ecfg.Regions), int64(ecfg.ReachMM)*9/10, func() {
+				if finished.Add(1) == int32(n) {
+					close(allDone)
+				}
+			})
+		}()
+	}
+	select {
+	case <-allDone:
+	case <-time.After(limit):
+		t.Errorf("only %d of %d clients picked up their loot in %v", finished.Load(), n, limit)
+	}
+	return func() []clientResult {
+		wg.Wait()
+		return results
+	}
+}

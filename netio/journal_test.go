@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,38 +38,14 @@ func testJournalEndToEnd(t *testing.T, bc backendCase) {
 	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
 	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, Journal: jw}), world)
 
-	var wg sync.WaitGroup
-	results := make([]clientResult, clients)
-	var finished atomic.Int32
-	allDone := make(chan struct{})
-	for i := range clients {
-		c, err := newTestClient(srv.Addr(), uint64(i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.close()
-			results[i] = play(c, uint8(i%ecfg.Regions), int64(ecfg.ReachMM)*9/10, func() {
-				if finished.Add(1) == clients {
-					close(allDone)
-				}
-			})
-		}()
-	}
-	select {
-	case <-allDone:
-	case <-time.After(60 * time.Second):
-		t.Errorf("only %d of %d clients picked up their loot in 60 s", finished.Load(), clients)
-	}
+	fleet := playFleet(t, srv, clients, ecfg, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	final := srv.Tick()
-	wg.Wait()
+	results := fleet()
 	if n := srv.TickStats.JournalErrors.Load(); n != 0 {
 		t.Fatalf("%d journal errors", n)
 	}
