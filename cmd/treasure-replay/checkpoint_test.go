@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/treasured/treasured/engine"
@@ -98,13 +97,7 @@ func TestCheckpointRecovery(t *testing.T) {
 
 	good, segment := save(t, full), save(t, seg)
 	after := ticks - ckptTick
-	for _, tc := range []struct {
-		name     string
-		args     []string
-		code     int
-		out, err []string
-		noOut    []string
-	}{
+	for _, tc := range []runCase{
 		{
 			name: "full journal", args: []string{"--checkpoint", ckpt, good}, code: 0,
 			out: []string{
@@ -171,25 +164,6 @@ func TestCheckpointRecovery(t *testing.T) {
 			err: []string{"no such file"},
 		},
 	} {
-		code, out, errOut := runWith(t, tc.args...)
-		if code != tc.code {
-			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tc.name, code, tc.code, out, errOut)
-			continue
-		}
-		for _, s := range tc.out {
-			if !strings.Contains(out, s) {
-				t.Errorf("%s: stdout lacks %q:\n%s", tc.name, s, out)
-			}
-		}
-		for _, s := range tc.noOut {
-			if strings.Contains(out, s) {
-				t.Errorf("%s: stdout has %q:\n%s", tc.name, s, out)
-			}
-		}
-		for _, s := range tc.err {
-			if !strings.Contains(errOut, s) {
-				t.Errorf("%s: stderr lacks %q:\n%s", tc.name, s, errOut)
-			}
-		}
+		tc.check(t)
 	}
 }

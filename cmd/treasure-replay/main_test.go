@@ -118,15 +118,7 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	jw.Close()
-	for _, tc := range []struct {
-		name      string
-		args      []string
-		code      int
-		out, err  []string // substrings of stdout and stderr
-		noOut     []string
-		lineCount int    // lines of stdout, if not 0
-		prefix    string // stdout starts with it
-	}{
+	for _, tc := range []runCase{
 		{
 			name: "ok", args: []string{good}, code: 0,
 			out: []string{
@@ -187,31 +179,48 @@ func TestExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"--fast", good}, code: 2, err: []string{"flag provided but not defined: -fast"}},
 		{name: "help", args: []string{"-h"}, code: 0, err: []string{"usage: treasure-replay"}},
 	} {
-		code, out, errOut := runWith(t, tc.args...)
-		if code != tc.code {
-			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tc.name, code, tc.code, out, errOut)
-			continue
+		tc.check(t)
+	}
+}
+
+// runCase is one command line of treasure-replay and what it must do.
+type runCase struct {
+	name      string
+	args      []string
+	code      int
+	out, err  []string // substrings of stdout and stderr
+	noOut     []string
+	lineCount int    // lines of stdout, if not 0
+	prefix    string // stdout starts with it
+}
+
+// check runs the command line and reports every way it fell short.
+func (tc runCase) check(t *testing.T) {
+	t.Helper()
+	code, out, errOut := runWith(t, tc.args...)
+	if code != tc.code {
+		t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tc.name, code, tc.code, out, errOut)
+		return
+	}
+	for _, s := range tc.out {
+		if !strings.Contains(out, s) {
+			t.Errorf("%s: stdout lacks %q:\n%s", tc.name, s, out)
 		}
-		for _, s := range tc.out {
-			if !strings.Contains(out, s) {
-				t.Errorf("%s: stdout lacks %q:\n%s", tc.name, s, out)
-			}
+	}
+	for _, s := range tc.noOut {
+		if strings.Contains(out, s) {
+			t.Errorf("%s: stdout has %q:\n%s", tc.name, s, out)
 		}
-		for _, s := range tc.noOut {
-			if strings.Contains(out, s) {
-				t.Errorf("%s: stdout has %q:\n%s", tc.name, s, out)
-			}
+	}
+	for _, s := range tc.err {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("%s: stderr lacks %q:\n%s", tc.name, s, errOut)
 		}
-		for _, s := range tc.err {
-			if !strings.Contains(errOut, s) {
-				t.Errorf("%s: stderr lacks %q:\n%s", tc.name, s, errOut)
-			}
-		}
-		if !strings.HasPrefix(out, tc.prefix) {
-			t.Errorf("%s: stdout does not start with %q:\n%s", tc.name, tc.prefix, out)
-		}
-		if n := strings.Count(out, "\n"); tc.lineCount != 0 && n != tc.lineCount {
-			t.Errorf("%s: %d lines of stdout, want %d:\n%s", tc.name, n, tc.lineCount, out)
-		}
+	}
+	if !strings.HasPrefix(out, tc.prefix) {
+		t.Errorf("%s: stdout does not start with %q:\n%s", tc.name, tc.prefix, out)
+	}
+	if n := strings.Count(out, "\n"); tc.lineCount != 0 && n != tc.lineCount {
+		t.Errorf("%s: %d lines of stdout, want %d:\n%s", tc.name, n, tc.lineCount, out)
 	}
 }
