@@ -22,7 +22,7 @@ import (
 // Server is the treasured UDP server: N gnet event loops that answer
 // handshakes and pings and queue inputs, a tick goroutine that drains the
 // queues into the engine on absolute deadlines, and a fan-out that sends
-// every player its snapshot each tick with sendmmsg (DESIGN.md "Data flow").
+// every player its snapshot each tick with sendmmsg (docs/ARCHITECTURE.md "Data flow").
 //
 // Goroutines and what they own:
 //
