@@ -9,7 +9,8 @@ GO          ?= go
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo "$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)")
-FLATC       ?= flatc
+FLATC       := flatc
+FLATC_VERSION := 2.0.8
 PKGS        := ./...
 BIN         := bin
 
@@ -18,7 +19,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build generate check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -27,13 +28,24 @@ build:
 
 # Regenerates schema/wire from schema/treasure.fbs with Debian's flatc 2.0.8,
 # then the verifier from the same .fbs so the two cannot drift apart.
-generate:
+generate: flatc-version
 	$(GO) generate ./schema/...
+
+# Only flatc 2.0.8 (Debian bookworm's flatbuffers-compiler) writes the committed
+# schema/wire byte for byte; other versions write different Go, so generating
+# with them would rewrite schema/wire and fail check-generate.
+flatc-version:
+	@v="$$($(FLATC) --version 2>/dev/null | awk '{print $$NF}')"; \
+	if [ "$$v" != "$(FLATC_VERSION)" ]; then \
+		echo "generate: flatc $(FLATC_VERSION) required, found '$${v:-none}' ($(FLATC)); install Debian's flatbuffers-compiler 2.0.8 (apt-get install flatbuffers-compiler) and put it first on PATH" >&2; exit 1; \
+	fi
 
 # Fails when the committed generated code differs from what `make generate` writes.
 check-generate:
 	@if ! command -v $(FLATC) >/dev/null 2>&1; then \
 		echo "SKIP check-generate: $(FLATC) not installed (apt-get install flatbuffers-compiler); CI installs it"; \
+	elif [ "$$($(FLATC) --version 2>/dev/null | awk '{print $$NF}')" != "$(FLATC_VERSION)" ]; then \
+		echo "SKIP check-generate: flatc $(FLATC_VERSION) required, found '$$($(FLATC) --version 2>/dev/null)'; other versions write different Go (Debian bookworm: apt-get install flatbuffers-compiler)"; \
 	else \
 		$(MAKE) --no-print-directory generate && \
 		if [ -n "$$(git status --porcelain -- schema)" ]; then \
