@@ -72,6 +72,9 @@ type options struct {
 	backend                string
 	plan                   bool
 	planSysfs              string
+	agones, agonesRegion   string
+	agonesBeat             time.Duration
+	agonesBase             string // resolved from --agones and the environment
 }
 
 // size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
@@ -159,6 +162,9 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&o.plan, "plan", false, "print the core layout the server would use with these flags, and exit")
 	fs.StringVar(&o.planSysfs, "plan-sysfs", "", "with --plan: read the CPU topology from this recorded sysfs `dir` (a copy of another machine's /sys) instead of this host's")
+	fs.StringVar(&o.agones, "agones", "auto", "Agones SDK sidecar: auto (on when AGONES_SDK_HTTP_PORT is set), off, or its base `URL`")
+	fs.StringVar(&o.agonesRegion, "agones-region", "", "value of the treasured-region label for Agones allocation (empty: not set)")
+	fs.DurationVar(&o.agonesBeat, "agones-health-every", 2*time.Second, "Agones health ping period, while the tick is on time")
 
 	// Environment overrides of the defaults: applied through Set so they
 	// are parsed and checked exactly like the flag.
@@ -211,6 +217,10 @@ func run(ctx context.Context, stopSignals func(), args []string, getenv func(str
 	}
 	if o.plan || o.planSysfs != "" {
 		return printPlan(&o, stderr)
+	}
+	if err := checkAgones(&o, getenv); err != nil {
+		fmt.Fprintln(stderr, "treasured:", err)
+		return exitUsage
 	}
 	if err := serve(ctx, stopSignals, &o, log, ready); err != nil {
 		log.Error("treasured stopped", "err", err)
@@ -364,6 +374,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if ready != nil {
 		ready(srv, adminAddr)
 	}
+	stopAgones := startAgones(o, srv, log)
 
 	var runErr error
 	select {
@@ -380,6 +391,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
 	}
+	stopAgones(runErr)
 	closeAdmin()
 	return runErr
 }
