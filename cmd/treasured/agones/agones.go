@@ -80,7 +80,9 @@ func NewClient(base string, hc *http.Client) *Client {
 }
 
 // Ready tells Agones the game server accepts players.
-func (c *Client) Ready(ctx context.Context) error { return c.call(ctx, http.MethodPost, "/ready", struct{}{}) }
+func (c *Client) Ready(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/ready", struct{}{})
+}
 
 // Health is one health ping.
 func (c *Client) Health(ctx context.Context) error {
