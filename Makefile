@@ -19,7 +19,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -103,6 +103,25 @@ bench:
 	mkdir -p $(BIN)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./schema ./engine ./netio | tee $(BIN)/bench.txt
 	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
+
+# The container image (deploy/container/Containerfile): a static treasured
+# (no cgo, so no libc to ship) in $(IMAGE_DIR), then podman or buildah with
+# that folder as the whole build context. FROM scratch: nothing is pulled.
+IMAGE       ?= treasured:latest
+IMAGE_DIR   ?= $(BIN)/image
+
+image-binary:
+	mkdir -p $(IMAGE_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_DIR)/treasured ./cmd/treasured
+
+image: image-binary
+	@if command -v podman >/dev/null 2>&1; then \
+		podman build -f deploy/container/Containerfile -t $(IMAGE) $(IMAGE_DIR); \
+	elif command -v buildah >/dev/null 2>&1; then \
+		buildah bud -f deploy/container/Containerfile -t $(IMAGE) $(IMAGE_DIR); \
+	else \
+		echo "image: neither podman nor buildah is installed (apt-get install podman); the static binary is $(IMAGE_DIR)/treasured" >&2; exit 1; \
+	fi
 
 clean:
 	rm -rf $(BIN)
