@@ -489,6 +489,7 @@ func (s *Server) tick(uint64) {
 	s.recs = s.drain.finish(s.recs)
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
+	s.publishLoot()
 	t := s.world.Tick()
 	if s.jrnl != nil {
 		s.journalTick(t)

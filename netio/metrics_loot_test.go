@@ -1,0 +1,45 @@
+package netio
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// overflowWorld is a tickWorld whose engine reports dropped loot deliveries.
+type overflowWorld struct {
+	tickWorld
+	dropped uint64
+}
+
+func (w *overflowWorld) LootOverflow() uint64 { return w.dropped }
+
+// scrapeLoot returns the exported value of treasured_loot_undeliverable_total.
+func scrapeLoot(t *testing.T, s *Server) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(lootCollector{s: s})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "treasured_loot_undeliverable_total" || len(mfs[0].GetMetric()) != 1 {
+		t.Fatalf("gathered %v", mfs)
+	}
+	return mfs[0].GetMetric()[0].GetCounter().GetValue()
+}
+
+// TestLootUndeliverableMetric: what the world counts after a tick is what
+// /metrics exports; a world without the method exports 0.
+func TestLootUndeliverableMetric(t *testing.T) {
+	s := &Server{world: &overflowWorld{dropped: 7}}
+	s.publishLoot()
+	if got := scrapeLoot(t, s); got != 7 {
+		t.Fatalf("exported %v, want 7", got)
+	}
+	plain := &Server{world: &tickWorld{}}
+	plain.publishLoot()
+	if got := scrapeLoot(t, plain); got != 0 {
+		t.Fatalf("a world without LootOverflow exports %v", got)
+	}
+}
