@@ -2,13 +2,13 @@ package schema
 
 import (
 	"bytes"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	flatbuffers "github.com/google/flatbuffers/go"
 
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -94,27 +94,6 @@ func formatVector(v vector, b []byte) []byte {
 	return w.Bytes()
 }
 
-// parseVector reads the bytes of a vector file back.
-func parseVector(text []byte) ([]byte, error) {
-	var out []byte
-	for i, line := range strings.Split(string(text), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		_, hexes, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want \"offset: bytes\", got %q", i+1, line)
-		}
-		b, err := hex.DecodeString(strings.ReplaceAll(hexes, " ", ""))
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
-		}
-		out = append(out, b...)
-	}
-	return out, nil
-}
-
 func TestVectors(t *testing.T) {
 	e := NewEncoder()
 	covered := map[wire.Body]bool{}
@@ -136,7 +115,7 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run go test ./schema -run TestVectors -update-vectors to write it)", err)
 			}
-			want, err := parseVector(text)
+			want, err := ParseHexDump(text)
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
@@ -169,5 +148,129 @@ func TestVectors(t *testing.T) {
 		if !covered[b] {
 			t.Errorf("no test vector for %v", b)
 		}
+	}
+}
+
+// refusedVector is a datagram every receiver must drop whole, with the
+// verifier's reason and the label the server counts it under in
+// treasured_drops_total (docs/PROTOCOL.md "What the verifier refuses").
+type refusedVector struct {
+	name, about string
+	want        Error
+	label       string
+	bytes       func() []byte
+}
+
+// mutateVector decodes a valid datagram, lets f change bytes of it in place
+// (given the decoder's views of the original), and returns the result.
+func mutateVector(valid []byte, f func(d *Decoder, b []byte)) []byte {
+	b := bytes.Clone(valid)
+	var d Decoder
+	if _, err := d.Decode(b); err != nil {
+		panic(err)
+	}
+	f(&d, b)
+	return b
+}
+
+func refusedVectors() []refusedVector {
+	e := NewEncoder()
+	vs := vectors()
+	enc := func(i int) []byte { return bytes.Clone(encodeFrame(e, vs[i].frame)) }
+	return []refusedVector{
+		{"input-9-actions", "Input with 9 actions (the limit is 8): dropped whole, its ack_tick included", ErrTooManyActions, "malformed",
+			func() []byte {
+				b := flatbuffers.NewBuilder(0)
+				wire.InputStartActionsVector(b, MaxActions+1)
+				for i := MaxActions; i >= 0; i-- {
+					placeAction(b, &Action{Seq: uint32(17 + i), Kind: uint8(wire.ActionKindMove), Pos: Vec2{X: int32(i) * 100}})
+				}
+				acts := b.EndVector(MaxActions + 1)
+				wire.InputStart(b)
+				wire.InputAddSessionId(b, 0x8000_0001_0000_0007)
+				wire.InputAddActions(b, acts)
+				wire.InputAddAckTick(b, 1041)
+				body := wire.InputEnd(b)
+				wire.MessageStart(b)
+				wire.MessageAddBody(b, body)
+				wire.MessageAddBodyType(b, wire.BodyInput)
+				b.FinishWithFileIdentifier(wire.MessageEnd(b), identifierBytes[:])
+				return b.FinishedBytes()
+			}},
+		{"snapshot-bool-2", "the valid Snapshot vector with its `more` byte set to 2: a bool must be 0 or 1", ErrEnum, "malformed",
+			func() []byte {
+				return mutateVector(enc(8), func(d *Decoder, b []byte) {
+					t := d.Snapshot().Table()
+					b[t.Pos+flatbuffers.UOffsetT(t.Offset(22))] = 2 // vtable slot of `more`
+				})
+			}},
+		{"input-action-kind-4", "the valid Input vector with its first action's kind set to 4, which ActionKind does not declare", ErrEnum, "malformed",
+			func() []byte {
+				return mutateVector(enc(5), func(d *Decoder, b []byte) {
+					var a wire.Action
+					d.Input().Actions(&a, 0)
+					b[a.Table().Pos+4] = 4 // Action: seq u32, then kind
+				})
+			}},
+		{"ping-union-type-11", "the valid Ping vector with Message.body_type set to 11, a union member the schema does not declare", ErrUnion, "malformed",
+			func() []byte {
+				return mutateVector(enc(6), func(d *Decoder, b []byte) {
+					t := d.Message().Table()
+					b[t.Pos+flatbuffers.UOffsetT(t.Offset(4))] = 11 // vtable slot of body_type
+				})
+			}},
+		{"hello-unpadded", "Hello{version: 1, client_nonce: 0x0123456789abcdef} without padding: under 256 bytes", ErrShortHandshake, "unpadded",
+			func() []byte {
+				return bytes.Clone(e.hello(&HelloFrame{Version: Version, ClientNonce: 0x0123_4567_89ab_cdef}, 0))
+			}},
+		{"ping-identifier", "the valid Ping vector with the file identifier TRSX instead of TRSR", ErrIdentifier, "bad_identifier",
+			func() []byte { return mutateVector(enc(6), func(_ *Decoder, b []byte) { b[7] = 'X' }) }},
+	}
+}
+
+func formatRefused(v refusedVector, b []byte) []byte {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "# REFUSED: a receiver must drop this datagram whole (docs/PROTOCOL.md \"What the verifier refuses\").\n")
+	fmt.Fprintf(&w, "# %s\n", v.about)
+	fmt.Fprintf(&w, "# %d bytes; verifier error %q; the server counts it in treasured_drops_total{reason=%q}.\n", len(b), v.want.String(), v.label)
+	for off := 0; off < len(b); off += 16 {
+		fmt.Fprintf(&w, "%04x:", off)
+		for _, c := range b[off:min(off+16, len(b))] {
+			fmt.Fprintf(&w, " %02x", c)
+		}
+		w.WriteByte('\n')
+	}
+	return w.Bytes()
+}
+
+// TestRefusedVectors keeps testdata/vectors/refused equal to what the
+// mutations above produce and checks that the decoder refuses each for the
+// stated reason.
+func TestRefusedVectors(t *testing.T) {
+	dir := filepath.Join(vectorDir, "refused")
+	for _, v := range refusedVectors() {
+		t.Run(v.name, func(t *testing.T) {
+			b := v.bytes()
+			path := filepath.Join(dir, v.name+".hex")
+			if *updateVectors {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, formatRefused(v, b), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./schema -run TestRefusedVectors -update-vectors to write it)", err)
+			}
+			if !bytes.Equal(text, formatRefused(v, b)) {
+				t.Fatalf("%s is stale; rewrite with -update-vectors", path)
+			}
+			var d Decoder
+			if body, err := d.Decode(b); err != v.want {
+				t.Fatalf("Decode = %v, %v; want error %v", body, err, v.want)
+			}
+		})
 	}
 }
