@@ -131,10 +131,10 @@ func TestFleet(t *testing.T) {
 	if c.Resources.Requests["memory"] != c.Resources.Limits["memory"] {
 		t.Errorf("memory request %q != limit %q: not Guaranteed QoS", c.Resources.Requests["memory"], c.Resources.Limits["memory"])
 	}
-	memLimit := k8sBytes(t, c.Resources.Limits["memory"])
+	memLimit := binaryBytes(t, c.Resources.Limits["memory"], k8sSuffixes)
 	if ml, ok := flagValue(args, "memlimit"); !ok {
 		t.Error("no --memlimit: the Go runtime would not collect harder before the container's limit")
-	} else if n := sizeBytes(t, ml); n >= memLimit {
+	} else if n := binaryBytes(t, ml, flagSuffixes); n >= memLimit {
 		t.Errorf("--memlimit %s is not below the container limit %s", ml, c.Resources.Limits["memory"])
 	}
 
@@ -154,33 +154,24 @@ func TestFleet(t *testing.T) {
 	}
 }
 
-// k8sBytes parses a Kubernetes binary quantity such as 512Mi.
-func k8sBytes(t *testing.T, q string) int64 {
-	t.Helper()
-	for suf, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
-		if n, ok := strings.CutSuffix(q, suf); ok {
-			v, err := strconv.ParseInt(n, 10, 64)
-			if err == nil {
-				return v * m
-			}
-		}
-	}
-	t.Fatalf("memory %q: want <n>Ki, Mi or Gi", q)
-	return 0
-}
+// Binary size suffixes of Kubernetes quantities and of treasured's size flags.
+var (
+	k8sSuffixes  = map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+	flagSuffixes = map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+)
 
-// sizeBytes parses treasured's size flags as used in the fleet (<n>MiB, <n>GiB).
-func sizeBytes(t *testing.T, s string) int64 {
+// binaryBytes parses <n><suffix> with one of the given suffixes, such as a
+// Kubernetes 512Mi or a treasured --memlimit 400MiB.
+func binaryBytes(t *testing.T, s string, suffixes map[string]int64) int64 {
 	t.Helper()
-	for suf, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+	for suf, m := range suffixes {
 		if n, ok := strings.CutSuffix(s, suf); ok {
-			v, err := strconv.ParseInt(n, 10, 64)
-			if err == nil {
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil {
 				return v * m
 			}
 		}
 	}
-	t.Fatalf("size %q: want <n>KiB, MiB or GiB", s)
+	t.Fatalf("size %q: want a number with one of the suffixes %v", s, suffixes)
 	return 0
 }
 

@@ -83,15 +83,20 @@ func formatVector(v vector, b []byte) []byte {
 	fmt.Fprintf(&w, "# %s: one valid treasured datagram (docs/PROTOCOL.md \"Test vectors\").\n", wire.EnumNamesBody[bodyOf(v.frame)])
 	fmt.Fprintf(&w, "# %s\n", v.about)
 	fmt.Fprintf(&w, "# %d bytes; union type (Message.body_type) %d. Lines: byte offset (hex), then bytes.\n", len(b), bodyOf(v.frame))
+	writeHexDump(&w, b)
+	return w.Bytes()
+}
+
+// writeHexDump writes b as "offset: bytes" lines of 16, the format
+// ParseHexDump reads.
+func writeHexDump(w *bytes.Buffer, b []byte) {
 	for off := 0; off < len(b); off += 16 {
-		line := b[off:min(off+16, len(b))]
-		fmt.Fprintf(&w, "%04x:", off)
-		for _, c := range line {
-			fmt.Fprintf(&w, " %02x", c)
+		fmt.Fprintf(w, "%04x:", off)
+		for _, c := range b[off:min(off+16, len(b))] {
+			fmt.Fprintf(w, " %02x", c)
 		}
 		w.WriteByte('\n')
 	}
-	return w.Bytes()
 }
 
 func TestVectors(t *testing.T) {
@@ -180,7 +185,11 @@ func refusedVectors() []refusedVector {
 	return []refusedVector{
 		{"input-9-actions", "Input with 9 actions (the limit is 8): dropped whole, its ack_tick included", ErrTooManyActions, "malformed",
 			func() []byte {
-				b := flatbuffers.NewBuilder(0)
+				// The Encoder clamps to MaxActions, so this one is built by
+				// hand with its builder and finished like every message.
+				e := NewEncoder()
+				b := e.b
+				b.Reset()
 				wire.InputStartActionsVector(b, MaxActions+1)
 				for i := MaxActions; i >= 0; i-- {
 					placeAction(b, &Action{Seq: uint32(17 + i), Kind: uint8(wire.ActionKindMove), Pos: Vec2{X: int32(i) * 100}})
@@ -190,12 +199,7 @@ func refusedVectors() []refusedVector {
 				wire.InputAddSessionId(b, 0x8000_0001_0000_0007)
 				wire.InputAddActions(b, acts)
 				wire.InputAddAckTick(b, 1041)
-				body := wire.InputEnd(b)
-				wire.MessageStart(b)
-				wire.MessageAddBody(b, body)
-				wire.MessageAddBodyType(b, wire.BodyInput)
-				b.FinishWithFileIdentifier(wire.MessageEnd(b), identifierBytes[:])
-				return b.FinishedBytes()
+				return bytes.Clone(e.finish(wire.BodyInput, wire.InputEnd(b)))
 			}},
 		{"snapshot-bool-2", "the valid Snapshot vector with its `more` byte set to 2: a bool must be 0 or 1", ErrEnum, "malformed",
 			func() []byte {
@@ -233,13 +237,7 @@ func formatRefused(v refusedVector, b []byte) []byte {
 	fmt.Fprintf(&w, "# REFUSED: a receiver must drop this datagram whole (docs/PROTOCOL.md \"What the verifier refuses\").\n")
 	fmt.Fprintf(&w, "# %s\n", v.about)
 	fmt.Fprintf(&w, "# %d bytes; verifier error %q; the server counts it in treasured_drops_total{reason=%q}.\n", len(b), v.want.String(), v.label)
-	for off := 0; off < len(b); off += 16 {
-		fmt.Fprintf(&w, "%04x:", off)
-		for _, c := range b[off:min(off+16, len(b))] {
-			fmt.Fprintf(&w, " %02x", c)
-		}
-		w.WriteByte('\n')
-	}
+	writeHexDump(&w, b)
 	return w.Bytes()
 }
 
