@@ -99,6 +99,25 @@ func writeHexDump(w *bytes.Buffer, b []byte) {
 	}
 }
 
+// vectorFile returns the text of the vector file at path, after writing
+// want there first with -update-vectors.
+func vectorFile(t *testing.T, path string, want []byte) []byte {
+	t.Helper()
+	if *updateVectors {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./schema -run Vectors -update-vectors to write it)", err)
+	}
+	return text
+}
+
 func TestVectors(t *testing.T) {
 	e := NewEncoder()
 	covered := map[wire.Body]bool{}
@@ -108,18 +127,7 @@ func TestVectors(t *testing.T) {
 			covered[body] = true
 			enc := bytes.Clone(encodeFrame(e, v.frame))
 			path := filepath.Join(vectorDir, v.name+".hex")
-			if *updateVectors {
-				if err := os.MkdirAll(vectorDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, formatVector(v, enc), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			text, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./schema -run TestVectors -update-vectors to write it)", err)
-			}
+			text := vectorFile(t, path, formatVector(v, enc))
 			want, err := ParseHexDump(text)
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
@@ -250,18 +258,7 @@ func TestRefusedVectors(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			b := v.bytes()
 			path := filepath.Join(dir, v.name+".hex")
-			if *updateVectors {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, formatRefused(v, b), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			text, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./schema -run TestRefusedVectors -update-vectors to write it)", err)
-			}
+			text := vectorFile(t, path, formatRefused(v, b))
 			if !bytes.Equal(text, formatRefused(v, b)) {
 				t.Fatalf("%s is stale; rewrite with -update-vectors", path)
 			}
