@@ -12,7 +12,7 @@ import (
 // TestRefusedVectorsDropped feeds the protocol's refused test vectors
 // (schema/testdata/vectors/refused) to an event loop: each is dropped with
 // no answer and counted under the drop reason its file names, as
-// docs/PROTOCOL.md "What the server drops" says.
+// docs/PROTOCOL.md "What the server drops and what it answers" says.
 func TestRefusedVectorsDropped(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "schema", "testdata", "vectors", "refused", "*.hex"))
 	if err != nil || len(files) == 0 {
