@@ -43,3 +43,16 @@ func TestLootUndeliverableMetric(t *testing.T) {
 		t.Fatalf("a world without LootOverflow exports %v", got)
 	}
 }
+
+// TestPublishLootNoAlloc: the per-tick copy of the engine's count allocates
+// nothing (it runs on the tick goroutine every tick).
+func TestPublishLootNoAlloc(t *testing.T) {
+	w, _ := newSmallWorld(t)
+	s := &Server{world: w}
+	if _, ok := w.(lootOverflower); !ok {
+		t.Fatal("EngineWorld does not report loot overflow")
+	}
+	if n := testing.AllocsPerRun(100, s.publishLoot); n != 0 {
+		t.Fatalf("publishLoot allocates %v times per tick", n)
+	}
+}
