@@ -138,6 +138,11 @@ func TestFleet(t *testing.T) {
 		t.Errorf("--memlimit %s is not below the container limit %s", ml, c.Resources.Limits["memory"])
 	}
 
+	// Image: the one `make image` tags.
+	if want := makeVar(t, "IMAGE"); c.Image != want {
+		t.Errorf("image %q, but make image builds %q", c.Image, want)
+	}
+
 	// Identity: non-root, the image's user.
 	sc := gs.Template.Spec.SecurityContext
 	if !sc.RunAsNonRoot || sc.RunAsUser == 0 {
@@ -173,6 +178,23 @@ func binaryBytes(t *testing.T, s string, suffixes map[string]int64) int64 {
 	}
 	t.Fatalf("size %q: want a number with one of the suffixes %v", s, suffixes)
 	return 0
+}
+
+// makeVar returns the default of a `NAME ?= value` line of the Makefile.
+func makeVar(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, "?=")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("the Makefile sets no %s ?= default", name)
+	return ""
 }
 
 // containerfileUser returns the numeric user of the Containerfile's USER.
