@@ -19,7 +19,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build deploy-skips image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -77,7 +77,14 @@ test-unit:
 test-race:
 	$(GO) test -count=1 -race -short ./netio/... ./client/... ./engine/... ./cmd/...
 
-test: lint check-generate test-unit test-race
+test: lint check-generate test-unit test-race deploy-skips
+
+# go test shows a skipped test only with -v; say here which deploy checks
+# (./deploy tests) this machine could not run.
+deploy-skips:
+	@command -v systemd-analyze >/dev/null 2>&1 || echo "SKIP deploy: systemd-analyze not installed, the systemd unit was not verified (apt-get install systemd)"
+	@if ! command -v podman >/dev/null 2>&1 && ! command -v buildah >/dev/null 2>&1; then \
+		echo "SKIP deploy: neither podman nor buildah installed, the container image was not built (apt-get install buildah)"; fi
 
 # Real-socket tests repeated: they must not flake on a loaded 2-core box.
 test-socket:
