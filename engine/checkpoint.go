@@ -14,7 +14,7 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// Checkpoints (DESIGN.md, "Engine rules": Journal). A checkpoint is the
+// Checkpoints (docs/ARCHITECTURE.md "Journal and checkpoints"). A checkpoint is the
 // simulation state "as of tick T": LoadCheckpoint of it, then the journal's
 // frames T+1, T+2, ... replayed through Step (journal.ReplayFrom), reproduce
 // the original run's hash at every following tick.

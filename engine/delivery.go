@@ -2,7 +2,7 @@ package engine
 
 import "github.com/treasured/treasured/schema"
 
-// Reliable delivery of loot events and Gone ids (DESIGN.md, Loot events).
+// Reliable delivery of loot events and Gone ids (docs/PROTOCOL.md "Loot events").
 //
 // Each player has two FIFO queues of pending items (events, Gone ids), linked
 // lists through one shared, preallocated node pool. An item rides in the

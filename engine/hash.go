@@ -1,6 +1,6 @@
 package engine
 
-// State hash (DESIGN.md, Determinism): 64 bits over all simulation state, every
+// State hash (docs/ARCHITECTURE.md "Determinism"): 64 bits over all simulation state, every
 // tick, sent in every snapshot so clients and treasure-replay can detect
 // divergence.
 //

@@ -5,7 +5,7 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// World is the whole simulation. Ownership (STYLE.md 11):
+// World is the whole simulation. Ownership (docs/ARCHITECTURE.md "Code conventions"):
 //
 //   - Step and every method not listed below: the tick goroutine only.
 //   - Snapshot: any number of fan-out goroutines at once between two Steps,

@@ -6,8 +6,8 @@ import (
 	"github.com/treasured/treasured/engine"
 )
 
-// Journal is where the tick goroutine records each tick (DESIGN.md "Engine
-// rules": Journal). *journal.Writer (engine/journal) satisfies it; netio
+// Journal is where the tick goroutine records each tick (docs/ARCHITECTURE.md
+// "Journal and checkpoints"). *journal.Writer (engine/journal) satisfies it; netio
 // does not import that package, so its tests can use a fake.
 //
 // Append and Close are called from the tick goroutine only; SyncedTick may

@@ -162,7 +162,7 @@ func decodeDrop(e schema.Error) DropReason {
 // reply returns out if it is no larger than in, else drops it. Every answer
 // to a datagram whose sender has not proved its address (Hello, Connect) or
 // that costs the server nothing to fake (Ping) goes through here, so the
-// server can never amplify a spoofed flood (DESIGN.md "Handshake").
+// server can never amplify a spoofed flood (docs/PROTOCOL.md "Handshake").
 func (l *loop) reply(out, in []byte) []byte {
 	if len(out) > len(in) {
 		l.drop(DropAmplification)
@@ -216,7 +216,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		s := &p.sess[local]
 		if s.nonce == c.ClientNonce && s.cookie == c.Cookie {
 			// The same Connect again: our Welcome was lost. Same answer,
-			// no second slot (DESIGN.md).
+			// no second slot (docs/PROTOCOL.md "Handshake").
 			s.lastSeen = now
 			l.stats.WelcomeRepeats.inc()
 			return l.welcome(in, s, p.slotOf(local))

@@ -27,6 +27,7 @@ func NewRegistry(s *Server) *prometheus.Registry {
 	s.SetTickObserver(h)
 	reg.MustRegister(
 		&serverCollector{s: s},
+		lootCollector{s: s},
 		h.work, h.jitter,
 		newRuntimeCollector(),
 		collectors.NewGoCollector(),
@@ -247,7 +248,7 @@ func unixSeconds(ns int64) float64 {
 }
 
 // runtimeCollector exports stop-the-world pauses and allocation from
-// runtime/metrics, the numbers BENCHMARKS.md reports as "gc" (DESIGN.md).
+// runtime/metrics, the numbers BENCHMARKS.md reports as "gc".
 // The pause histogram is re-bucketed onto fixed bounds: the runtime's own
 // has over a hundred buckets.
 type runtimeCollector struct {

@@ -22,7 +22,7 @@ import (
 // Server is the treasured UDP server: N gnet event loops that answer
 // handshakes and pings and queue inputs, a tick goroutine that drains the
 // queues into the engine on absolute deadlines, and a fan-out that sends
-// every player its snapshot each tick with sendmmsg (DESIGN.md "Data flow").
+// every player its snapshot each tick with sendmmsg (docs/ARCHITECTURE.md "Data flow").
 //
 // Goroutines and what they own:
 //
@@ -489,6 +489,7 @@ func (s *Server) tick(uint64) {
 	s.recs = s.drain.finish(s.recs)
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
+	s.publishLoot()
 	t := s.world.Tick()
 	if s.jrnl != nil {
 		s.journalTick(t)

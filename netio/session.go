@@ -6,7 +6,7 @@ import (
 	"github.com/treasured/treasured/schema"
 )
 
-// Session ids are (DESIGN.md) slot + generation + random bits:
+// Session ids are (docs/PROTOCOL.md "Sessions") slot + generation + random bits:
 //
 //	bit 63      always 1, so 0 never names a session
 //	bits 32..62 random, from the owning loop's generator
@@ -39,7 +39,7 @@ const (
 )
 
 // session is one player slot as its event loop sees it. It is pointer-free
-// on purpose (DESIGN.md "Everything ... pointer-free"): the loop's array of
+// on purpose (docs/ARCHITECTURE.md "Memory"): the loop's array of
 // them is never scanned by the GC.
 //
 // Owner: the event loop that owns the slot (see partition). No other

@@ -4,7 +4,7 @@
 //
 // It speaks the real protocol through the schema codec: a handshake with a
 // nonce-bound cookie, exactly-once application of action seqs (the sliding
-// window of DESIGN.md), per-player delta snapshots against the acknowledged
+// window of docs/PROTOCOL.md "Inputs"), per-player delta snapshots against the acknowledged
 // tick, and loot events that repeat in every snapshot until a tick carrying
 // them is acknowledged. Its world is a row of chests (chest i at x = i m,
 // y = 0) that every player sees, with no reach or speed rules: it tests the

@@ -1,5 +1,5 @@
-// Command treasure-replay verifies a treasured journal offline (DESIGN.md,
-// "Engine rules": Journal). It builds a fresh world from the configuration
+// Command treasure-replay verifies a treasured journal offline
+// (docs/ARCHITECTURE.md "Journal and checkpoints"). It builds a fresh world from the configuration
 // in the journal's header, replays every tick's ordered records through the
 // engine and compares the state hash after each tick with the one the
 // server recorded, stopping at the first that differs.

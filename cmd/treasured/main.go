@@ -70,6 +70,11 @@ type options struct {
 	journal                string
 	lockThreads            string
 	backend                string
+	plan                   bool
+	planSysfs              string
+	agones, agonesRegion   string
+	agonesBeat             time.Duration
+	agonesBase             string // resolved from --agones and the environment
 }
 
 // size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
@@ -155,6 +160,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.Var(&o.memlimit, "memlimit", "soft memory limit for the Go runtime (`size`, e.g. 1GiB)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&o.plan, "plan", false, "print the core layout the server would use with these flags, and exit")
+	fs.StringVar(&o.planSysfs, "plan-sysfs", "", "with --plan: read the CPU topology from this recorded sysfs `dir` (a copy of another machine's /sys) instead of this host's")
+	fs.StringVar(&o.agones, "agones", "auto", "Agones SDK sidecar: auto (on when AGONES_SDK_HTTP_PORT is set), off, or its base `URL`")
+	fs.StringVar(&o.agonesRegion, "agones-region", "", "value of the treasured-region label for Agones allocation (empty: not set)")
+	fs.DurationVar(&o.agonesBeat, "agones-health-every", 2*time.Second, "Agones health ping period, while the tick is on time")
 
 	// Environment overrides of the defaults: applied through Set so they
 	// are parsed and checked exactly like the flag.
@@ -202,6 +212,13 @@ func run(ctx context.Context, stopSignals func(), args []string, getenv func(str
 	}
 	log, err := newLogger(o.logLevel, o.logFormat, stderr)
 	if err != nil {
+		fmt.Fprintln(stderr, "treasured:", err)
+		return exitUsage
+	}
+	if o.plan || o.planSysfs != "" {
+		return printPlan(&o, stderr)
+	}
+	if err := checkAgones(&o, getenv); err != nil {
 		fmt.Fprintln(stderr, "treasured:", err)
 		return exitUsage
 	}
@@ -357,6 +374,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if ready != nil {
 		ready(srv, adminAddr)
 	}
+	stopAgones := startAgones(o, srv, log)
 
 	var runErr error
 	select {
@@ -373,6 +391,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
 	}
+	stopAgones(runErr)
 	closeAdmin()
 	return runErr
 }
@@ -415,23 +434,11 @@ func lockThreads(mode string) (bool, error) {
 }
 
 func planCores(o *options, log *slog.Logger) (coreLayout, error) {
-	eng, err := affinity.ParseCPUList(o.engineCores)
+	eng, io, err := coreFlags(o)
 	if err != nil {
-		return coreLayout{}, usage("--engine-cores: %w", err)
+		return coreLayout{}, err
 	}
-	io, err := affinity.ParseCPUList(o.ioCores)
-	if err != nil {
-		return coreLayout{}, usage("--io-cores: %w", err)
-	}
-	if o.ioLoops < 0 {
-		return coreLayout{}, usage("--io-loops %d: must be >= 0", o.ioLoops)
-	}
-	topo, err := affinity.ReadTopology("")
-	if err == nil {
-		if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
-			topo = topo.Restrict(allowed)
-		}
-	}
+	topo, err := hostTopology()
 	if err != nil {
 		// No topology (not Linux, no /sys): run unpinned, unless the
 		// operator asked for specific CPUs we cannot check.
@@ -444,6 +451,51 @@ func planCores(o *options, log *slog.Logger) (coreLayout, error) {
 		}
 		return coreLayout{Layout: affinity.Layout{Loops: max(1, o.ioLoops)}}, nil
 	}
+	cl, err := layoutFor(topo, eng, io, o)
+	if err != nil {
+		return coreLayout{}, err
+	}
+	layout := cl.Layout
+	log.Info("core layout", "topology", topo.String(),
+		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
+		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
+	for _, n := range layout.Notes {
+		log.Info("core layout note", "note", n)
+	}
+	return cl, nil
+}
+
+// coreFlags parses --engine-cores and --io-cores and checks --io-loops.
+func coreFlags(o *options) (eng, io []int, err error) {
+	if eng, err = affinity.ParseCPUList(o.engineCores); err != nil {
+		return nil, nil, usage("--engine-cores: %w", err)
+	}
+	if io, err = affinity.ParseCPUList(o.ioCores); err != nil {
+		return nil, nil, usage("--io-cores: %w", err)
+	}
+	if o.ioLoops < 0 {
+		return nil, nil, usage("--io-loops %d: must be >= 0", o.ioLoops)
+	}
+	return eng, io, nil
+}
+
+// hostTopology is this host's topology restricted to the CPUs the process
+// may use (its cpuset or taskset mask): the CPUs the server can pin to.
+func hostTopology() (affinity.Topology, error) {
+	topo, err := affinity.ReadTopology("")
+	if err != nil {
+		return topo, err
+	}
+	if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
+		topo = topo.Restrict(allowed)
+	}
+	return topo, nil
+}
+
+// layoutFor plans the layout on topo from the parsed --engine-cores and
+// --io-cores and the rest of o: what the server runs with, and what --plan
+// prints.
+func layoutFor(topo affinity.Topology, eng, io []int, o *options) (coreLayout, error) {
 	layout, err := affinity.Plan(topo, affinity.Request{EngineCores: eng, IOCores: io, IOLoops: o.ioLoops})
 	if err != nil {
 		return coreLayout{}, usage("%w", err)
@@ -457,12 +509,6 @@ func planCores(o *options, log *slog.Logger) (coreLayout, error) {
 	}
 	if layout.Loops == 0 {
 		layout.Loops = max(1, len(layout.IO))
-	}
-	log.Info("core layout", "topology", topo.String(),
-		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
-		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
-	for _, n := range layout.Notes {
-		log.Info("core layout note", "note", n)
 	}
 	return coreLayout{Layout: layout, fanout: fan}, nil
 }

@@ -1,5 +1,5 @@
 // Package journal is treasured's append-only record of every tick's ordered
-// inputs (DESIGN.md, "Engine rules": Journal). The state after tick N is a
+// inputs (docs/ARCHITECTURE.md "Journal and checkpoints"). The state after tick N is a
 // pure function of (config, the ordered inputs of ticks <= N), so a journal
 // holding the config and each tick's records, plus the state hash the live
 // engine computed after that tick, lets treasure-replay rebuild the world

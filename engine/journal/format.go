@@ -12,7 +12,7 @@ import (
 )
 
 // The byte layout is documented in doc.go; the constants here are its
-// numbers. Encoders are append-style (STYLE.md 5): the caller owns and
+// numbers. Encoders are append-style (docs/ARCHITECTURE.md "Code conventions"): the caller owns and
 // reuses the buffer, so a steady-state tick allocates nothing.
 
 // Magic opens every journal file.

@@ -32,7 +32,7 @@ var ErrClosed = errors.New("journal: writer closed")
 // syncer is what a destination needs for Sync to mean anything (*os.File).
 type syncer interface{ Sync() error }
 
-// Writer appends one frame per tick. Ownership (STYLE.md 11): Append, Sync
+// Writer appends one frame per tick. Ownership (docs/ARCHITECTURE.md "Code conventions"): Append, Sync
 // and Close belong to the tick goroutine (one at a time); SyncedTick may be
 // called from any goroutine; the fsync goroutine touches only the fields
 // under "Shared with the fsync goroutine".
