@@ -136,6 +136,10 @@ const (
 	cpParked = 2
 )
 
+// CheckpointVersion is the checkpoint format version this build writes and
+// reads.
+const CheckpointVersion = checkpointVersion
+
 // ErrCheckpoint is wrapped by every error LoadCheckpoint returns about the
 // file's contents (not a checkpoint, another version, a bad checksum, a
 // short or long file, an invalid config, inconsistent state).

@@ -139,3 +139,11 @@ func (w *World) Parked(player int32) (key uint64, gen uint32, ok bool) {
 
 // NumParked is the number of parked players.
 func (w *World) NumParked() int { return int(w.parked.n) }
+
+// PlayerGen is the session generation of an active or parked slot.
+func (w *World) PlayerGen(player int32) uint32 {
+	if player < 0 || int(player) >= len(w.players) {
+		return 0
+	}
+	return w.players[player].gen
+}
