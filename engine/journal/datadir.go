@@ -34,8 +34,10 @@ const (
 
 // SegmentName and CheckpointName are the file names of the segment starting
 // at tick and of the checkpoint of tick.
-func SegmentName(tick uint32) string    { return fmt.Sprintf("%s%010d%s", segPrefix, tick, segSuffix) }
-func CheckpointName(tick uint32) string { return fmt.Sprintf("%s%010d%s", ckptPrefix, tick, ckptSuffix) }
+func SegmentName(tick uint32) string { return fmt.Sprintf("%s%010d%s", segPrefix, tick, segSuffix) }
+func CheckpointName(tick uint32) string {
+	return fmt.Sprintf("%s%010d%s", ckptPrefix, tick, ckptSuffix)
+}
 
 // parseTickName returns the tick in a name made by SegmentName or
 // CheckpointName with the given prefix and suffix.
