@@ -85,7 +85,8 @@ import (
 //	                 gen u32, key u64, pos x i32, y i32, items u32, changed
 //	                 u32, zone-list next i32 (-1 when parked), window high
 //	                 u32, window mask u64, inventory 8 x u32, grace deadline
-//	                 u32 (0 when active), 0 u32. A free slot is all zero.
+//	                 u32 (0 when active), 0 u32. A free slot has only its
+//	                 newest gen set.
 //	chests     x 32  chest: status u8, 0 u8, 0 u16, gen u32, loot id u64,
 //	                 opened by u32, opened tick u32, changed u32, loot slot i32
 //	MaxLoot    x 32  loot: alive u8, 0 u8, item u16, gen u32, id u64, chest
@@ -215,7 +216,10 @@ func (w *World) AppendCheckpoint(dst []byte) []byte {
 		off += cpPlayerSize
 		p := &w.players[i]
 		if !p.active && !p.parked {
+			// The newest generation of a free slot is kept so that netio
+			// never reuses a (slot, generation) after a restart.
 			clear(r)
+			cpLE.PutUint32(r[4:], p.gen)
 			continue
 		}
 		hot := &w.pHot[i]
@@ -521,9 +525,10 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 		p := &w.players[i]
 		p.dirty, p.moveTick = T, T
 		if r[0] == 0 {
-			if !allZero(r) {
+			if !allZero(r[:4]) || !allZero(r[8:]) {
 				return nil, cpErr("player %d: free slot with data", i)
 			}
+			p.gen = cpLE.Uint32(r[4:])
 			continue
 		}
 		hot := &w.pHot[i]

@@ -127,14 +127,16 @@ func (w *World) attach(i int32, r *Record) {
 	w.stats.Resumes++
 }
 
-// Parked reports whether slot player holds a parked player, and its key and
-// generation: what netio needs to hand a reconnecting key its old slot.
-func (w *World) Parked(player int32) (key uint64, gen uint32, ok bool) {
-	if player < 0 || int(player) >= len(w.players) || !w.players[player].parked {
+// SlotState is what a server starting on this world must know about a
+// player slot: the newest session generation used in it (active, parked or
+// free: generations go on across a restart), and whether it holds a parked
+// player and with which key (netio keeps the slot for that key).
+func (w *World) SlotState(player int32) (gen uint32, key uint64, parked bool) {
+	if player < 0 || int(player) >= len(w.players) {
 		return 0, 0, false
 	}
 	p := &w.players[player]
-	return p.key, p.gen, true
+	return p.gen, p.key, p.parked
 }
 
 // NumParked is the number of parked players.
