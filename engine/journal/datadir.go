@@ -111,9 +111,10 @@ type Dir struct {
 	// and hands it to the writer goroutine with the segment it replaced.
 	free  chan int // indexes of bufs not being written
 	bufs  [2][]byte
-	jobs  chan ckptJob
-	done  chan struct{}
-	stats DirStats
+	jobs   chan ckptJob
+	done   chan struct{}
+	closed atomic.Bool
+	stats  DirStats
 }
 
 // DirStats are the data directory's counters, safe from any goroutine.
@@ -669,8 +670,12 @@ func (d *Dir) remove(name string) {
 func (d *Dir) SyncedTick() uint32 { return d.cur.Load().SyncedTick() }
 
 // Close waits for a checkpoint being written, then closes (fsyncs) the
-// current segment. Tick goroutine, after the last Append.
+// current segment. Tick goroutine, after the last Append. Calls after the
+// first return nil.
 func (d *Dir) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	close(d.jobs)
 	<-d.done
 	return d.cur.Load().Close()
