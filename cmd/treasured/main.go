@@ -531,6 +531,7 @@ func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *j
 	} else {
 		log.Info("data directory: recovered", "dir", o.dataDir, "checkpoint", rec.Checkpoint,
 			"checkpoint_tick", rec.CheckpointTick, "segments", rec.Segments, "replayed_ticks", rec.Replayed,
+			"recovered_tick", rec.RecoveredTick, "recovered_hash", fmt.Sprintf("%#016x", rec.RecoveredHash),
 			"tick", rec.Tick, "sessions_ended", rec.Ended, "load", rec.Load, "replay", rec.Replay,
 			"skipped_checkpoints", len(rec.Skipped), "torn_tail_cut", rec.Truncated != "")
 	}

@@ -32,9 +32,10 @@ const (
 	ckptPrefix, ckptSuffix = "checkpoint-", ".ckpt"
 )
 
-// SegmentName and CheckpointName are the file names of the segment starting
-// at tick and of the checkpoint of tick.
+// SegmentName is the file name of the segment whose first frame is tick+1.
 func SegmentName(tick uint32) string { return fmt.Sprintf("%s%010d%s", segPrefix, tick, segSuffix) }
+
+// CheckpointName is the file name of the checkpoint of tick.
 func CheckpointName(tick uint32) string {
 	return fmt.Sprintf("%s%010d%s", ckptPrefix, tick, ckptSuffix)
 }
@@ -91,6 +92,8 @@ type Recovery struct {
 	TruncatedAt    int64    // its new size
 	TornReason     string   // what the torn tail looked like
 	Ended          int      // sessions of the crashed run ended (see Open)
+	RecoveredTick  uint32   // the last tick the journal held: recovery replayed up to it
+	RecoveredHash  uint64   // the world's hash there, before the sessions were ended
 	Tick           uint32   // the world's tick when Open returned
 	Load, Replay   time.Duration
 }
@@ -109,8 +112,8 @@ type Dir struct {
 
 	// Checkpoint pipeline: the tick goroutine encodes into a free buffer
 	// and hands it to the writer goroutine with the segment it replaced.
-	free  chan int // indexes of bufs not being written
-	bufs  [2][]byte
+	free   chan int // indexes of bufs not being written
+	bufs   [2][]byte
 	jobs   chan ckptJob
 	done   chan struct{}
 	closed atomic.Bool
@@ -226,6 +229,7 @@ func Open(path string, cfg engine.Config, opt DirOptions) (*Dir, Recovery, error
 			"size", trunc.size, "reason", rec.TornReason)
 	}
 	T := d.world.Tick()
+	rec.RecoveredTick, rec.RecoveredHash = T, d.world.Hash()
 	if slices.Contains(files.segs, T) {
 		// The newest segment holds no frame (the crash came right after a
 		// rotation): the new one replaces it.
@@ -488,13 +492,26 @@ func (d *Dir) replaySegment(name string, first, last bool, onTick func(tick uint
 	return res, nil
 }
 
-// ReplayDir verifies a data directory offline (treasure-replay): it loads
-// the checkpoint file ckpt, or the newest usable checkpoint of dir when
-// ckpt is "", and replays every segment from there as Replay does, calling
-// onTick (may be nil) for each tick. It changes nothing on disk; a torn
-// tail is reported in the Result, a divergence too. The error wraps
-// ErrRefused for what Open would refuse.
-func ReplayDir(dir, ckpt string, onTick func(tick uint32, want, got uint64) bool) (Result, error) {
+// DirReplay says where ReplayDir starts and who watches.
+type DirReplay struct {
+	// Checkpoint is the checkpoint file to start from; "" means the newest
+	// usable one in the directory.
+	Checkpoint string
+	// FromStart ignores the checkpoints: the replay starts from a fresh
+	// world at tick 0 (the directory must still hold the segment of tick
+	// 0, which pruning removes once Keep newer checkpoints exist).
+	FromStart bool
+	// OnTick, if set, sees the world after each replayed tick with the
+	// journal's (want) and the replay's (got) hash; false stops the replay.
+	OnTick func(w *engine.World, tick uint32, want, got uint64) bool
+}
+
+// ReplayDir verifies a data directory offline (treasure-replay): it starts
+// from the checkpoint opt asks for and replays every segment from there as
+// Replay does. It changes nothing on disk; a torn tail is reported in the
+// Result, a divergence too. The error wraps ErrRefused for what Open would
+// refuse.
+func ReplayDir(dir string, opt DirReplay) (Result, error) {
 	files, err := listDir(dir)
 	if err != nil {
 		return Result{}, err
@@ -519,17 +536,28 @@ func ReplayDir(dir, ckpt string, onTick func(tick uint32, want, got uint64) bool
 		}
 	}
 	var rec Recovery
-	if ckpt != "" {
-		w, err := engine.LoadCheckpointFile(ckpt)
+	switch {
+	case opt.Checkpoint != "":
+		w, err := engine.LoadCheckpointFile(opt.Checkpoint)
 		if err != nil {
-			return Result{}, fmt.Errorf("journal: %s: %w", ckpt, err)
+			return Result{}, fmt.Errorf("journal: %s: %w", opt.Checkpoint, err)
 		}
 		if w.Config() != d.cfg {
-			return Result{}, refuse("%s belongs to another world: %s", ckpt, configDiff(w.Config(), d.cfg))
+			return Result{}, refuse("%s belongs to another world: %s", opt.Checkpoint, configDiff(w.Config(), d.cfg))
 		}
 		d.world = w
-	} else if err := d.loadCheckpoint(files, &rec); err != nil {
-		return Result{}, err
+	case opt.FromStart:
+		if err := d.loadCheckpoint(dirFiles{segs: files.segs}, &rec); err != nil {
+			return Result{}, err
+		}
+	default:
+		if err := d.loadCheckpoint(files, &rec); err != nil {
+			return Result{}, err
+		}
+	}
+	var onTick func(tick uint32, want, got uint64) bool
+	if opt.OnTick != nil {
+		onTick = func(tick uint32, want, got uint64) bool { return opt.OnTick(d.world, tick, want, got) }
 	}
 	res, _, err := d.replaySegments(files.segs, onTick)
 	return res, err

@@ -105,12 +105,12 @@ func checkRecovered(t *testing.T, dir string, cfg engine.Config, wantHash uint64
 func replayedHash(t *testing.T, dir string, cfg engine.Config, tick uint32) uint64 {
 	t.Helper()
 	var h uint64
-	_, err := ReplayDir(dir, "", func(tk uint32, want, got uint64) bool {
+	_, err := ReplayDir(dir, DirReplay{OnTick: func(_ *engine.World, tk uint32, want, got uint64) bool {
 		if tk == tick {
 			h = got
 		}
 		return tk < tick
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
