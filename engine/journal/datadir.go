@@ -430,7 +430,7 @@ func (d *Dir) replaySegments(segs []uint32, onTick func(tick uint32, want, got u
 		}
 	}
 	if first < 0 {
-		return agg, nil, refuse("no journal segment covers tick %d (segments %v)", T, segs)
+		return agg, nil, refuse("gap: no journal segment covers tick %d (segments %v)", T, segs)
 	}
 	var trunc *truncation
 	for i := first; i < len(segs); i++ {
