@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/automaxprocs/maxprocs"
 
 	"github.com/treasured/treasured/affinity"
@@ -338,6 +339,9 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		return err
 	}
 	reg := netio.NewRegistry(srv)
+	if dir != nil {
+		registerDataDir(reg, dir)
+	}
 
 	// The admin listener is bound before the game port, so a bad --admin
 	// fails before any player could connect.
@@ -536,4 +540,26 @@ func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *j
 			"skipped_checkpoints", len(rec.Skipped), "torn_tail_cut", rec.Truncated != "")
 	}
 	return dir.World(), dir, nil
+}
+
+// registerDataDir exports the data directory's checkpoint counters.
+func registerDataDir(reg *prometheus.Registry, dir *journal.Dir) {
+	st := dir.Stats()
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_total",
+			Help: "Checkpoints written, fsynced and renamed into the data directory."},
+			func() float64 { return float64(st.Checkpoints.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_skipped_total",
+			Help: "Checkpoints not taken because the previous one was still being written."},
+			func() float64 { return float64(st.CheckpointSkipped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoint_errors_total",
+			Help: "Failed checkpoint writes, segment rotations and prunes."},
+			func() float64 { return float64(st.CheckpointErrors.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick",
+			Help: "Tick of the newest durable checkpoint."},
+			func() float64 { return float64(st.LastCheckpoint.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick_seconds",
+			Help: "Time the last checkpoint took on the tick goroutine (encoding and segment rotation)."},
+			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }),
+	)
 }

@@ -597,24 +597,29 @@ func (d *Dir) checkpoint(tick uint32) {
 	// Rotate: the new segment starts at this checkpoint's tick. Its header
 	// is written now and made durable by the writer goroutine (the
 	// directory fsync after the checkpoint's rename covers its name).
-	next, err := createSegment(filepath.Join(d.path, SegmentName(tick)), d.cfg, tick, d.opt.Journal)
+	// The old segment's frame buffer already fits this world's largest
+	// tick and is done with: the new segment takes it over.
+	cur := d.cur.Load()
+	next, err := createSegment(filepath.Join(d.path, SegmentName(tick)), d.cfg, tick, d.opt.Journal, cur.buf)
 	if err != nil {
 		d.stats.CheckpointErrors.Add(1)
 		d.log.Error("journal: cannot start a new segment; the current one goes on", "tick", tick, "err", err)
 	} else {
+		cur.buf = nil
 		job.old = d.cur.Swap(next)
 	}
 	d.stats.EncodeNanos.Store(int64(time.Since(start)))
 	d.jobs <- job
 }
 
-// createSegment is Create without the fsyncs, for the tick goroutine.
-func createSegment(path string, cfg engine.Config, start uint32, opt Options) (*Writer, error) {
+// createSegment is Create without the fsyncs, for the tick goroutine,
+// encoding into buf.
+func createSegment(path string, cfg engine.Config, start uint32, opt Options, buf []byte) (*Writer, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	w, err := NewWriter(f, cfg, start, opt)
+	w, err := newWriter(f, cfg, start, opt, buf)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
