@@ -110,12 +110,18 @@ type Dir struct {
 
 	cur atomic.Pointer[Writer] // the segment being appended to
 
-	// Checkpoint pipeline: the tick goroutine encodes into a free buffer
-	// and hands it to the writer goroutine with the segment it replaced.
-	free   chan int // indexes of bufs not being written
-	bufs   [2][]byte
+	// Checkpoint pipeline: the tick goroutine encodes into the buffer when
+	// the writer goroutine has handed it back (free), swaps in the segment
+	// the writer goroutine created ahead (ready) and hands both the buffer
+	// and the segment it replaced to the writer goroutine (jobs). One
+	// buffer: a checkpoint still being written when the next is due makes
+	// that one be skipped, and with it the writer's order of work is simple.
+	free   chan int
+	bufs   [1][]byte
+	ready  chan prepared
 	jobs   chan ckptJob
 	done   chan struct{}
+	hold   chan struct{} // tests: the writer goroutine waits on it before each job
 	closed atomic.Bool
 	stats  DirStats
 }
@@ -130,9 +136,19 @@ type DirStats struct {
 }
 
 type ckptJob struct {
+	tick  uint32
+	buf   int
+	old   *Writer  // segment to close (fsync); nil if the rotation failed
+	stale prepared // a segment created ahead for a skipped checkpoint (w nil: none)
+}
+
+// prepared is a segment the writer goroutine created ahead of the
+// checkpoint of tick, so that rotating costs the tick goroutine a pointer
+// swap and no allocation. A crash may leave it behind: it holds no frame,
+// and recovery removes segments without frames.
+type prepared struct {
+	w    *Writer
 	tick uint32
-	buf  int
-	old  *Writer // segment to close (fsync); nil if the rotation failed
 }
 
 // Stats are the directory's counters.
@@ -209,6 +225,10 @@ func Open(path string, cfg engine.Config, opt DirOptions) (*Dir, Recovery, error
 		return nil, rec, err
 	}
 	d := &Dir{path: path, cfg: cfg, opt: opt, log: opt.Logger, every: every}
+	empty, err := d.emptySegments(&files)
+	if err != nil {
+		return nil, rec, err
+	}
 
 	var trunc *truncation
 	if len(files.segs) == 0 && len(files.ckpts) == 0 {
@@ -231,9 +251,12 @@ func Open(path string, cfg engine.Config, opt DirOptions) (*Dir, Recovery, error
 	T := d.world.Tick()
 	rec.RecoveredTick, rec.RecoveredHash = T, d.world.Hash()
 	if slices.Contains(files.segs, T) {
-		// The newest segment holds no frame (the crash came right after a
-		// rotation): the new one replaces it.
-		if err := os.Remove(filepath.Join(path, SegmentName(T))); err != nil {
+		// The newest segment lost its only frames to the torn tail: the
+		// new one replaces it.
+		empty = append(empty, T)
+	}
+	for _, s := range empty {
+		if err := os.Remove(filepath.Join(path, SegmentName(s))); err != nil {
 			return nil, rec, fmt.Errorf("journal: %w", err)
 		}
 	}
@@ -249,6 +272,35 @@ func Open(path string, cfg engine.Config, opt DirOptions) (*Dir, Recovery, error
 	rec.Tick = d.world.Tick()
 	d.startWriter()
 	return d, rec, nil
+}
+
+// emptySegments takes the segments that hold no frame out of files and
+// returns them: one created ahead for a checkpoint the crash came before,
+// one started by a rotation just before the crash, or one cut inside its
+// header. They carry nothing to replay and are removed once recovery has
+// succeeded. A full header is still checked: another world's file is
+// refused wherever it is.
+func (d *Dir) emptySegments(files *dirFiles) ([]uint32, error) {
+	var empty []uint32
+	segs := files.segs[:0]
+	for _, s := range files.segs {
+		st, err := os.Stat(filepath.Join(d.path, SegmentName(s)))
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		if st.Size() > HeaderSize {
+			segs = append(segs, s)
+			continue
+		}
+		if st.Size() == HeaderSize {
+			if err := d.checkSegmentHeader(s, false); err != nil {
+				return nil, err
+			}
+		}
+		empty = append(empty, s)
+	}
+	files.segs = segs
+	return empty, nil
 }
 
 // endSessions journals the Leaves of every player active in a recovered
@@ -592,29 +644,70 @@ func (d *Dir) checkpoint(tick uint32) {
 		return
 	}
 	start := time.Now()
+	if size := d.world.CheckpointSize(); cap(d.bufs[buf]) < size {
+		// Room to grow (queues, owed events) without a new buffer at
+		// every checkpoint of a world that is filling up.
+		d.bufs[buf] = make([]byte, 0, size+size/4)
+	}
 	d.bufs[buf] = d.world.AppendCheckpoint(d.bufs[buf][:0])
 	job := ckptJob{tick: tick, buf: buf}
-	// Rotate: the new segment starts at this checkpoint's tick. Its header
-	// is written now and made durable by the writer goroutine (the
-	// directory fsync after the checkpoint's rename covers its name).
-	// The old segment's frame buffer already fits this world's largest
-	// tick and is done with: the new segment takes it over.
-	cur := d.cur.Load()
-	next, err := createSegment(filepath.Join(d.path, SegmentName(tick)), d.cfg, tick, d.opt.Journal, cur.buf)
-	if err != nil {
-		d.stats.CheckpointErrors.Add(1)
-		d.log.Error("journal: cannot start a new segment; the current one goes on", "tick", tick, "err", err)
-	} else {
-		cur.buf = nil
+	// Rotate: the new segment starts at this checkpoint's tick. Normally
+	// the writer goroutine created it ahead (its name is made durable by
+	// the directory fsync after the checkpoint's rename); after a skipped
+	// checkpoint the one created ahead is for an earlier tick, and this
+	// rare rotation creates its segment here (allocating).
+	var next *Writer
+	select {
+	case p := <-d.ready:
+		if p.tick == tick {
+			next = p.w
+		} else {
+			job.stale = p
+		}
+	default:
+	}
+	if next == nil {
+		var err error
+		if next, err = createSegment(filepath.Join(d.path, SegmentName(tick)), d.cfg, tick, d.opt.Journal, nil); err != nil {
+			d.stats.CheckpointErrors.Add(1)
+			d.log.Error("journal: cannot start a new segment; the current one goes on", "tick", tick, "err", err)
+		}
+	}
+	if next != nil {
+		// The old segment's frame buffer already fits this world's
+		// largest tick and is done with: the new segment takes it over.
+		cur := d.cur.Load()
+		next.buf, cur.buf = cur.buf[:0], nil
 		job.old = d.cur.Swap(next)
 	}
 	d.stats.EncodeNanos.Store(int64(time.Since(start)))
 	d.jobs <- job
 }
 
+// prepare creates the segment of the checkpoint of tick ahead of time
+// (writer goroutine, or Open before it starts).
+func (d *Dir) prepare(tick uint32) {
+	w, err := createSegment(filepath.Join(d.path, SegmentName(tick)), d.cfg, tick, d.opt.Journal, nil)
+	if err != nil {
+		d.stats.CheckpointErrors.Add(1)
+		d.log.Error("journal: cannot create the next segment ahead; the tick goroutine will", "tick", tick, "err", err)
+		return
+	}
+	d.ready <- prepared{w, tick}
+}
+
+// discard closes and removes a segment created ahead and never used.
+func (d *Dir) discard(p prepared) {
+	_ = p.w.Close()
+	d.remove(SegmentName(p.tick))
+}
+
 // createSegment is Create without the fsyncs, for the tick goroutine,
 // encoding into buf.
 func createSegment(path string, cfg engine.Config, start uint32, opt Options, buf []byte) (*Writer, error) {
+	if buf == nil {
+		buf = make([]byte, 0, 64<<10)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -636,8 +729,16 @@ func (d *Dir) startWriter() {
 	}
 	d.jobs = make(chan ckptJob, len(d.bufs))
 	d.done = make(chan struct{})
+	// At most one segment created ahead is outstanding: the writer
+	// goroutine makes the next one only after a job, and a job is only
+	// queued after the tick goroutine has taken the previous one.
+	d.ready = make(chan prepared, 1)
+	d.prepare(d.nextCheckpoint(d.world.Tick()))
 	go d.writer()
 }
+
+// nextCheckpoint is the first checkpoint tick after tick.
+func (d *Dir) nextCheckpoint(tick uint32) uint32 { return (tick/d.every + 1) * d.every }
 
 // writer is the checkpoint goroutine: for each job, the old segment is
 // closed (fsynced) first, so that a durable checkpoint never refers to
@@ -646,6 +747,12 @@ func (d *Dir) startWriter() {
 func (d *Dir) writer() {
 	defer close(d.done)
 	for job := range d.jobs {
+		if d.hold != nil {
+			<-d.hold
+		}
+		if job.stale.w != nil {
+			d.discard(job.stale)
+		}
 		if job.old != nil {
 			if err := job.old.Close(); err != nil {
 				d.stats.CheckpointErrors.Add(1)
@@ -653,15 +760,22 @@ func (d *Dir) writer() {
 			}
 		}
 		name := filepath.Join(d.path, CheckpointName(job.tick))
-		if err := engine.WriteFileAtomic(name, d.bufs[job.buf]); err != nil {
+		err := engine.WriteFileAtomic(name, d.bufs[job.buf])
+		if err != nil {
 			d.stats.CheckpointErrors.Add(1)
 			d.log.Error("journal: checkpoint failed", "tick", job.tick, "err", err)
 		} else {
-			d.stats.Checkpoints.Add(1)
-			d.stats.LastCheckpoint.Store(job.tick)
 			d.prune()
 		}
+		// Before the buffer goes back: the tick goroutine takes the
+		// prepared segment right after the buffer.
+		d.prepare(d.nextCheckpoint(job.tick))
 		d.free <- job.buf
+		// Published last, so that whoever sees it may checkpoint again.
+		if err == nil {
+			d.stats.Checkpoints.Add(1)
+			d.stats.LastCheckpoint.Store(job.tick)
+		}
 	}
 }
 
@@ -711,5 +825,10 @@ func (d *Dir) Close() error {
 	}
 	close(d.jobs)
 	<-d.done
+	select {
+	case p := <-d.ready:
+		d.discard(p)
+	default:
+	}
 	return d.cur.Load().Close()
 }

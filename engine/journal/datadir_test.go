@@ -311,6 +311,48 @@ func TestDirRefuses(t *testing.T) {
 	}
 }
 
+// TestCheckpointTickNoAllocs: the tick goroutine's whole share of a
+// checkpoint (the journal frame, the encoding into the reused buffer and the
+// rotation to the segment the writer goroutine created ahead) allocates
+// nothing in steady state. The writer goroutine is held while measuring:
+// its file work allocates, on its own goroutine, and would be counted.
+func TestCheckpointTickNoAllocs(t *testing.T) {
+	d, _, err := Open(t.TempDir(), dirConfig(), DirOptions{CheckpointEvery: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	w := d.World()
+	dr := newDriver(w, 6)
+	step := func() {
+		w.Step(dr.records())
+		if err := d.Append(w.Tick(), w.LastOrdered(), w.Hash()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for w.Tick() < 198 { // one checkpoint (100) and rotation to warm up
+		step()
+		if w.Tick() == 100 {
+			waitCheckpoint(t, d, 100)
+		}
+	}
+	d.hold = make(chan struct{})
+	// AllocsPerRun runs step once to warm up (tick 199), then measures one
+	// run: tick 200, a checkpoint tick.
+	n := testing.AllocsPerRun(1, step)
+	close(d.hold)
+	if w.Tick() != 200 {
+		t.Fatalf("measured up to tick %d, want the checkpoint tick 200", w.Tick())
+	}
+	waitCheckpoint(t, d, 200)
+	if n != 0 {
+		t.Fatalf("a checkpoint tick allocates %.0f times on the tick goroutine", n)
+	}
+	if st := d.Stats(); st.CheckpointSkipped.Load() != 0 || st.CheckpointErrors.Load() != 0 {
+		t.Fatalf("skipped %d, errors %d", st.CheckpointSkipped.Load(), st.CheckpointErrors.Load())
+	}
+}
+
 // TestDirAppendNoAllocs: between checkpoints, journaling a tick through the
 // data directory allocates nothing, and the checkpoint's encoding into the
 // reused buffer allocates nothing either.
@@ -342,5 +384,34 @@ func TestDirAppendNoAllocs(t *testing.T) {
 	buf := w.AppendCheckpoint(nil)
 	if n := testing.AllocsPerRun(10, func() { buf = w.AppendCheckpoint(buf[:0]) }); n != 0 {
 		t.Fatalf("checkpoint encoding allocates %.1f times", n)
+	}
+}
+
+// TestDirEmptySegments: a crash leaves segments without a frame behind (one
+// created ahead for the next checkpoint; one whose header was cut short).
+// Recovery replays around them and removes them; a clean Close leaves none.
+func TestDirEmptySegments(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dirConfig()
+	hash, tick, _ := runDir(t, dir, cfg, 50, 120, 7)
+	files, _ := listDir(dir)
+	for _, s := range files.segs {
+		if st, _ := os.Stat(filepath.Join(dir, SegmentName(s))); st.Size() <= HeaderSize {
+			t.Fatalf("a clean Close left the empty segment %d", s)
+		}
+	}
+	ahead, err := createSegment(filepath.Join(dir, SegmentName(150)), cfg.Normalized(), 150, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead.Close()
+	if err := os.WriteFile(filepath.Join(dir, SegmentName(200)), []byte("TRSRJRNL"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkRecovered(t, dir, cfg, hash, tick)
+	for _, s := range []uint32{150, 200} {
+		if _, err := os.Stat(filepath.Join(dir, SegmentName(s))); err == nil {
+			t.Errorf("empty segment %d not removed", s)
+		}
 	}
 }
