@@ -114,13 +114,15 @@ import (
 // # Cost and ownership
 //
 // AppendCheckpoint (and WriteCheckpoint) read only state that Step writes
-// and Snapshot only reads, never the delivery state Snapshot writes, so they
+// and Snapshot only reads (of the delivery queues: their links and events,
+// never the spans Snapshot writes into the nodes), so they
 // run on the tick goroutine between two Steps, and may overlap the fan-out
 // workers' Snapshot calls of that tick (TestCheckpointDuringSnapshots checks
 // it under the race detector). With the default config and 4,200 players a
-// checkpoint is 2.16 MB, encoded in ~0.4 ms into a reused buffer without
-// allocating (BenchmarkCheckpoint). fsync takes milliseconds or more, so a
-// server encodes with AppendCheckpoint between Steps and hands the bytes to
+// checkpoint is 2.3 MB, encoded in 1.1-1.8 ms on a shared 2-core EPYC into
+// a reused buffer without allocating (BenchmarkCheckpoint; BENCHMARKS.md).
+// fsync takes milliseconds or more, so a server (journal.Dir) encodes with
+// AppendCheckpoint between Steps and hands the bytes to
 // another goroutine that calls WriteFileAtomic.
 
 const (
