@@ -9,8 +9,6 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
-	"github.com/treasured/treasured/schema"
-	"github.com/treasured/treasured/schema/wire"
 )
 
 // dataDir runs a small world for 70 ticks in a data directory with a
@@ -26,17 +24,7 @@ func dataDir(t *testing.T) string {
 	}
 	w := d.World()
 	for range 70 {
-		var recs []engine.Record
-		for p := range int32(10) {
-			if w.Tick() == 0 {
-				recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
-				continue
-			}
-			r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
-			r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: 5_000 * (p + 1), Y: 70_000}}
-			recs = append(recs, r)
-		}
-		w.Step(recs)
+		w.Step(walkers(w, 5_000))
 		if err := d.Append(w.Tick(), w.LastOrdered(), w.Hash()); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,22 @@ import (
 
 const ticks = 50
 
+// walkers are the records of the next tick of the test worlds: 10 players
+// join at tick 1, then each walks towards x = dx*(player+1).
+func walkers(w *engine.World, dx int32) []engine.Record {
+	var recs []engine.Record
+	for p := range int32(10) {
+		if w.Tick() == 0 {
+			recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
+			continue
+		}
+		r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
+		r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: dx * (p + 1), Y: 70_000}}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
 // writeJournal runs a small world for 50 ticks (10 players join, then walk
 // around) with a journal file, as the server does, and returns the file's
 // bytes and the live hash after each tick.
@@ -36,17 +52,7 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	}
 	var hashes []uint64
 	for range ticks {
-		var recs []engine.Record
-		for p := range int32(10) {
-			if w.Tick() == 0 {
-				recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
-				continue
-			}
-			r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
-			r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: 1000 * (p + 1), Y: 70_000}}
-			recs = append(recs, r)
-		}
-		w.Step(recs)
+		w.Step(walkers(w, 1000))
 		if err := jw.Append(w.Tick(), w.LastOrdered(), w.Hash()); err != nil {
 			t.Fatal(err)
 		}
