@@ -191,7 +191,11 @@ func TestDeterminism(t *testing.T) {
 func TestDeterminismWithResume(t *testing.T) {
 	cfg := determinismConfig()
 	cfg.GraceTicks = 60
-	st := checkDeterminism(t, cfg, 2_000, 400)
+	ticks := 2_000
+	if testing.Short() {
+		ticks = 500
+	}
+	st := checkDeterminism(t, cfg, ticks, 400)
 	for name, v := range map[string]uint64{"resumes": st.Resumes, "expired": st.ParkedExpired, "evicted": st.ParkedEvicted} {
 		if v == 0 {
 			t.Errorf("path %s never taken", name)

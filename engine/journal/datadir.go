@@ -240,38 +240,48 @@ func Open(path string, cfg engine.Config, opt DirOptions) (*Dir, Recovery, error
 		return nil, rec, err
 	}
 
-	// Everything is checked: now the directory may change.
+	if err := d.start(files.segs, empty, trunc, &rec); err != nil {
+		return nil, rec, err
+	}
+	return d, rec, nil
+}
+
+// start applies a successful recovery to the directory (everything has been
+// checked; only now may the directory change): cut the torn tail, remove
+// the segments without frames, start the new segment at the recovered tick,
+// end the crashed run's sessions and start the writer goroutine.
+func (d *Dir) start(segs, empty []uint32, trunc *truncation, rec *Recovery) error {
 	if trunc != nil {
 		if err := os.Truncate(trunc.path, trunc.size); err != nil {
-			return nil, rec, fmt.Errorf("journal: cut the torn tail of %s: %w", trunc.path, err)
+			return fmt.Errorf("journal: cut the torn tail of %s: %w", trunc.path, err)
 		}
 		d.log.Warn("journal: torn tail cut off (a crash during a write)", "segment", trunc.path,
 			"size", trunc.size, "reason", rec.TornReason)
 	}
 	T := d.world.Tick()
 	rec.RecoveredTick, rec.RecoveredHash = T, d.world.Hash()
-	if slices.Contains(files.segs, T) {
+	if slices.Contains(segs, T) {
 		// The newest segment lost its only frames to the torn tail: the
 		// new one replaces it.
 		empty = append(empty, T)
 	}
 	for _, s := range empty {
-		if err := os.Remove(filepath.Join(path, SegmentName(s))); err != nil {
-			return nil, rec, fmt.Errorf("journal: %w", err)
+		if err := os.Remove(filepath.Join(d.path, SegmentName(s))); err != nil {
+			return fmt.Errorf("journal: %w", err)
 		}
 	}
-	jw, err := Create(filepath.Join(path, SegmentName(T)), cfg, T, opt.Journal)
+	jw, err := Create(filepath.Join(d.path, SegmentName(T)), d.cfg, T, d.opt.Journal)
 	if err != nil {
-		return nil, rec, err
+		return err
 	}
 	d.cur.Store(jw)
-	if err := d.endSessions(&rec); err != nil {
+	if err := d.endSessions(rec); err != nil {
 		_ = jw.Close()
-		return nil, rec, err
+		return err
 	}
 	rec.Tick = d.world.Tick()
 	d.startWriter()
-	return d, rec, nil
+	return nil
 }
 
 // emptySegments takes the segments that hold no frame out of files and
