@@ -105,7 +105,7 @@ func TestDataDirStartup(t *testing.T) {
 					break
 				}
 			}
-		}, nil, exitUsage, "gap"},
+		}, nil, exitUsage, "gap: no journal segment covers tick"},
 		{"future version", func(dir string) {
 			p := newest(dir, "journal-")
 			b, _ := os.ReadFile(p)

@@ -262,7 +262,7 @@ func TestDirRefuses(t *testing.T) {
 			// journal of ticks 81..120 is missing.
 			os.Remove(filepath.Join(dir, SegmentName(80)))
 			os.Remove(filepath.Join(dir, CheckpointName(120)))
-		}, "covers tick 80"},
+		}, "gap: no journal segment covers tick 80"},
 		{"gap between segments", cfg, func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, CheckpointName(120)))
 			b, _ := os.ReadFile(filepath.Join(dir, SegmentName(120)))
@@ -271,7 +271,7 @@ func TestDirRefuses(t *testing.T) {
 			le.PutUint32(b[12:], 125)
 			le.PutUint32(b[HeaderSize-4:], checksum(b[:HeaderSize-4]))
 			os.WriteFile(filepath.Join(dir, SegmentName(125)), b, 0o644)
-		}, "gap"},
+		}, "journal-0000000125.seg starts at tick 125, the journal before it ends at tick 120"},
 		{"hash chain", cfg, edit(SegmentName(120), func(b []byte) {
 			// The first frame's stored hash, checksum fixed: a journal that
 			// disagrees with the state it claims to follow.
