@@ -149,7 +149,7 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
 	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
 	fs.Uint64Var(&o.seed, "seed", def.Seed, "world seed: chest placement and loot")
-	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period")
+	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
