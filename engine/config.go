@@ -56,6 +56,17 @@ type Config struct {
 	// EventPool is the number of distinct loot events that may be awaiting
 	// delivery at once. 0 means 1<<16.
 	EventPool int
+
+	// TickHz is the number of Steps per second of wall time. The engine
+	// itself counts ticks, but every duration of the rules above is in
+	// ticks, so a world replayed or recovered at another rate would play
+	// differently: the rate is part of the world and of its journal.
+	TickHz uint32
+	// GraceTicks keeps the state of a player whose session ended (Leave)
+	// for this many ticks: position, items and undelivered loot events stay
+	// in its slot, invisible to others, and a Join with the same player key
+	// reattaches them (resume). 0 frees the slot at once.
+	GraceTicks uint32
 }
 
 // DefaultConfig is a 3-region world of 32x32 zones of 32 m with 4 chests per
@@ -75,6 +86,7 @@ func DefaultConfig() Config {
 		ReachMM:       3_000,
 		MaxSpeedMM:    300,
 		MaxPending:    512,
+		TickHz:        20,
 	}
 }
 
@@ -124,6 +136,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: NodePool %d not in [0, 2^30]", c.NodePool)
 	case c.EventPool < 0 || c.EventPool > 1<<30:
 		return fmt.Errorf("engine: EventPool %d not in [0, 2^30]", c.EventPool)
+	case c.TickHz < 1 || c.TickHz > 1000:
+		return fmt.Errorf("engine: TickHz %d not in [1, 1000]", c.TickHz)
+	case c.GraceTicks > 1<<24:
+		return fmt.Errorf("engine: GraceTicks %d > 2^24", c.GraceTicks)
 	}
 	return nil
 }

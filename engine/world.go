@@ -55,6 +55,8 @@ type World struct {
 
 	q queues // pending event / Gone deliveries (delivery.go)
 
+	parked parkList // players in their grace period (resume.go)
+
 	// Per-tick scratch, reused every Step.
 	ordered  []Record
 	keys     []uint64
@@ -104,6 +106,12 @@ type player struct {
 
 	evQ   queue // loot events not yet acknowledged
 	goneQ queue // player ids that left the view, not yet acknowledged
+
+	// Parked (resume.go): the session ended, the state waits for a Join
+	// with the same key until tick parkedUntil. Never both active and parked.
+	parked             bool
+	parkedUntil        uint32
+	parkPrev, parkNext int32
 
 	hash  uint64 // this player's current term of World.sum
 	dirty uint32 // tick it was queued for rehash
@@ -206,6 +214,7 @@ func New(cfg Config) (*World, error) {
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
 		lootKey:     lootKey(cfg.Seed),
+		parked:      parkList{head: -1, tail: -1},
 	}
 	for i := range w.zoneHead {
 		w.zoneHead[i] = -1
@@ -213,6 +222,7 @@ func New(cfg Config) (*World, error) {
 	for i := range w.players {
 		p := &w.players[i]
 		p.zPrev = -1
+		p.parkPrev, p.parkNext = -1, -1
 		w.pHot[i].zNext = -1
 		p.evQ, p.goneQ = emptyQueue, emptyQueue
 	}

@@ -123,6 +123,14 @@ type Config struct {
 	// Logger gets start-up, warning and shutdown messages; never one per
 	// datagram. Default slog.Default().
 	Logger *slog.Logger
+
+	// ResumeGrace keeps the slot of an ended session reserved for its
+	// player key this long, so a reconnect with that key gets the same
+	// slot and generation back (engine.Config.GraceTicks, as a duration;
+	// 0: slots are free at once). Restore, if set, is asked about every
+	// slot at New: what a recovered world remembers (see RestoreFunc).
+	ResumeGrace time.Duration
+	Restore     RestoreFunc
 }
 
 // Backend selects the receive path. Both backends hand every datagram to

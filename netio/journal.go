@@ -12,6 +12,11 @@ import (
 //
 // Append and Close are called from the tick goroutine only; SyncedTick may
 // be called from any goroutine (the metrics scrape).
+//
+// Order (crash recovery): Append runs right after World.Step and before any
+// snapshot of that tick is sent (TestJournalBeforeFanout). journal.Writer
+// and journal.Dir hand the frame to the kernel before Append returns, so no
+// client can have seen the effect of a tick a restart would not recover.
 type Journal interface {
 	// Append records tick's ordered records and the state hash after it.
 	// Append must not allocate in steady state: it runs inside the tick.

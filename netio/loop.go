@@ -53,6 +53,7 @@ type loop struct {
 
 	tick     *atomic.Uint32 // engine tick, published by the tick goroutine
 	draining *atomic.Bool   // shutting down: no new players
+	now      int64          // server clock of the datagram or sweep being handled
 
 	// Slots whose RecLeave did not fit in the ring; retried before each
 	// datagram and at each sweep. Capacity = partition size, so no growth.
@@ -101,6 +102,7 @@ func newLoop(idx int, p *loopParams, maxSlots, ringSize int, jar *cookieJar, see
 // and returns the reply to send to src, or nil. The reply aliases the
 // loop's encoder and is valid until the next call. Nothing of in is kept.
 func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
+	l.now = now
 	l.stats.DatagramsIn.inc()
 	l.stats.BytesIn.add(uint64(len(in)))
 	if len(l.pending) > 0 {
@@ -231,13 +233,19 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	if int(c.Region) >= l.p.regions {
 		return l.reject(in, wire.RejectReasonBadRegion, c.ClientNonce)
 	}
-	local, ok := p.alloc()
+	local, resumed, ok := p.alloc(c.PlayerKey)
 	if !ok {
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
 	slot := p.slotOf(local)
 	s := &p.sess[local]
 	gen := s.gen + 1
+	if resumed {
+		// The engine's parked player of this key: same slot, same
+		// generation, so the player's identity survives the reconnect.
+		gen = s.gen
+		l.stats.Resumes.inc()
+	}
 	id := makeSessionID(slot, gen, uint32(l.rng.Uint64()))
 	l.entry = ringEntry{
 		rec:     engine.Record{Kind: engine.RecJoin, Region: c.Region, Player: slot, Gen: gen, Key: c.PlayerKey},
@@ -248,7 +256,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		// The engine must learn of every join, so no Welcome without a
 		// queued RecJoin. The client repeats its Connect (the cookie is
 		// still good) and gets in once the ring has room.
-		p.unalloc(local)
+		p.unalloc(local, resumed)
 		l.drop(DropRingFull)
 		return nil
 	}
@@ -370,7 +378,7 @@ func (l *loop) pushLeave(local int32) bool {
 	if !l.ring.Push(&l.entry) {
 		return false
 	}
-	l.part.release(local)
+	l.part.release(local, l.now)
 	return true
 }
 
@@ -387,7 +395,9 @@ func (l *loop) retryLeaves() {
 // deferred leaves. It runs on the loop's goroutine about once a second
 // (Server schedules it with gnet's EventLoop.Execute), so it needs no lock.
 func (l *loop) sweep(now int64) {
+	l.now = now
 	l.retryLeaves()
+	l.part.expireParked(now)
 	for i := range l.part.sess {
 		s := &l.part.sess[i]
 		if s.state == slotActive && now-s.lastSeen > l.p.idle {

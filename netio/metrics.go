@@ -148,7 +148,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 
-	var replies, replyBytes, replyErr, challenges, welcomes, repeats, inputs, pongs, flooders, retries uint64
+	var replies, replyBytes, replyErr, challenges, welcomes, repeats, inputs, pongs, flooders, retries, resumes uint64
 	var drops [NumDropReasons]uint64
 	var rejects [numRejectReasons]uint64
 	var ended [NumEndReasons]uint64
@@ -164,6 +164,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		challenges += ls.Challenges.Load()
 		welcomes += ls.Welcomes.Load()
 		repeats += ls.WelcomeRepeats.Load()
+		resumes += ls.Resumes.Load()
 		inputs += ls.Inputs.Load()
 		pongs += ls.Pongs.Load()
 		flooders += ls.Flooders.Load()
@@ -190,6 +191,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dHandshakes, challenges, "challenge")
 	counter(dHandshakes, welcomes, "welcome")
 	counter(dHandshakes, repeats, "welcome_repeat")
+	counter(dHandshakes, resumes, "resume") // a subset of "welcome"
 	gaugeOf(dSessions, float64(s.Sessions()))
 	counter(dFlooders, flooders)
 	counter(dInputs, inputs)

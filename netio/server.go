@@ -141,6 +141,7 @@ func New(cfg Config, w World) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.part.restore(cfg.Restore, int64(cfg.ResumeGrace))
 		s.loops[i] = l
 		s.bound[i].fd.Store(-1)
 	}

@@ -118,6 +118,7 @@ type LoopStats struct {
 	Challenges     counter // Hello answered
 	Welcomes       counter // new sessions
 	WelcomeRepeats counter // repeated Connect answered with the same Welcome
+	Resumes        counter // new sessions that got their key's parked slot back
 	Ended          [NumEndReasons]counter
 	Inputs         counter // RecInput pushed
 	Pongs          counter
