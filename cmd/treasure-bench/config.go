@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -42,6 +43,12 @@ type Config struct {
 	AuditLoot      bool
 	Label          string
 	CPUProfile     string
+
+	// PlayersPerSocket is how many players share one generator socket,
+	// each with its own source address from SrcRange; 1 is a socket per
+	// player, 0 picks (see SocketPlan).
+	PlayersPerSocket int
+	SrcRange         netip.Prefix
 }
 
 // Mix is the weights of what a player tries to do with each input.
@@ -111,7 +118,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	mix := "move=6,open=3,pickup=1"
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:7777", "server UDP address")
 	fs.StringVar(&c.Admin, "admin", "http://127.0.0.1:7778", "server admin base URL for /metrics (\"\" to skip)")
-	fs.IntVar(&c.Players, "players", 1000, "simulated players, one UDP socket each")
+	fs.IntVar(&c.Players, "players", 1000, "simulated players (see --players-per-socket)")
 	fs.Float64Var(&c.Rate, "rate", 20, "inputs per second per player")
 	fs.Float64Var(&c.PingRate, "ping-rate", 1, "pings per second per player (0 = none)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured duration")
@@ -136,6 +143,8 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.BoolVar(&c.AuditLoot, "audit-loot", true, "check independently of the client library that no loot event is shown twice (memory: ~100 B per shown event)")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the report (e.g. which server)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
+	fs.IntVar(&c.PlayersPerSocket, "players-per-socket", 0, fmt.Sprintf("players sharing one socket, each sending from its own address of --src-range (1 = a socket per player, as behind distinct NATs; 0 = %d for an IPv4 loopback server, else 1)", defaultPlayersPerSocket))
+	srcRange := fs.String("src-range", "127.1.0.0/16", "IPv4 addresses the players of shared sockets send from, one per player; must be local (loopback: 127.0.0.0/8)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -150,6 +159,10 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 		return nil, err
 	}
 	c.Mix = m
+	if c.SrcRange, err = netip.ParsePrefix(*srcRange); err != nil || !c.SrcRange.Addr().Is4() {
+		return nil, fmt.Errorf("--src-range %q: want an IPv4 prefix like 127.1.0.0/16", *srcRange)
+	}
+	c.SrcRange = c.SrcRange.Masked()
 	return c, c.validate()
 }
 
@@ -192,6 +205,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--connect-timeout %v: must be > 0", c.ConnectTimeout)
 	case c.MaxLag <= 0:
 		return fmt.Errorf("--max-lag %v: must be > 0", c.MaxLag)
+	case c.PlayersPerSocket < 0 || c.PlayersPerSocket > 65536:
+		return fmt.Errorf("--players-per-socket %d: want 0 (pick) or 1..65536", c.PlayersPerSocket)
 	case c.Progress != "auto" && c.Progress != "on" && c.Progress != "off":
 		return fmt.Errorf("--progress %q: want auto, on or off", c.Progress)
 	}
@@ -208,4 +223,53 @@ func (c *Config) validate() error {
 		c.Workers = c.Players
 	}
 	return nil
+}
+
+// defaultPlayersPerSocket is what --players-per-socket 0 means for an IPv4
+// loopback server: the fastest setting measured (BENCHMARKS.md, generator
+// ceiling).
+const defaultPlayersPerSocket = 256
+
+// SocketPlan decides how many players share a socket for a run against
+// server, and checks that the source addresses can work: a shared socket
+// sends from addresses of --src-range, which must be local to this host.
+// On loopback all of 127.0.0.0/8 is; elsewhere they would have to be
+// configured on an interface, which the bench does not do.
+func (c *Config) SocketPlan(server netip.AddrPort) (int, error) {
+	n := c.PlayersPerSocket
+	shareable := server.Addr().Is4() && server.Addr().IsLoopback()
+	if n == 0 {
+		if !shareable {
+			return 1, nil
+		}
+		n = defaultPlayersPerSocket
+	}
+	if n == 1 {
+		return 1, nil
+	}
+	if !shareable {
+		return 0, fmt.Errorf("--players-per-socket %d needs an IPv4 loopback server (--addr 127.x.y.z): "+
+			"players sharing a socket send from their own addresses of --src-range %v, which must be configured "+
+			"on an interface of this host to reach %v; use --players-per-socket 1 (a socket per player)", n, c.SrcRange, server)
+	}
+	loop := netip.MustParsePrefix("127.0.0.0/8")
+	if !loop.Contains(c.SrcRange.Addr()) || c.SrcRange.Bits() < loop.Bits() {
+		return 0, fmt.Errorf("--src-range %v: a loopback server needs source addresses inside 127.0.0.0/8", c.SrcRange)
+	}
+	if size := uint64(1) << (32 - c.SrcRange.Bits()); uint64(c.Players) > size-2 {
+		return 0, fmt.Errorf("--src-range %v holds %d player addresses, --players is %d: widen it (e.g. 127.64.0.0/10)", c.SrcRange, size-2, c.Players)
+	}
+	if c.SrcRange.Contains(server.Addr()) {
+		return 0, fmt.Errorf("--src-range %v contains the server's address %v: choose a range without it", c.SrcRange, server.Addr())
+	}
+	return n, nil
+}
+
+// PlayerAddr is the source address of player g in a shared-socket run:
+// the range's addresses in order, skipping its network address (.0).
+func (c *Config) PlayerAddr(g int) netip.Addr {
+	a := c.SrcRange.Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v += uint32(g) + 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -93,6 +93,12 @@ type Report struct {
 		BadDatagrams   uint64  `json:"bad_datagrams"`
 		Unexpected     uint64  `json:"unexpected_datagrams"`
 		ClientDrops    uint64  `json:"client_socket_kernel_drops"`
+		DropSockets    int     `json:"client_sockets_with_drops"`
+		PerSocket      int     `json:"players_per_socket"`
+		Sockets        int     `json:"sockets"`
+		WrongSource    uint64  `json:"datagrams_not_from_server"`
+		Truncated      uint64  `json:"datagrams_truncated"`
+		UnknownDest    uint64  `json:"datagrams_for_unknown_player"`
 		AllocsPerSec   float64 `json:"allocs_per_s"`
 		AllocBytesSec  float64 `json:"alloc_bytes_per_s"`
 		GCs            uint32  `json:"gc_cycles"`
@@ -152,6 +158,9 @@ type RunInfo struct {
 	ServerSockets  int
 	ServerDrops    uint64
 	ClientDrops    uint64
+	DropSockets    int // generator sockets with kernel drops
+	PerSocket      int // players per generator socket
+	Sockets        int // generator sockets
 	SNMPDelta      map[string]uint64
 	// The generator's own heap activity over the window (the admin
 	// scrapes and this report's bookkeeping included).
@@ -203,12 +212,14 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	g.SkippedOffline = r.SkippedNotConnected
 	g.SendErrors, g.SendEAGAIN, g.Refused = r.SendErrors, r.SendWouldBlck, r.Refused
 	g.BadDatagrams, g.Unexpected = r.BadDatagrams, r.Unexpected
+	g.WrongSource, g.Truncated, g.UnknownDest = r.WrongSource, r.Truncated, r.UnknownDest
 	if info != nil {
 		g.CPUUserSec, g.CPUSysSec, g.CPUs = info.CPUUser, info.CPUSys, info.CPUs
 		if sec := cfg.Duration.Seconds(); sec > 0 {
 			g.CPUPercent = 100 * (info.CPUUser + info.CPUSys) / sec
 		}
-		g.ClientDrops = info.ClientDrops
+		g.ClientDrops, g.DropSockets = info.ClientDrops, info.DropSockets
+		g.PerSocket, g.Sockets = info.PerSocket, info.Sockets
 		if sec := cfg.Duration.Seconds(); sec > 0 {
 			g.AllocsPerSec, g.AllocBytesSec = float64(info.Mallocs)/sec, float64(info.AllocBytes)/sec
 		}
@@ -254,7 +265,7 @@ func (rep *Report) judge(cfg *Config, r *WorkerResult) {
 		bad("only %d of %d scheduled inputs were sent", g.InputsSent, g.InputsPlanned)
 	}
 	if rep.Generator.ClientDrops > 0 {
-		bad("the generator's own sockets dropped %d datagrams in the kernel (receive buffers full): loss would be blamed on the server", rep.Generator.ClientDrops)
+		bad("the generator's own sockets dropped %d datagrams in the kernel (receive buffers full, %d socket(s)): loss would be blamed on the server", rep.Generator.ClientDrops, rep.Generator.DropSockets)
 	}
 	if rep.Generator.SendEAGAIN > 0 {
 		bad("%d sends hit EAGAIN in the generator", rep.Generator.SendEAGAIN)
@@ -351,6 +362,8 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 		g.InputsSent, g.InputsPlanned, g.PingsSent, g.Pongs, rep.SendLag.P["50"], rep.SendLag.P["99"], rep.SendLag.Max)
 	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)); errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
 		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
+	fmt.Fprintf(w, "  sockets: %d, %d player(s) each; datagrams not from the server %d, truncated %d, for no player's address %d\n",
+		g.Sockets, g.PerSocket, g.WrongSource, g.Truncated, g.UnknownDest)
 	fmt.Fprintf(w, "  heap: %.0f allocations/s, %.0f B/s, %d GC cycles in the window (admin scrapes included)\n",
 		g.AllocsPerSec, g.AllocBytesSec, g.GCs)
 	fmt.Fprintf(w, "  view: %d full, %d delta, %d stale (reordered) snapshots, %d deltas before a full one\n",

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit and returns it:
@@ -58,14 +60,20 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "treasure-bench: --addr %s: %v\n", cfg.Addr, err)
 		return exitUsage
 	}
+	perSocket, err := cfg.SocketPlan(server)
+	if err != nil {
+		fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
+		return exitUsage
+	}
 	limit, err := raiseNoFile()
 	if err != nil {
 		fmt.Fprintf(stderr, "treasure-bench: RLIMIT_NOFILE: %v\n", err)
 		return exitFail
 	}
-	if need := uint64(cfg.Players + cfg.Workers + 64); need > limit {
-		fmt.Fprintf(stderr, "treasure-bench: --players %d needs %d file descriptors (one socket per player), the hard limit is %d: raise it (ulimit -Hn) or use fewer players\n",
-			cfg.Players, need, limit)
+	sockets := (cfg.Players + perSocket - 1) / perSocket
+	if need := uint64(sockets + 2*cfg.Workers + 64); need > limit {
+		fmt.Fprintf(stderr, "treasure-bench: --players %d needs %d file descriptors (%d socket(s), %d player(s) each), the hard limit is %d: raise it (ulimit -Hn), use fewer players or more --players-per-socket\n",
+			cfg.Players, need, sockets, perSocket, limit)
 		return exitUsage
 	}
 
@@ -81,13 +89,14 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	startInterval := int64(float64(time.Second) * float64(cfg.Workers) / cfg.ConnectRate)
 
 	workers := make([]*Worker, 0, cfg.Workers)
+	var shared []*udp.Conn // read for their drops while the workers run
 	first := 0
 	for i := range cfg.Workers {
 		n := cfg.Players / cfg.Workers
 		if i < cfg.Players%cfg.Workers {
 			n++
 		}
-		w, err := newWorker(i, cfg, base, server, first, n, inputPh[first:first+n], pingPh[first:first+n], startInterval)
+		w, err := newWorker(i, cfg, base, server, first, n, perSocket, inputPh[first:first+n], pingPh[first:first+n], startInterval)
 		if err != nil {
 			for _, w := range workers {
 				w.close()
@@ -96,6 +105,9 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		workers = append(workers, w)
+		for _, s := range w.socks {
+			shared = append(shared, s.conn)
+		}
 		first += n
 	}
 
@@ -166,7 +178,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		w.SetPlan(plan)
 	}
 
-	info := &RunInfo{CPUs: runtime.NumCPU(), ServerClock: srvPeriod > 0}
+	info := &RunInfo{CPUs: runtime.NumCPU(), ServerClock: srvPeriod > 0, PerSocket: perSocket, Sockets: sockets}
 	if clockErr != nil {
 		info.ServerClockErr = clockErr.Error()
 	}
@@ -219,6 +231,10 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	// Our own sockets' kernel drops, read before the workers close them.
 	_, cli, _ := ReadUDPDrops(0, int(server.Port()))
 	info.ClientDrops = cli.Drops
+	info.DropSockets = cli.DropSockets
+	d, n := sharedDrops(shared)
+	info.ClientDrops += d
+	info.DropSockets += n
 	info.CPUUser, info.CPUSys = u1-u0, s1-s0
 	info.KernelOK = ok0 && ok1
 	info.ServerSockets = srv1.Sockets

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -44,7 +45,9 @@ const (
 
 type player struct {
 	idx   int32
-	fd    int
+	fd    int        // own socket (a socket per player), or -1
+	s     *sock      // shared socket, or nil
+	addr  netip.Addr // source address on the shared socket
 	w     *Worker
 	sess  *client.Session
 	bot   *Bot
@@ -76,6 +79,13 @@ type Worker struct {
 	rbufs   [recvBatch][schema.MaxDatagram + 1]byte
 	riovs   [recvBatch]unix.Iovec
 	rhdrs   [recvBatch]unix.Mmsghdr
+
+	// Shared sockets (shared_linux.go); nil with a socket per player.
+	server netip.AddrPort
+	socks  []*sock
+	dirty  []*sock       // sockets with queued sends
+	rmsgs  []udp.Message // receive batch
+	lagAt  int64         // scheduled time of the datagram being sent, -1: none
 
 	// Connect phase.
 	nextStart     int   // next player to send its first Hello
@@ -111,10 +121,11 @@ type Worker struct {
 
 func (w *Worker) clock() int64 { return int64(time.Since(w.base)) }
 
-// newWorker creates the sockets of players [first, first+n) and registers
-// them. inputPhase and pingPhase are those players' phases.
-func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
-	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(),
+// newWorker creates the sockets of players [first, first+n), perSocket
+// players to a socket, and registers them. inputPhase and pingPhase are
+// those players' phases.
+func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n, perSocket int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
+	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(), server: server, lagAt: -1,
 		startInterval: startInterval, inputPh: inputPhase, pingPh: pingPhase, period: int64(50 * time.Millisecond)}
 	for i := range w.rhdrs {
 		w.riovs[i].Base = &w.rbufs[i][0]
@@ -127,56 +138,85 @@ func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	sa, family := sockaddr(server)
-	imp := client.Impairment{Loss: cfg.Loss, Dup: cfg.Dup, Reorder: cfg.Reorder, Seed: cfg.Seed}
+	if perSocket > 1 {
+		if err := w.openShared(first, n, perSocket); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
 	for i := range n {
-		g := int32(first + i)
-		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		p, err := w.newPlayer(int32(first+i), perSocket)
 		if err != nil {
 			w.close()
-			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
-		}
-		if err := unix.Connect(fd, sa); err != nil {
-			unix.Close(fd)
-			w.close()
-			return nil, fmt.Errorf("connect player %d to %v: %w", g, server, err)
-		}
-		p := &player{idx: g, fd: fd, w: w, bot: NewBot(cfg.Seed, uint64(g))}
-		if cfg.AuditLoot {
-			p.audit = make(map[client.LootKey]struct{}, 64)
-		}
-		region := cfg.Region
-		if region < 0 {
-			region = int(g) % cfg.Regions
-		}
-		p.sess = client.NewSession(client.Config{
-			PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
-			Region:    uint8(region),
-			Nonce:     (cfg.Seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1,
-			Codec:     w.codec,
-		}, client.Handlers{
-			Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
-			Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
-			Applied:  func(_ uint32, sched, sent, now int64) { w.onApplied(sched, sent, now) },
-			Pong:     func(sched, sent, now int64, _ uint32) { w.onPong(sched, sent, now) },
-		})
-		p.write = func(b []byte) { w.write(p, b) }
-		p.deliver = func(b []byte) { w.handle(p, b) }
-		if imp.Active() {
-			p.sendImp = client.NewImpairer(imp, 2*uint64(g))
-			p.recvImp = client.NewImpairer(imp, 2*uint64(g)+1)
-		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(len(w.players))}
-		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(fd)
-			w.close()
-			return nil, fmt.Errorf("epoll_ctl: %w", err)
+			return nil, err
 		}
 		w.players = append(w.players, p)
 	}
 	w.res.Players = n
 	w.pending = n
 	return w, nil
+}
+
+// newPlayer makes player g: its session, bot and impairment, and its own
+// connected socket or its place on a shared one.
+func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
+	cfg := w.cfg
+	p := &player{idx: g, fd: -1, w: w, bot: NewBot(cfg.Seed, uint64(g))}
+	if perSocket > 1 {
+		p.s = w.socks[len(w.players)/perSocket]
+		p.s.players = append(p.s.players, p)
+		p.addr = cfg.PlayerAddr(int(g))
+	} else {
+		sa, family := sockaddr(w.server)
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
+		}
+		p.fd = fd // closed by w.close from here on
+		if err := unix.Connect(fd, sa); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("connect player %d to %v: %w", g, w.server, err)
+		}
+		if err := w.epollAdd(fd, len(w.players)); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	if cfg.AuditLoot {
+		p.audit = make(map[client.LootKey]struct{}, 64)
+	}
+	region := cfg.Region
+	if region < 0 {
+		region = int(g) % cfg.Regions
+	}
+	p.sess = client.NewSession(client.Config{
+		PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
+		Region:    uint8(region),
+		Nonce:     (cfg.Seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1,
+		Codec:     w.codec,
+	}, client.Handlers{
+		Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
+		Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
+		Applied:  func(_ uint32, sched, sent, now int64) { w.onApplied(sched, sent, now) },
+		Pong:     func(sched, sent, now int64, _ uint32) { w.onPong(sched, sent, now) },
+	})
+	p.write = func(b []byte) { w.write(p, b) }
+	p.deliver = func(b []byte) { w.handle(p, b) }
+	if imp := (client.Impairment{Loss: cfg.Loss, Dup: cfg.Dup, Reorder: cfg.Reorder, Seed: cfg.Seed}); imp.Active() {
+		p.sendImp = client.NewImpairer(imp, 2*uint64(g))
+		p.recvImp = client.NewImpairer(imp, 2*uint64(g)+1)
+	}
+	return p, nil
+}
+
+// epollAdd registers fd for input; idx comes back in the event (a player's
+// index, or a shared socket's).
+func (w *Worker) epollAdd(fd, idx int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(idx)}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
 }
 
 func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
@@ -188,9 +228,15 @@ func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
 
 func (w *Worker) close() {
 	for _, p := range w.players {
-		unix.Close(p.fd)
+		if p.fd >= 0 {
+			unix.Close(p.fd)
+		}
 	}
 	w.players = nil
+	for _, s := range w.socks {
+		s.conn.Close()
+	}
+	w.socks = nil
 	if w.epfd > 0 {
 		unix.Close(w.epfd)
 		w.epfd = 0
@@ -226,6 +272,7 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 		if len(w.held) > 0 {
 			w.flushHeld(now)
 		}
+		w.flushAll()
 		w.poll(w.nextWake(w.clock()))
 	}
 	w.finish()
@@ -402,10 +449,9 @@ func (w *Worker) sendInput(p *player, at int64) {
 		}
 	}
 	now := w.clock()
-	w.send(p, p.sess.Input(now), now)
+	w.sendMeasured(p, p.sess.Input(now), now, at, measured)
 	if measured {
 		w.res.InputsSentWindow++
-		recordNs(w.res.SendLag, now-at)
 	}
 	w.progSent.Add(1)
 }
@@ -416,10 +462,25 @@ func (w *Worker) sendPing(p *player, at int64) {
 		return
 	}
 	now := w.clock()
-	w.send(p, p.sess.Ping(at, now), now)
-	if w.plan.inWindow(at) {
+	measured := w.plan.inWindow(at)
+	w.sendMeasured(p, p.sess.Ping(at, now), now, at, measured)
+	if measured {
 		w.res.PingsSentWindow++
+	}
+}
+
+// sendMeasured sends b and, when measured, records its send lag: at once
+// for a socket per player (the write is the send), at the batch's sendmmsg
+// for a shared socket (flushSock); at once too when the impairment dropped
+// or held the datagram.
+func (w *Worker) sendMeasured(p *player, b []byte, now, at int64, measured bool) {
+	if measured {
+		w.lagAt = at
+	}
+	w.send(p, b, now)
+	if w.lagAt >= 0 {
 		recordNs(w.res.SendLag, now-at)
+		w.lagAt = -1
 	}
 }
 
@@ -433,6 +494,10 @@ func (w *Worker) send(p *player, b []byte, now int64) {
 }
 
 func (w *Worker) write(p *player, b []byte) {
+	if p.s != nil {
+		w.enqueue(p, b)
+		return
+	}
 	_, err := unix.Write(p.fd, b)
 	switch {
 	case err == nil:
@@ -511,7 +576,11 @@ func (w *Worker) poll(wake int64) {
 		return
 	}
 	for i := range n {
-		w.drain(w.players[w.events[i].Fd])
+		if w.socks != nil {
+			w.drainSock(w.socks[w.events[i].Fd])
+		} else {
+			w.drain(w.players[w.events[i].Fd])
+		}
 	}
 }
 
@@ -534,18 +603,22 @@ func (w *Worker) drain(p *player) {
 		now := w.clock()
 		w.now = now
 		for i := range n {
-			b := w.rbufs[i][:w.rhdrs[i].Len]
-			if p.recvImp != nil {
-				p.recvImp.Pass(b, now, p.deliver)
-				w.noteHeld(p)
-			} else {
-				w.handle(p, b)
-			}
+			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
 		}
 		if n < recvBatch {
 			return
 		}
 	}
+}
+
+// receive hands a datagram for p to its receive impairment, or handles it.
+func (w *Worker) receive(p *player, b []byte, now int64) {
+	if p.recvImp != nil {
+		p.recvImp.Pass(b, now, p.deliver)
+		w.noteHeld(p)
+		return
+	}
+	w.handle(p, b)
 }
 
 func (w *Worker) handle(p *player, b []byte) {
@@ -684,6 +757,7 @@ func (w *Worker) finish() {
 		r.BotMoves += p.bot.Moves
 		r.BotFallbacks += p.bot.Fallbacks
 	}
+	w.flushAll()
 	if r.TickPeriod == 0 {
 		r.TickPeriod = w.period
 	}
