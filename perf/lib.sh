@@ -24,6 +24,7 @@ build() {
 		treasure-bench) pkg=./cmd/treasure-bench ;;
 		naive) pkg=./perf/baseline/naive ;;
 		plain) pkg=./perf/baseline/plain ;;
+		sink) pkg=./perf/sink ;;
 		blaster) pkg=./perf/blaster ;;
 		flame) pkg=./perf/flame ;;
 		*) die "build: unknown command $name" ;;
@@ -33,7 +34,7 @@ build() {
 }
 
 # start_server KIND CPUS LISTEN ADMIN : run server KIND (treasured, naive,
-# plain) pinned to CPUS with taskset, log to $BIN/KIND.log, and wait until
+# plain, sink) pinned to CPUS with taskset, log to $BIN/KIND.log, and wait until
 # its /metrics answers. KIND "external" starts nothing (a server is already
 # running at LISTEN/ADMIN).
 start_server() {

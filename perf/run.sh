@@ -2,7 +2,7 @@
 # Run a server pinned to chosen CPUs and a treasure-bench load of a given
 # size pinned to others, and print the bench's report.
 #
-#   perf/run.sh [--server treasured|naive|plain|external] [--players N]
+#   perf/run.sh [--server treasured|naive|plain|sink|external] [--players N]
 #               [--duration 10s] [--warmup 3s] [--server-cpus 0]
 #               [--bench-cpus 1] [--listen 127.0.0.1:7777]
 #               [--admin 127.0.0.1:7778] [--server-args "FLAGS"]
@@ -34,7 +34,7 @@ while (($#)); do
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
-case $server in treasured | naive | plain | external) ;; *) die "--server $server: want treasured, naive, plain or external" ;; esac
+case $server in treasured | naive | plain | sink | external) ;; *) die "--server $server: want treasured, naive, plain, sink or external" ;; esac
 [[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
 
 build treasure-bench
