@@ -49,6 +49,10 @@ type Config struct {
 	// player, 0 picks (see SocketPlan).
 	PlayersPerSocket int
 	SrcRange         netip.Prefix
+	// SendQuantum is the least time between two passes over the due sends
+	// when nothing else wakes a worker: sends are batched that long at most
+	// (and their send lag grows by as much) instead of a wake-up each.
+	SendQuantum time.Duration
 }
 
 // Mix is the weights of what a player tries to do with each input.
@@ -144,6 +148,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.Label, "label", "", "free text copied into the report (e.g. which server)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
 	fs.IntVar(&c.PlayersPerSocket, "players-per-socket", 0, fmt.Sprintf("players sharing one socket, each sending from its own address of --src-range (1 = a socket per player, as behind distinct NATs; 0 = %d for an IPv4 loopback server, else 1)", defaultPlayersPerSocket))
+	fs.DurationVar(&c.SendQuantum, "send-quantum", 200*time.Microsecond, "least time between two passes over the due sends: wake-ups are batched this long at most (0 = a wake-up per send)")
 	srcRange := fs.String("src-range", "127.1.0.0/16", "IPv4 addresses the players of shared sockets send from, one per player; must be local (loopback: 127.0.0.0/8)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -205,6 +210,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--connect-timeout %v: must be > 0", c.ConnectTimeout)
 	case c.MaxLag <= 0:
 		return fmt.Errorf("--max-lag %v: must be > 0", c.MaxLag)
+	case c.SendQuantum < 0 || c.SendQuantum >= c.MaxLag:
+		return fmt.Errorf("--send-quantum %v: want >= 0 and below --max-lag %v", c.SendQuantum, c.MaxLag)
 	case c.PlayersPerSocket < 0 || c.PlayersPerSocket > 65536:
 		return fmt.Errorf("--players-per-socket %d: want 0 (pick) or 1..65536", c.PlayersPerSocket)
 	case c.Progress != "auto" && c.Progress != "on" && c.Progress != "off":

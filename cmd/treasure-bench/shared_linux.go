@@ -34,7 +34,7 @@ const (
 	// Receive buffer per player of a shared socket: a tick's snapshot of
 	// ~1,200 B costs ~2.3 KB of buffer (skb truesize), and the socket must
 	// hold a whole tick's burst if the worker is busy sending.
-	rcvBufPerPlayer = 4 << 10
+	rcvBufPerPlayer = 16 << 10
 	minSharedRcvBuf = 1 << 20
 )
 

@@ -109,6 +109,8 @@ type Worker struct {
 	tStart   uint32 // first tick measured for loss
 	tEnd     uint32 // last tick measured for loss
 
+	lastSendPass int64 // when sendDue last ran (see Config.SendQuantum)
+
 	held []*player // players with a datagram held back by the impairment
 	now  int64     // time of the datagram being handled
 
@@ -268,6 +270,7 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 				w.freezeEpoch()
 			}
 			w.sendDue(now)
+			w.lastSendPass = now
 		}
 		if len(w.held) > 0 {
 			w.flushHeld(now)
@@ -546,12 +549,16 @@ func (w *Worker) nextWake(now int64) int64 {
 			wake = min(wake, w.hs[w.hsHead].due)
 		}
 	} else {
+		// Sends wait for the quantum after the last pass: a wake-up per
+		// send (tens of thousands a second, each a context switch) would
+		// cost more than the sends. Arriving datagrams still wake at once.
+		q := w.lastSendPass + int64(w.cfg.SendQuantum)
 		if at, _, ok := w.inputs.Peek(); ok {
-			wake = min(wake, at)
+			wake = min(wake, max(at, q))
 		}
 		if w.pings != nil {
 			if at, _, ok := w.pings.Peek(); ok {
-				wake = min(wake, at)
+				wake = min(wake, max(at, q))
 			}
 		}
 		wake = min(wake, w.plan.DrainEnd)
