@@ -40,6 +40,8 @@ type Config struct {
 	Strict         bool
 	Progress       string // auto, on, off
 	Quiet          bool
+	Latency        bool   // the full text report with the spectra on stdout
+	Results        string // directory for the full report, JSON and plot
 	AuditLoot      bool
 	Label          string
 	CPUProfile     string
@@ -143,7 +145,9 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.Plot, "plot", "", "write a percentile plot (PNG) to this file")
 	fs.BoolVar(&c.Strict, "strict", false, "exit 3 when the run is INVALID")
 	fs.StringVar(&c.Progress, "progress", "auto", "progress line on stderr: auto (runs > 5 s), on, off")
-	fs.BoolVar(&c.Quiet, "quiet", false, "no wrk2 percentile spectra in the text report, summaries only")
+	fs.BoolVar(&c.Quiet, "quiet", false, "the full text report without the percentile spectra (instead of the one-screen summary)")
+	fs.BoolVar(&c.Latency, "latency", false, "the full text report with wrk2's detailed percentile spectra (instead of the one-screen summary)")
+	fs.StringVar(&c.Results, "results", "", "write the full report (report.txt), report.json and latency.png into this directory and name them in the summary")
 	fs.BoolVar(&c.AuditLoot, "audit-loot", true, "check independently of the client library that no loot event is shown twice (memory: ~100 B per shown event)")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the report (e.g. which server)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")

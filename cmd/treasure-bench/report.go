@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,6 +38,7 @@ type Report struct {
 	Mix          string  `json:"mix"`
 	Seed         uint64  `json:"seed"`
 	Impairment   string  `json:"impairment"`
+	Impaired     bool    `json:"impaired"`
 	TickPeriodMs float64 `json:"tick_period_ms"`
 
 	RTT        *Measure `json:"rtt"`
@@ -128,7 +130,9 @@ type Report struct {
 
 	Valid   bool     `json:"valid"`
 	Invalid []string `json:"invalid_reasons,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	// NextSteps says, per distinct cause of Invalid, what to do about it.
+	NextSteps []string `json:"next_steps,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 func newMeasure(def string, l *Latency, h *hdrhistogram.Histogram) *Measure {
@@ -176,7 +180,7 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 		RateInputs: cfg.Rate, RatePings: cfg.PingRate, DurationSec: cfg.Duration.Seconds(), WarmupSec: cfg.Warmup.Seconds(),
 		Workers: cfg.Workers, Mix: cfg.Mix.String(), Seed: cfg.Seed,
 		Impairment:   fmt.Sprintf("loss=%g dup=%g reorder=%g (each direction, client side)", cfg.Loss, cfg.Dup, cfg.Reorder),
-		TickPeriodMs: float64(r.TickPeriod) / 1e6,
+		TickPeriodMs: float64(r.TickPeriod) / 1e6, Impaired: cfg.Loss > 0 || cfg.Dup > 0 || cfg.Reorder > 0,
 	}
 	rep.RTT = newMeasure("Ping scheduled -> its Pong received", r.RTT, nil)
 	rep.Apply = newMeasure("action scheduled -> first snapshot whose last_action_seq covers it", r.Apply, nil)
@@ -250,31 +254,47 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	return rep
 }
 
+// What to do about an INVALID run, by cause.
+const (
+	nextLag = "the generator was descheduled or saturated (another process on its CPU?): rerun on a quiet machine, " +
+		"give it a CPU of its own (perf/run.sh --bench-cpus), or accept more lag with --max-lag"
+	nextConnect = "the server refused or did not answer some handshakes: read its log (reject reasons above), " +
+		"lower --connect-rate or raise --connect-timeout"
+	nextDrops = "the generator's socket buffers overflowed while it was descheduled: rerun on a quiet machine, " +
+		"or use fewer --players-per-socket (smaller bursts per socket)"
+	nextNoData = "nothing was measured: keep --warmup above 0 and check that the server sends snapshots and applies actions (its log)"
+)
+
 // judge marks the run INVALID when the generator, not the server, decided
 // the numbers: it fell behind its schedule, could not connect everyone,
 // lost datagrams in its own sockets, or had no data to measure.
 func (rep *Report) judge(cfg *Config, r *WorkerResult) {
-	bad := func(format string, args ...any) { rep.Invalid = append(rep.Invalid, fmt.Sprintf(format, args...)) }
+	bad := func(next, format string, args ...any) {
+		rep.Invalid = append(rep.Invalid, fmt.Sprintf(format, args...))
+		if !slices.Contains(rep.NextSteps, next) {
+			rep.NextSteps = append(rep.NextSteps, next)
+		}
+	}
 	if r.Connected < cfg.Players {
-		bad("%d of %d players connected (failed %d, rejected %d): the load is smaller than asked", r.Connected, cfg.Players, r.Failed, r.Rejected)
+		bad(nextConnect, "%d of %d players connected (failed %d, rejected %d): the load is smaller than asked", r.Connected, cfg.Players, r.Failed, r.Rejected)
 	}
 	if p99 := rep.SendLag.P["99"]; rep.SendLag.Count > 0 && p99 > float64(cfg.MaxLag)/1e6 {
-		bad("generator fell behind: send lag p99 %.3f ms > --max-lag %v (max %.3f ms)", p99, cfg.MaxLag, rep.SendLag.Max)
+		bad(nextLag, "generator fell behind: send lag p99 %.3f ms > --max-lag %v (max %.3f ms)", p99, cfg.MaxLag, rep.SendLag.Max)
 	}
 	if g := rep.Generator; g.InputsPlanned > 0 && float64(g.InputsSent) < 0.99*float64(g.InputsPlanned) {
-		bad("only %d of %d scheduled inputs were sent", g.InputsSent, g.InputsPlanned)
+		bad(nextLag, "only %d of %d scheduled inputs were sent", g.InputsSent, g.InputsPlanned)
 	}
 	if rep.Generator.ClientDrops > 0 {
-		bad("the generator's own sockets dropped %d datagrams in the kernel (receive buffers full, %d socket(s)): loss would be blamed on the server", rep.Generator.ClientDrops, rep.Generator.DropSockets)
+		bad(nextDrops, "the generator's own sockets dropped %d datagrams in the kernel (receive buffers full, %d socket(s)): loss would be blamed on the server", rep.Generator.ClientDrops, rep.Generator.DropSockets)
 	}
 	if rep.Generator.SendEAGAIN > 0 {
-		bad("%d sends hit EAGAIN in the generator", rep.Generator.SendEAGAIN)
+		bad(nextDrops, "%d sends hit EAGAIN in the generator", rep.Generator.SendEAGAIN)
 	}
 	if r.EpochSamples == 0 {
-		bad("no snapshot arrived during the warm-up: tick_to_wire and loss cannot be measured (is --warmup 0?)")
+		bad(nextNoData, "no snapshot arrived during the warm-up: tick_to_wire and loss cannot be measured (is --warmup 0?)")
 	}
 	if rep.Apply.Corrected.Count == 0 {
-		bad("no action was seen applied: nothing measured")
+		bad(nextNoData, "no action was seen applied: nothing measured")
 	}
 	if cpu := rep.Generator.CPUPercent; rep.Generator.CPUs > 0 && cpu > 90*float64(rep.Generator.CPUs) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("generator CPU %.0f%% of %d core(s): close to saturation, check send lag", cpu, rep.Generator.CPUs))

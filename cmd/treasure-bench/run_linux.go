@@ -79,9 +79,9 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 
 	// One P more than workers: with a P per worker and nothing idle, the
 	// runtime's sysmon takes the P from every worker blocked in
-	// epoll_pwait2 for more than 20 µs and hands it to another thread, two
-	// context switches per wake-up (a third of the generator's CPU at
-	// 2,000 players). With an idle P it leaves a syscall alone for 10 ms.
+	// epoll_pwait2 for more than 20 µs and hands it to another thread: more
+	// context switches per wake-up than sends (BENCHMARKS.md, generator
+	// ceiling). With an idle P it leaves a syscall alone for 10 ms.
 	if runtime.GOMAXPROCS(0) <= cfg.Workers {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers + 1))
 	}
@@ -267,13 +267,23 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		total.merge(r)
 	}
 	rep := BuildReport(cfg, total, info)
-	if cfg.JSON {
+	var files []string
+	if cfg.Results != "" {
+		if files, err = writeResults(cfg.Results, rep); err != nil {
+			fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
+			return exitFail
+		}
+	}
+	switch {
+	case cfg.JSON:
 		if err := rep.WriteJSON(stdout); err != nil {
 			fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
 			return exitFail
 		}
-	} else {
-		rep.WriteText(stdout, cfg.Quiet)
+	case cfg.Latency || cfg.Quiet:
+		rep.WriteText(stdout, !cfg.Latency)
+	default:
+		rep.WriteSummary(stdout, files)
 	}
 	if cfg.Plot != "" {
 		if err := WritePlot(cfg.Plot, rep); err != nil {
@@ -282,7 +292,9 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		}
 	}
 	if !rep.Valid {
-		fmt.Fprintf(stderr, "treasure-bench: *** run INVALID: %s ***\n", strings.Join(rep.Invalid, "; "))
+		if cfg.JSON || cfg.Latency || cfg.Quiet { // the summary says it already
+			fmt.Fprintf(stderr, "treasure-bench: *** run INVALID: %s ***\n", strings.Join(rep.Invalid, "; "))
+		}
 		if cfg.Strict {
 			return exitInvalid
 		}
