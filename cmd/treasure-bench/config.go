@@ -243,14 +243,16 @@ const defaultPlayersPerSocket = 256
 
 // SocketPlan decides how many players share a socket for a run against
 // server, and checks that the source addresses can work: a shared socket
-// sends from addresses of --src-range, which must be local to this host.
-// On loopback all of 127.0.0.0/8 is; elsewhere they would have to be
-// configured on an interface, which the bench does not do.
-func (c *Config) SocketPlan(server netip.AddrPort) (int, error) {
+// sends from addresses of --src-range, which must be local to this host
+// (isLocal tells). On loopback all of 127.0.0.0/8 is, so an IPv4 loopback
+// server shares sockets by default; elsewhere the range must be configured
+// on an interface (e.g. ip route add local 10.89.0.0/16 dev lo) and
+// --players-per-socket given explicitly.
+func (c *Config) SocketPlan(server netip.AddrPort, isLocal func(netip.Addr) bool) (int, error) {
 	n := c.PlayersPerSocket
-	shareable := server.Addr().Is4() && server.Addr().IsLoopback()
+	loopback := server.Addr().Is4() && server.Addr().IsLoopback()
 	if n == 0 {
-		if !shareable {
+		if !loopback {
 			return 1, nil
 		}
 		n = defaultPlayersPerSocket
@@ -258,14 +260,18 @@ func (c *Config) SocketPlan(server netip.AddrPort) (int, error) {
 	if n == 1 {
 		return 1, nil
 	}
-	if !shareable {
-		return 0, fmt.Errorf("--players-per-socket %d needs an IPv4 loopback server (--addr 127.x.y.z): "+
-			"players sharing a socket send from their own addresses of --src-range %v, which must be configured "+
-			"on an interface of this host to reach %v; use --players-per-socket 1 (a socket per player)", n, c.SrcRange, server)
+	if !server.Addr().Is4() {
+		return 0, fmt.Errorf("--players-per-socket %d needs an IPv4 server (players send from --src-range %v); use --players-per-socket 1 (a socket per player)", n, c.SrcRange)
 	}
 	loop := netip.MustParsePrefix("127.0.0.0/8")
-	if !loop.Contains(c.SrcRange.Addr()) || c.SrcRange.Bits() < loop.Bits() {
+	inLoop := loop.Contains(c.SrcRange.Addr()) && c.SrcRange.Bits() >= loop.Bits()
+	if loopback && !inLoop {
 		return 0, fmt.Errorf("--src-range %v: a loopback server needs source addresses inside 127.0.0.0/8", c.SrcRange)
+	}
+	if !loopback && (inLoop || !isLocal(c.PlayerAddr(0)) || !isLocal(c.PlayerAddr(c.Players-1))) {
+		return 0, fmt.Errorf("--players-per-socket %d with the server %v: players sharing a socket send from their own addresses "+
+			"of --src-range %v, which must be configured on an interface of this host (e.g. ip route add local %v dev lo) "+
+			"and routed from the server; they are not. Use --players-per-socket 1 (a socket per player)", n, server, c.SrcRange, c.SrcRange)
 	}
 	if size := uint64(1) << (32 - c.SrcRange.Bits()); uint64(c.Players) > size-2 {
 		return 0, fmt.Errorf("--src-range %v holds %d player addresses, --players is %d: widen it (e.g. 127.64.0.0/10)", c.SrcRange, size-2, c.Players)

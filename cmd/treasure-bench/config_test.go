@@ -67,7 +67,9 @@ func TestSocketPlan(t *testing.T) {
 		{nil, netip.MustParseAddrPort("192.0.2.1:7777"), 1, ""},
 		{nil, netip.MustParseAddrPort("[::1]:7777"), 1, ""},
 		{[]string{"--players-per-socket", "8"}, netip.MustParseAddrPort("192.0.2.1:7777"), 0, "configured on an interface"},
-		{[]string{"--players-per-socket", "8"}, netip.MustParseAddrPort("[::1]:7777"), 0, "IPv4 loopback"},
+		{[]string{"--players-per-socket", "8"}, netip.MustParseAddrPort("[::1]:7777"), 0, "needs an IPv4 server"},
+		{[]string{"--players-per-socket", "8", "--src-range", "10.89.0.0/16"}, netip.MustParseAddrPort("192.0.2.1:7777"), 8, ""},
+		{[]string{"--players-per-socket", "8", "--src-range", "10.90.0.0/16"}, netip.MustParseAddrPort("192.0.2.1:7777"), 0, "configured on an interface"},
 		{[]string{"--src-range", "10.0.0.0/16"}, loop, 0, "inside 127.0.0.0/8"},
 		{[]string{"--src-range", "127.1.0.0/24", "--players", "300"}, loop, 0, "holds 254 player addresses"},
 		{[]string{"--src-range", "127.0.0.0/16"}, loop, 0, "contains the server's address"},
@@ -76,7 +78,7 @@ func TestSocketPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := c.SocketPlan(tc.server)
+		n, err := c.SocketPlan(tc.server, func(a netip.Addr) bool { return netip.MustParsePrefix("10.89.0.0/16").Contains(a) })
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%v -> %v: err %v, want %q", tc.args, tc.server, err, tc.err)

@@ -44,6 +44,17 @@ func cpuTimes() (user, sys float64) {
 	return float64(ru.Utime.Nano()) / 1e9, float64(ru.Stime.Nano()) / 1e9
 }
 
+// isLocalAddr reports whether a is an address of this host (a bind to it
+// succeeds without IP_FREEBIND).
+func isLocalAddr(a netip.Addr) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet4{Addr: a.As4()}) == nil
+}
+
 func resolve(addr string) (netip.AddrPort, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -60,7 +71,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "treasure-bench: --addr %s: %v\n", cfg.Addr, err)
 		return exitUsage
 	}
-	perSocket, err := cfg.SocketPlan(server)
+	perSocket, err := cfg.SocketPlan(server, isLocalAddr)
 	if err != nil {
 		fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
 		return exitUsage
