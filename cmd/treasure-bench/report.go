@@ -412,17 +412,7 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 	if srv := rep.Server; srv != nil {
 		writeServer(w, srv)
 	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	if rep.Valid {
-		fmt.Fprintf(w, "\nrun VALID\n")
-	} else {
-		fmt.Fprintf(w, "\n*** run INVALID ***\n")
-		for _, r := range rep.Invalid {
-			fmt.Fprintf(w, "*** %s\n", r)
-		}
-	}
+	rep.writeVerdict(w)
 }
 
 func writeServer(w io.Writer, srv *ServerReport) {

@@ -52,24 +52,30 @@ func (rep *Report) WriteSummary(w io.Writer, files []string) {
 	g := rep.Generator
 	fmt.Fprintf(w, "  generator     send lag p99 %.3f ms (max %.3f), cpu %.0f%% of a core, own socket drops %d, EAGAIN %d\n",
 		rep.SendLag.P["99"], rep.SendLag.Max, g.CPUPercent, g.ClientDrops, g.SendEAGAIN)
-	if rep.Valid {
-		fmt.Fprintf(w, "\nverdict: VALID\n")
-	} else {
-		fmt.Fprintf(w, "\nverdict: INVALID (the generator, not the server, decided these numbers)\n")
-		for _, r := range rep.Invalid {
-			fmt.Fprintf(w, "  because %s\n", r)
-		}
-		for _, n := range rep.NextSteps {
-			fmt.Fprintf(w, "  next: %s\n", n)
-		}
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
+	rep.writeVerdict(w)
 	if len(files) > 0 {
 		fmt.Fprintf(w, "results: %s\n", strings.Join(files, ", "))
 	} else {
 		fmt.Fprintf(w, "(--latency for the full percentile spectra, --results DIR to keep them with the JSON and a plot)\n")
+	}
+}
+
+// writeVerdict prints the notes, then VALID or INVALID with each reason
+// and what to do about it.
+func (rep *Report) writeVerdict(w io.Writer) {
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if rep.Valid {
+		fmt.Fprintf(w, "\nverdict: VALID\n")
+		return
+	}
+	fmt.Fprintf(w, "\nverdict: INVALID (the generator, not the server, decided these numbers)\n")
+	for _, r := range rep.Invalid {
+		fmt.Fprintf(w, "  because %s\n", r)
+	}
+	for _, n := range rep.NextSteps {
+		fmt.Fprintf(w, "  next: %s\n", n)
 	}
 }
 
