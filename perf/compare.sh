@@ -12,7 +12,7 @@
 #
 #   perf/compare.sh [--players "1000 4200 10000"] [--servers "treasured plain naive sink"]
 #                   [--runs 3] [--duration 10s] [--warmup 3s] [--server-cpus 0] [--bench-cpus 1]
-#                   [--listen A] [--admin A] [--results DIR] [-- extra treasure-bench flags]
+#                   [--listen A] [--admin A] [--results DIR] [--nice N] [-- extra treasure-bench flags]
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +30,7 @@ while (($#)); do
 	--bench-cpus) bench_cpus=$2; shift 2 ;;
 	--listen) listen=$2; shift 2 ;;
 	--admin) admin=$2; shift 2 ;;
+	--nice) NICE=$2; shift 2 ;;
 	--results) out=$2; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
 	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
@@ -42,11 +43,11 @@ out=${out:-$BIN/compare/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 build treasure-bench blaster
 read -ra srv <<<"$servers"
-echo "perf/compare.sh: servers on CPU $server_cpus, treasure-bench on CPU $bench_cpus, $runs run(s) each, ${duration} measured; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "perf/compare.sh: servers on CPU $server_cpus, treasure-bench on CPU $bench_cpus, nice $NICE, $runs run(s) each, ${duration} measured; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 # blast RUN: the loopback ceiling, before the first and after the last round.
 blast() {
-	taskset -c "$server_cpus,$bench_cpus" "$BIN/blaster" -sizes 1200,256,64 -duration 3s \
+	nice -n "$NICE" taskset -c "$server_cpus,$bench_cpus" "$BIN/blaster" -sizes 1200,256,64 -duration 3s \
 		-echo-cpu "${server_cpus%%[,-]*}" -client-cpu "${bench_cpus%%[,-]*}" -json >"$out/blaster-$1.json"
 }
 blast first
@@ -56,7 +57,7 @@ for ((r = 1; r <= runs; r++)); do
 			s=${srv[$(((k + r - 1) % ${#srv[@]}))]}
 			f=$out/$s-$n-r$r
 			start_server "$s" "$server_cpus" "$listen" "$admin"
-			taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+			nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 				--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
 				--workers "$(ncpus "$bench_cpus")" --label "$s" ${extra[@]+"${extra[@]}"} >"$f.json" 2>"$f.err" || true
 			stop_server

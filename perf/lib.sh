@@ -11,6 +11,11 @@ GO=${GO:-go}
 SERVER_PID=""
 # Extra flags for the server (run.sh --server-args), e.g. (--lock-threads off).
 SERVER_ARGS=()
+# Scheduling priority of the server and the bench (--nice): on a machine
+# shared with other jobs, a negative value (root) keeps them from being
+# descheduled so often that the generator falls behind. Say so beside the
+# figures when used.
+NICE=0
 
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
@@ -48,7 +53,7 @@ start_server() {
 	# (the taskset mask), so no core flags are needed; with one CPU it
 	# shares it between engine and I/O and says so in its log.
 	local args=(--listen "$listen" --admin "$admin" ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"})
-	taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
+	nice -n "$NICE" taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
 	SERVER_PID=$!
 	local i
 	for ((i = 0; i < 100; i++)); do

@@ -6,7 +6,7 @@
 #               [--duration 10s] [--warmup 3s] [--server-cpus 0]
 #               [--bench-cpus 1] [--listen 127.0.0.1:7777]
 #               [--admin 127.0.0.1:7778] [--server-args "FLAGS"]
-#               [--results DIR] [-- extra treasure-bench flags]
+#               [--results DIR] [--nice N] [-- extra treasure-bench flags]
 #
 # Prints one screen (what ran, latency table, loss, exactly-once, server
 # health, verdict); the full report with the percentile spectra, the JSON
@@ -33,6 +33,7 @@ while (($#)); do
 	--bench-cpus) bench_cpus=$2; shift 2 ;;
 	--listen) listen=$2; shift 2 ;;
 	--admin) admin=$2; shift 2 ;;
+	--nice) NICE=$2; shift 2 ;;
 	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
 	--results) results=$2; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
@@ -48,7 +49,7 @@ build treasure-bench
 start_server "$server" "$server_cpus" "$listen" "$admin"
 echo "perf/run.sh: $server on CPU $server_cpus (log $BIN/$server.log), treasure-bench on CPU $bench_cpus"
 set +e
-taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 	--players "$players" --duration "$duration" --warmup "$warmup" --results "$results" \
 	--workers "$(ncpus "$bench_cpus")" --label "$server" ${extra[@]+"${extra[@]}"}
 status=$?
