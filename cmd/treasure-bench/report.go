@@ -89,6 +89,8 @@ type Report struct {
 		CPUSysSec      float64 `json:"cpu_sys_s"`
 		CPUPercent     float64 `json:"cpu_percent_of_one_core"`
 		CPUs           int     `json:"cpus"`
+		Datagrams      uint64  `json:"datagrams_in_window"`
+		CPUPerDatagram float64 `json:"cpu_us_per_datagram"`
 		SendErrors     uint64  `json:"send_errors"`
 		SendEAGAIN     uint64  `json:"send_eagain"`
 		Refused        uint64  `json:"econnrefused"`
@@ -162,9 +164,10 @@ type RunInfo struct {
 	ServerSockets  int
 	ServerDrops    uint64
 	ClientDrops    uint64
-	DropSockets    int // generator sockets with kernel drops
-	PerSocket      int // players per generator socket
-	Sockets        int // generator sockets
+	DropSockets    int    // generator sockets with kernel drops
+	PerSocket      int    // players per generator socket
+	Sockets        int    // generator sockets
+	Datagrams      uint64 // sent and received by the generator in the window
 	SNMPDelta      map[string]uint64
 	// The generator's own heap activity over the window (the admin
 	// scrapes and this report's bookkeeping included).
@@ -223,6 +226,9 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 			g.CPUPercent = 100 * (info.CPUUser + info.CPUSys) / sec
 		}
 		g.ClientDrops, g.DropSockets = info.ClientDrops, info.DropSockets
+		if g.Datagrams = info.Datagrams; g.Datagrams > 0 {
+			g.CPUPerDatagram = (info.CPUUser + info.CPUSys) / float64(g.Datagrams) * 1e6
+		}
 		g.PerSocket, g.Sockets = info.PerSocket, info.Sockets
 		if sec := cfg.Duration.Seconds(); sec > 0 {
 			g.AllocsPerSec, g.AllocBytesSec = float64(info.Mallocs)/sec, float64(info.AllocBytes)/sec
@@ -380,8 +386,8 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 	g := rep.Generator
 	fmt.Fprintf(w, "generator: inputs sent %d of %d scheduled, pings %d (pongs %d); send lag p50 %.3f ms p99 %.3f ms max %.3f ms\n",
 		g.InputsSent, g.InputsPlanned, g.PingsSent, g.Pongs, rep.SendLag.P["50"], rep.SendLag.P["99"], rep.SendLag.Max)
-	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)); errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
-		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
+	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)), %.2f µs per datagram; errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
+		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.CPUPerDatagram, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
 	fmt.Fprintf(w, "  sockets: %d, %d player(s) each; datagrams not from the server %d, truncated %d, for no player's address %d\n",
 		g.Sockets, g.PerSocket, g.WrongSource, g.Truncated, g.UnknownDest)
 	fmt.Fprintf(w, "  heap: %.0f allocations/s, %.0f B/s, %d GC cycles in the window (admin scrapes included)\n",

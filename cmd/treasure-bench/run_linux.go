@@ -217,6 +217,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		}
 	}
 	u0, s0 := cpuTimes()
+	dg0 := datagrams(workers)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	srv0, _, ok0 := ReadUDPDrops(int(server.Port()), 0)
@@ -226,6 +227,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	}
 	pp.sleepUntil(plan.MeasureEnd)
 	u1, s1 := cpuTimes()
+	info.Datagrams = datagrams(workers) - dg0
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -311,6 +313,14 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+func datagrams(ws []*Worker) uint64 {
+	var n uint64
+	for _, w := range ws {
+		n += w.progDatagrams.Load()
+	}
+	return n
 }
 
 func connectedCount(ws []*Worker) uint64 {

@@ -117,6 +117,7 @@ func (w *Worker) flushAll() {
 // datagrams at the moment the kernel took them.
 func (w *Worker) flushSock(s *sock) {
 	res := s.conn.WriteBatch(s.out)
+	w.progDatagrams.Add(uint64(res.Sent))
 	now := w.clock()
 	for i := range min(res.Sent+res.Failed, len(s.out)) {
 		if at := s.lagAt[i]; at >= 0 {
@@ -137,6 +138,7 @@ func (w *Worker) drainSock(s *sock) {
 			w.res.RecvErrors++
 			return
 		}
+		w.progDatagrams.Add(uint64(n))
 		now := w.clock()
 		w.now = now
 		for i := range n {

@@ -118,7 +118,11 @@ type Worker struct {
 
 	// Progress, read by the main goroutine.
 	progSent, progSnaps, progConnected atomic.Uint64
-	connectDone                        atomic.Bool
+	// Datagrams the kernel took from or gave to this worker, any kind: the
+	// generator's CPU per datagram does not depend on how much of a core
+	// a shared machine left it, its CPU percentage does.
+	progDatagrams atomic.Uint64
+	connectDone   atomic.Bool
 }
 
 func (w *Worker) clock() int64 { return int64(time.Since(w.base)) }
@@ -504,6 +508,7 @@ func (w *Worker) write(p *player, b []byte) {
 	_, err := unix.Write(p.fd, b)
 	switch {
 	case err == nil:
+		w.progDatagrams.Add(1)
 	case errors.Is(err, unix.EAGAIN):
 		w.res.SendWouldBlck++
 	case errors.Is(err, unix.ECONNREFUSED):
@@ -607,6 +612,7 @@ func (w *Worker) drain(p *player) {
 			return
 		}
 		n := int(r)
+		w.progDatagrams.Add(uint64(n))
 		now := w.clock()
 		w.now = now
 		for i := range n {
