@@ -79,14 +79,14 @@ blast last
 	echo
 	echo "## Every run (ms, coordinated-omission corrected)"
 	echo
-	echo "| server | players | run | rtt p50 | rtt p99 | apply p50 | apply p99 | t2w p50 | t2w p99 | t2w max | loss % | dup loot | lost loot | overruns | server CPU % | bench CPU % | send lag p99 | valid |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	echo "| server | players | run | rtt p50 | rtt p99 | apply p50 | apply p99 | t2w p50 | t2w p99 | t2w max | loss % | dup loot | lost loot | overruns | server CPU % | bench CPU % | bench µs/datagram | send lag p99 | valid |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	for n in $players; do
 		for s in "${srv[@]}"; do
 			for ((r = 1; r <= runs; r++)); do
 				f=$out/$s-$n-r$r.json
 				jq -e . "$f" >/dev/null 2>&1 || { echo "| $s | $n | $r | run failed: $(tail -1 "${f%.json}.err") |"; continue; }
-				jq -r --arg r "$r" '"| \(.label) | \(.players) | \($r) | \(.rtt.corrected.p_ms["50"]) | \(.rtt.corrected.p_ms["99"]) | \(.apply.corrected.p_ms["50"]) | \(.apply.corrected.p_ms["99"]) | \(.tick_to_wire.corrected.p_ms["50"]) | \(.tick_to_wire.corrected.p_ms["99"]) | \(.tick_to_wire.corrected.max_ms) | \(.snapshots.loss_pct*1000|round/1000) | \(.loot.duplicates_shown) | \(.loot.lost_loot) of \(.loot.own_openings) | \(.server.overruns // "-") | \(.server.cpu_percent_of_one_core // "-" | if type == "number" then floor else . end) | \(.generator.cpu_percent_of_one_core|floor) | \(.send_lag.p_ms["99"]) | \(if .valid then "yes" else "INVALID: " + (.invalid_reasons|join("; ")) end) |"' "$f"
+				jq -r --arg r "$r" '"| \(.label) | \(.players) | \($r) | \(.rtt.corrected.p_ms["50"]) | \(.rtt.corrected.p_ms["99"]) | \(.apply.corrected.p_ms["50"]) | \(.apply.corrected.p_ms["99"]) | \(.tick_to_wire.corrected.p_ms["50"]) | \(.tick_to_wire.corrected.p_ms["99"]) | \(.tick_to_wire.corrected.max_ms) | \(.snapshots.loss_pct*1000|round/1000) | \(.loot.duplicates_shown) | \(.loot.lost_loot) of \(.loot.own_openings) | \(.server.overruns // "-") | \(.server.cpu_percent_of_one_core // "-" | if type == "number" then floor else . end) | \(.generator.cpu_percent_of_one_core|floor) | \(.generator.cpu_us_per_datagram // "-" | if type == "number" then (.*100|round/100) else . end) | \(.send_lag.p_ms["99"]) | \(if .valid then "yes" else "INVALID: " + (.invalid_reasons|join("; ")) end) |"' "$f"
 			done
 		done
 	done
@@ -98,7 +98,7 @@ med='def med(f): [.[] | f | select(type == "number")] | sort | if length == 0 th
 echo
 jq -r '"loopback ceiling (blaster echo, 1200 B): \(.echoed_per_s|floor) datagrams/s = \(.echoed_per_s/20|floor) players at 20 Hz"' <(jq -c 'select(.size == 1200)' "$out/blaster-first.json")
 echo
-printf '%-10s %7s  %-22s %-22s %-22s %-18s %-16s %-16s %-16s %s\n' server players "rtt p99 ms" "apply p99 ms" "t2w p99 ms" "loss %" "server CPU %" "bench CPU %" "send lag p99" "valid runs"
+printf '%-10s %7s  %-22s %-22s %-22s %-18s %-16s %-16s %-16s %s\n' server players "rtt p99 ms" "apply p99 ms" "t2w p99 ms" "loss %" "server CPU %" "bench µs/dgram" "send lag p99" "valid runs"
 for n in $players; do
 	for s in "${srv[@]}"; do
 		files=()
@@ -107,7 +107,7 @@ for n in $players; do
 			jq -e . "$f" >/dev/null 2>&1 && files+=("$f")
 		done
 		((${#files[@]})) || { printf '%-10s %7s  no run produced a report (see %s)\n' "$s" "$n" "$out"; continue; }
-		jq -rs "$med"' [med(.rtt.corrected.p_ms["99"]), med(.apply.corrected.p_ms["99"]), med(.tick_to_wire.corrected.p_ms["99"]), med(.snapshots.loss_pct), med(.server.cpu_percent_of_one_core), med(.generator.cpu_percent_of_one_core), med(.send_lag.p_ms["99"]), "\([.[] | select(.valid)] | length)/\(length)"] | @tsv' "${files[@]}" |
+		jq -rs "$med"' [med(.rtt.corrected.p_ms["99"]), med(.apply.corrected.p_ms["99"]), med(.tick_to_wire.corrected.p_ms["99"]), med(.snapshots.loss_pct), med(.server.cpu_percent_of_one_core), med(.generator.cpu_us_per_datagram), med(.send_lag.p_ms["99"]), "\([.[] | select(.valid)] | length)/\(length)"] | @tsv' "${files[@]}" |
 			while IFS=$'\t' read -r a b c d e f g h; do
 				printf '%-10s %7s  %-22s %-22s %-22s %-18s %-16s %-16s %-16s %s\n' "$s" "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h"
 			done
