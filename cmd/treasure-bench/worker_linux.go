@@ -56,6 +56,7 @@ type player struct {
 	sendImp, recvImp *client.Impairer
 	write, deliver   func([]byte) // bound once: no allocation per datagram
 	held             bool         // in w.held
+	failed           bool         // handshake timed out: never connected, never sends
 
 	state    client.State // as of the last check (transitions)
 	hsStart  int64
@@ -198,7 +199,7 @@ func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
 	p.sess = client.NewSession(client.Config{
 		PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
 		Region:    uint8(region),
-		Nonce:     (cfg.Seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1,
+		Nonce:     playerNonce(cfg.Seed, g),
 		Codec:     w.codec,
 	}, client.Handlers{
 		Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
@@ -223,6 +224,11 @@ func (w *Worker) epollAdd(fd, idx int) error {
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil
+}
+
+// playerNonce is player g's handshake nonce: distinct per player and seed.
+func playerNonce(seed uint64, g int32) uint64 {
+	return (seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1
 }
 
 func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
@@ -310,6 +316,7 @@ func (w *Worker) connectStep(now, timeout int64) {
 		}
 		if now-p.hsStart >= timeout {
 			p.state = client.StateClosed
+			p.failed = true
 			w.res.Failed++
 			w.pending--
 			continue
@@ -332,7 +339,7 @@ func (w *Worker) connectStep(now, timeout int64) {
 	if now >= w.nextKeepalive {
 		w.nextKeepalive = now + int64(keepalivePeriod)
 		for _, p := range w.players {
-			if p.sess.State() == client.StateConnected {
+			if !p.failed && p.sess.State() == client.StateConnected {
 				w.send(p, p.sess.Input(now), now)
 			}
 		}
@@ -342,7 +349,9 @@ func (w *Worker) connectStep(now, timeout int64) {
 // transitions reacts to handshake state changes after a datagram.
 func (w *Worker) transitions(p *player, now int64) {
 	st := p.sess.State()
-	if st == p.state {
+	if st == p.state || p.failed {
+		// A player that timed out stays failed: a late Welcome must not
+		// count it connected too, nor make it send.
 		return
 	}
 	prev := p.state
@@ -443,7 +452,7 @@ func (w *Worker) sendInput(p *player, at int64) {
 	if measured {
 		w.res.InputsPlannedWindow++
 	}
-	if p.sess.State() != client.StateConnected {
+	if p.failed || p.sess.State() != client.StateConnected {
 		w.res.SkippedNotConnected++
 		return
 	}
@@ -464,7 +473,7 @@ func (w *Worker) sendInput(p *player, at int64) {
 }
 
 func (w *Worker) sendPing(p *player, at int64) {
-	if p.sess.State() != client.StateConnected {
+	if p.failed || p.sess.State() != client.StateConnected {
 		w.res.SkippedNotConnected++
 		return
 	}
@@ -730,7 +739,7 @@ func (w *Worker) finish() {
 			w.write(p, b)
 			w.write(p, b) // unacknowledged; a lost Bye costs a 10 s timeout
 		}
-		if p.state == client.StateConnected || p.state == client.StateClosed {
+		if !p.failed && (p.state == client.StateConnected || p.state == client.StateClosed) {
 			if w.tEnd >= w.tStart && w.res.EpochSamples > 0 {
 				r.SnapExpected += uint64(w.tEnd - w.tStart + 1)
 			}
