@@ -11,6 +11,11 @@ GO=${GO:-go}
 SERVER_PID=""
 # Extra flags for the server (run.sh --server-args), e.g. (--lock-threads off).
 SERVER_ARGS=()
+# Scheduling priority of the server and the bench (--nice): on a machine
+# shared with other jobs, a negative value (root) keeps them from being
+# descheduled so often that the generator falls behind. Say so beside the
+# figures when used.
+NICE=0
 
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
@@ -24,6 +29,7 @@ build() {
 		treasure-bench) pkg=./cmd/treasure-bench ;;
 		naive) pkg=./perf/baseline/naive ;;
 		plain) pkg=./perf/baseline/plain ;;
+		sink) pkg=./perf/sink ;;
 		blaster) pkg=./perf/blaster ;;
 		flame) pkg=./perf/flame ;;
 		*) die "build: unknown command $name" ;;
@@ -33,7 +39,7 @@ build() {
 }
 
 # start_server KIND CPUS LISTEN ADMIN : run server KIND (treasured, naive,
-# plain) pinned to CPUS with taskset, log to $BIN/KIND.log, and wait until
+# plain, sink) pinned to CPUS with taskset, log to $BIN/KIND.log, and wait until
 # its /metrics answers. KIND "external" starts nothing (a server is already
 # running at LISTEN/ADMIN).
 start_server() {
@@ -47,7 +53,7 @@ start_server() {
 	# (the taskset mask), so no core flags are needed; with one CPU it
 	# shares it between engine and I/O and says so in its log.
 	local args=(--listen "$listen" --admin "$admin" ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"})
-	taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
+	nice -n "$NICE" taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
 	SERVER_PID=$!
 	local i
 	for ((i = 0; i < 100; i++)); do

@@ -2,11 +2,16 @@
 # Run a server pinned to chosen CPUs and a treasure-bench load of a given
 # size pinned to others, and print the bench's report.
 #
-#   perf/run.sh [--server treasured|naive|plain|external] [--players N]
+#   perf/run.sh [--server treasured|naive|plain|sink|external] [--players N]
 #               [--duration 10s] [--warmup 3s] [--server-cpus 0]
 #               [--bench-cpus 1] [--listen 127.0.0.1:7777]
 #               [--admin 127.0.0.1:7778] [--server-args "FLAGS"]
-#               [-- extra treasure-bench flags]
+#               [--results DIR] [--nice N] [-- extra treasure-bench flags]
+#
+# Prints one screen (what ran, latency table, loss, exactly-once, server
+# health, verdict); the full report with the percentile spectra, the JSON
+# and a plot go to --results (default bin/results/SERVER-PLAYERS-TIME/),
+# whose files the screen names. "-- --latency" prints the spectra too.
 #
 # --server-args passes whitespace-separated flags to the server, e.g.
 # --server-args "--lock-threads off --io-loops 2".
@@ -15,7 +20,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-server=treasured players=1000 duration=10s warmup=3s
+server=treasured players=1000 duration=10s warmup=3s results=""
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778
 extra=()
 while (($#)); do
@@ -28,21 +33,25 @@ while (($#)); do
 	--bench-cpus) bench_cpus=$2; shift 2 ;;
 	--listen) listen=$2; shift 2 ;;
 	--admin) admin=$2; shift 2 ;;
+	--nice) NICE=$2; shift 2 ;;
 	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
+	--results) results=$2; shift 2 ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
-case $server in treasured | naive | plain | external) ;; *) die "--server $server: want treasured, naive, plain or external" ;; esac
+case $server in treasured | naive | plain | sink | external) ;; *) die "--server $server: want treasured, naive, plain, sink or external" ;; esac
 [[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
 
+results=${results:-$BIN/results/$server-$players-$(date +%Y%m%d-%H%M%S)}
 build treasure-bench
 start_server "$server" "$server_cpus" "$listen" "$admin"
+echo "perf/run.sh: $server on CPU $server_cpus (log $BIN/$server.log), treasure-bench on CPU $bench_cpus"
 set +e
-taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
-	--players "$players" --duration "$duration" --warmup "$warmup" \
-	--workers "$(ncpus "$bench_cpus")" --label "$server" "${extra[@]}"
+nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+	--players "$players" --duration "$duration" --warmup "$warmup" --results "$results" \
+	--workers "$(ncpus "$bench_cpus")" --label "$server" ${extra[@]+"${extra[@]}"}
 status=$?
 set -e
 exit "$status"

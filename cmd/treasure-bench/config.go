@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -39,9 +40,21 @@ type Config struct {
 	Strict         bool
 	Progress       string // auto, on, off
 	Quiet          bool
+	Latency        bool   // the full text report with the spectra on stdout
+	Results        string // directory for the full report, JSON and plot
 	AuditLoot      bool
 	Label          string
 	CPUProfile     string
+
+	// PlayersPerSocket is how many players share one generator socket,
+	// each with its own source address from SrcRange; 1 is a socket per
+	// player, 0 picks (see SocketPlan).
+	PlayersPerSocket int
+	SrcRange         netip.Prefix
+	// SendQuantum is the least time between two passes over the due sends
+	// when nothing else wakes a worker: sends are batched that long at most
+	// (and their send lag grows by as much) instead of a wake-up each.
+	SendQuantum time.Duration
 }
 
 // Mix is the weights of what a player tries to do with each input.
@@ -111,7 +124,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	mix := "move=6,open=3,pickup=1"
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:7777", "server UDP address")
 	fs.StringVar(&c.Admin, "admin", "http://127.0.0.1:7778", "server admin base URL for /metrics (\"\" to skip)")
-	fs.IntVar(&c.Players, "players", 1000, "simulated players, one UDP socket each")
+	fs.IntVar(&c.Players, "players", 1000, "simulated players (see --players-per-socket)")
 	fs.Float64Var(&c.Rate, "rate", 20, "inputs per second per player")
 	fs.Float64Var(&c.PingRate, "ping-rate", 1, "pings per second per player (0 = none)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured duration")
@@ -132,10 +145,15 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.Plot, "plot", "", "write a percentile plot (PNG) to this file")
 	fs.BoolVar(&c.Strict, "strict", false, "exit 3 when the run is INVALID")
 	fs.StringVar(&c.Progress, "progress", "auto", "progress line on stderr: auto (runs > 5 s), on, off")
-	fs.BoolVar(&c.Quiet, "quiet", false, "no wrk2 percentile spectra in the text report, summaries only")
+	fs.BoolVar(&c.Quiet, "quiet", false, "the full text report without the percentile spectra (instead of the one-screen summary)")
+	fs.BoolVar(&c.Latency, "latency", false, "the full text report with wrk2's detailed percentile spectra (instead of the one-screen summary)")
+	fs.StringVar(&c.Results, "results", "", "write the full report (report.txt), report.json and latency.png into this directory and name them in the summary")
 	fs.BoolVar(&c.AuditLoot, "audit-loot", true, "check independently of the client library that no loot event is shown twice (memory: ~100 B per shown event)")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the report (e.g. which server)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
+	fs.IntVar(&c.PlayersPerSocket, "players-per-socket", 0, fmt.Sprintf("players sharing one socket, each sending from its own address of --src-range (1 = a socket per player, as behind distinct NATs; 0 = %d for an IPv4 loopback server, else 1)", defaultPlayersPerSocket))
+	fs.DurationVar(&c.SendQuantum, "send-quantum", 200*time.Microsecond, "least time between two passes over the due sends: wake-ups are batched this long at most (0 = a wake-up per send)")
+	srcRange := fs.String("src-range", "127.1.0.0/16", "IPv4 addresses the players of shared sockets send from, one per player; must be local (loopback: 127.0.0.0/8)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -150,6 +168,10 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 		return nil, err
 	}
 	c.Mix = m
+	if c.SrcRange, err = netip.ParsePrefix(*srcRange); err != nil || !c.SrcRange.Addr().Is4() {
+		return nil, fmt.Errorf("--src-range %q: want an IPv4 prefix like 127.1.0.0/16", *srcRange)
+	}
+	c.SrcRange = c.SrcRange.Masked()
 	return c, c.validate()
 }
 
@@ -192,6 +214,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--connect-timeout %v: must be > 0", c.ConnectTimeout)
 	case c.MaxLag <= 0:
 		return fmt.Errorf("--max-lag %v: must be > 0", c.MaxLag)
+	case c.SendQuantum < 0 || c.SendQuantum >= c.MaxLag:
+		return fmt.Errorf("--send-quantum %v: want >= 0 and below --max-lag %v", c.SendQuantum, c.MaxLag)
+	case c.PlayersPerSocket < 0 || c.PlayersPerSocket > 65536:
+		return fmt.Errorf("--players-per-socket %d: want 0 (pick) or 1..65536", c.PlayersPerSocket)
 	case c.Progress != "auto" && c.Progress != "on" && c.Progress != "off":
 		return fmt.Errorf("--progress %q: want auto, on or off", c.Progress)
 	}
@@ -208,4 +234,59 @@ func (c *Config) validate() error {
 		c.Workers = c.Players
 	}
 	return nil
+}
+
+// defaultPlayersPerSocket is what --players-per-socket 0 means for an IPv4
+// loopback server: the fastest setting measured (BENCHMARKS.md, generator
+// ceiling).
+const defaultPlayersPerSocket = 256
+
+// SocketPlan decides how many players share a socket for a run against
+// server, and checks that the source addresses can work: a shared socket
+// sends from addresses of --src-range, which must be local to this host
+// (isLocal tells). On loopback all of 127.0.0.0/8 is, so an IPv4 loopback
+// server shares sockets by default; elsewhere the range must be configured
+// on an interface (e.g. ip route add local 10.89.0.0/16 dev lo) and
+// --players-per-socket given explicitly.
+func (c *Config) SocketPlan(server netip.AddrPort, isLocal func(netip.Addr) bool) (int, error) {
+	n := c.PlayersPerSocket
+	loopback := server.Addr().Is4() && server.Addr().IsLoopback()
+	if n == 0 {
+		if !loopback {
+			return 1, nil
+		}
+		n = defaultPlayersPerSocket
+	}
+	if n == 1 {
+		return 1, nil
+	}
+	if !server.Addr().Is4() {
+		return 0, fmt.Errorf("--players-per-socket %d needs an IPv4 server (players send from --src-range %v); use --players-per-socket 1 (a socket per player)", n, c.SrcRange)
+	}
+	loop := netip.MustParsePrefix("127.0.0.0/8")
+	inLoop := loop.Contains(c.SrcRange.Addr()) && c.SrcRange.Bits() >= loop.Bits()
+	if loopback && !inLoop {
+		return 0, fmt.Errorf("--src-range %v: a loopback server needs source addresses inside 127.0.0.0/8", c.SrcRange)
+	}
+	if !loopback && (inLoop || !isLocal(c.PlayerAddr(0)) || !isLocal(c.PlayerAddr(c.Players-1))) {
+		return 0, fmt.Errorf("--players-per-socket %d with the server %v: players sharing a socket send from their own addresses "+
+			"of --src-range %v, which must be configured on an interface of this host (e.g. ip route add local %v dev lo) "+
+			"and routed from the server; they are not. Use --players-per-socket 1 (a socket per player)", n, server, c.SrcRange, c.SrcRange)
+	}
+	if size := uint64(1) << (32 - c.SrcRange.Bits()); uint64(c.Players) > size-2 {
+		return 0, fmt.Errorf("--src-range %v holds %d player addresses, --players is %d: widen it (e.g. 127.64.0.0/10)", c.SrcRange, size-2, c.Players)
+	}
+	if c.SrcRange.Contains(server.Addr()) {
+		return 0, fmt.Errorf("--src-range %v contains the server's address %v: choose a range without it", c.SrcRange, server.Addr())
+	}
+	return n, nil
+}
+
+// PlayerAddr is the source address of player g in a shared-socket run:
+// the range's addresses in order, skipping its network address (.0).
+func (c *Config) PlayerAddr(g int) netip.Addr {
+	a := c.SrcRange.Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v += uint32(g) + 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -1,8 +1,8 @@
 // Command treasure-bench is a wrk2-style, open-loop load generator for
 // treasured.
 //
-// It simulates --players players, each with its own UDP socket, that
-// handshake, then send --rate Inputs and --ping-rate Pings per second on a
+// It simulates --players players, each with its own source address (many
+// players share a socket, see --players-per-socket), that handshake, then send --rate Inputs and --ping-rate Pings per second on a
 // schedule fixed before the run, whatever the server does. Latency is
 // recorded from each send's scheduled time (coordinated omission corrected)
 // and from its actual send time (uncorrected) in HdrHistograms, and printed

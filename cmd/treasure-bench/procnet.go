@@ -11,9 +11,10 @@ import (
 // UDPDrops is what /proc/net/udp says about a set of sockets: the kernel's
 // per-socket drop counter (receive buffer full, mostly) and the bytes queued.
 type UDPDrops struct {
-	Sockets int
-	Drops   uint64
-	RxQueue uint64
+	Sockets     int
+	DropSockets int // of those, sockets with drops
+	Drops       uint64
+	RxQueue     uint64
 }
 
 // ParseProcNetUDP sums the drops of the sockets whose local port is
@@ -54,6 +55,9 @@ func ParseProcNetUDP(r io.Reader, localPort, remotePort int) (server, clients UD
 		}
 		d.Sockets++
 		d.Drops += drops
+		if drops > 0 {
+			d.DropSockets++
+		}
 		d.RxQueue += rxq
 	}
 	return server, clients, sc.Err()
@@ -89,6 +93,7 @@ func ReadUDPDrops(localPort, remotePort int) (server, clients UDPDrops, ok bool)
 		server.Drops += s.Drops
 		server.RxQueue += s.RxQueue
 		clients.Sockets += c.Sockets
+		clients.DropSockets += c.DropSockets
 		clients.Drops += c.Drops
 		clients.RxQueue += c.RxQueue
 	}

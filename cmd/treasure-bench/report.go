@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,6 +38,7 @@ type Report struct {
 	Mix          string  `json:"mix"`
 	Seed         uint64  `json:"seed"`
 	Impairment   string  `json:"impairment"`
+	Impaired     bool    `json:"impaired"`
 	TickPeriodMs float64 `json:"tick_period_ms"`
 
 	RTT        *Measure `json:"rtt"`
@@ -87,12 +89,20 @@ type Report struct {
 		CPUSysSec      float64 `json:"cpu_sys_s"`
 		CPUPercent     float64 `json:"cpu_percent_of_one_core"`
 		CPUs           int     `json:"cpus"`
+		Datagrams      uint64  `json:"datagrams_in_window"`
+		CPUPerDatagram float64 `json:"cpu_us_per_datagram"`
 		SendErrors     uint64  `json:"send_errors"`
 		SendEAGAIN     uint64  `json:"send_eagain"`
 		Refused        uint64  `json:"econnrefused"`
 		BadDatagrams   uint64  `json:"bad_datagrams"`
 		Unexpected     uint64  `json:"unexpected_datagrams"`
 		ClientDrops    uint64  `json:"client_socket_kernel_drops"`
+		DropSockets    int     `json:"client_sockets_with_drops"`
+		PerSocket      int     `json:"players_per_socket"`
+		Sockets        int     `json:"sockets"`
+		WrongSource    uint64  `json:"datagrams_not_from_server"`
+		Truncated      uint64  `json:"datagrams_truncated"`
+		UnknownDest    uint64  `json:"datagrams_for_unknown_player"`
 		AllocsPerSec   float64 `json:"allocs_per_s"`
 		AllocBytesSec  float64 `json:"alloc_bytes_per_s"`
 		GCs            uint32  `json:"gc_cycles"`
@@ -122,7 +132,9 @@ type Report struct {
 
 	Valid   bool     `json:"valid"`
 	Invalid []string `json:"invalid_reasons,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	// NextSteps says, per distinct cause of Invalid, what to do about it.
+	NextSteps []string `json:"next_steps,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 func newMeasure(def string, l *Latency, h *hdrhistogram.Histogram) *Measure {
@@ -152,6 +164,10 @@ type RunInfo struct {
 	ServerSockets  int
 	ServerDrops    uint64
 	ClientDrops    uint64
+	DropSockets    int    // generator sockets with kernel drops
+	PerSocket      int    // players per generator socket
+	Sockets        int    // generator sockets
+	Datagrams      uint64 // sent and received by the generator in the window
 	SNMPDelta      map[string]uint64
 	// The generator's own heap activity over the window (the admin
 	// scrapes and this report's bookkeeping included).
@@ -167,7 +183,7 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 		RateInputs: cfg.Rate, RatePings: cfg.PingRate, DurationSec: cfg.Duration.Seconds(), WarmupSec: cfg.Warmup.Seconds(),
 		Workers: cfg.Workers, Mix: cfg.Mix.String(), Seed: cfg.Seed,
 		Impairment:   fmt.Sprintf("loss=%g dup=%g reorder=%g (each direction, client side)", cfg.Loss, cfg.Dup, cfg.Reorder),
-		TickPeriodMs: float64(r.TickPeriod) / 1e6,
+		TickPeriodMs: float64(r.TickPeriod) / 1e6, Impaired: cfg.Loss > 0 || cfg.Dup > 0 || cfg.Reorder > 0,
 	}
 	rep.RTT = newMeasure("Ping scheduled -> its Pong received", r.RTT, nil)
 	rep.Apply = newMeasure("action scheduled -> first snapshot whose last_action_seq covers it", r.Apply, nil)
@@ -203,12 +219,17 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	g.SkippedOffline = r.SkippedNotConnected
 	g.SendErrors, g.SendEAGAIN, g.Refused = r.SendErrors, r.SendWouldBlck, r.Refused
 	g.BadDatagrams, g.Unexpected = r.BadDatagrams, r.Unexpected
+	g.WrongSource, g.Truncated, g.UnknownDest = r.WrongSource, r.Truncated, r.UnknownDest
 	if info != nil {
 		g.CPUUserSec, g.CPUSysSec, g.CPUs = info.CPUUser, info.CPUSys, info.CPUs
 		if sec := cfg.Duration.Seconds(); sec > 0 {
 			g.CPUPercent = 100 * (info.CPUUser + info.CPUSys) / sec
 		}
-		g.ClientDrops = info.ClientDrops
+		g.ClientDrops, g.DropSockets = info.ClientDrops, info.DropSockets
+		if g.Datagrams = info.Datagrams; g.Datagrams > 0 {
+			g.CPUPerDatagram = (info.CPUUser + info.CPUSys) / float64(g.Datagrams) * 1e6
+		}
+		g.PerSocket, g.Sockets = info.PerSocket, info.Sockets
 		if sec := cfg.Duration.Seconds(); sec > 0 {
 			g.AllocsPerSec, g.AllocBytesSec = float64(info.Mallocs)/sec, float64(info.AllocBytes)/sec
 		}
@@ -239,31 +260,47 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	return rep
 }
 
+// What to do about an INVALID run, by cause.
+const (
+	nextLag = "the generator was descheduled or saturated (another process on its CPU?): rerun on a quiet machine, " +
+		"give it a CPU of its own (perf/run.sh --bench-cpus), or accept more lag with --max-lag"
+	nextConnect = "the server refused or did not answer some handshakes: read its log (reject reasons above), " +
+		"lower --connect-rate or raise --connect-timeout"
+	nextDrops = "the generator's socket buffers overflowed while it was descheduled: rerun on a quiet machine, " +
+		"or use fewer --players-per-socket (smaller bursts per socket)"
+	nextNoData = "nothing was measured: keep --warmup above 0 and check that the server sends snapshots and applies actions (its log)"
+)
+
 // judge marks the run INVALID when the generator, not the server, decided
 // the numbers: it fell behind its schedule, could not connect everyone,
 // lost datagrams in its own sockets, or had no data to measure.
 func (rep *Report) judge(cfg *Config, r *WorkerResult) {
-	bad := func(format string, args ...any) { rep.Invalid = append(rep.Invalid, fmt.Sprintf(format, args...)) }
+	bad := func(next, format string, args ...any) {
+		rep.Invalid = append(rep.Invalid, fmt.Sprintf(format, args...))
+		if !slices.Contains(rep.NextSteps, next) {
+			rep.NextSteps = append(rep.NextSteps, next)
+		}
+	}
 	if r.Connected < cfg.Players {
-		bad("%d of %d players connected (failed %d, rejected %d): the load is smaller than asked", r.Connected, cfg.Players, r.Failed, r.Rejected)
+		bad(nextConnect, "%d of %d players connected (failed %d, rejected %d): the load is smaller than asked", r.Connected, cfg.Players, r.Failed, r.Rejected)
 	}
 	if p99 := rep.SendLag.P["99"]; rep.SendLag.Count > 0 && p99 > float64(cfg.MaxLag)/1e6 {
-		bad("generator fell behind: send lag p99 %.3f ms > --max-lag %v (max %.3f ms)", p99, cfg.MaxLag, rep.SendLag.Max)
+		bad(nextLag, "generator fell behind: send lag p99 %.3f ms > --max-lag %v (max %.3f ms)", p99, cfg.MaxLag, rep.SendLag.Max)
 	}
 	if g := rep.Generator; g.InputsPlanned > 0 && float64(g.InputsSent) < 0.99*float64(g.InputsPlanned) {
-		bad("only %d of %d scheduled inputs were sent", g.InputsSent, g.InputsPlanned)
+		bad(nextLag, "only %d of %d scheduled inputs were sent", g.InputsSent, g.InputsPlanned)
 	}
 	if rep.Generator.ClientDrops > 0 {
-		bad("the generator's own sockets dropped %d datagrams in the kernel (receive buffers full): loss would be blamed on the server", rep.Generator.ClientDrops)
+		bad(nextDrops, "the generator's own sockets dropped %d datagrams in the kernel (receive buffers full, %d socket(s)): loss would be blamed on the server", rep.Generator.ClientDrops, rep.Generator.DropSockets)
 	}
 	if rep.Generator.SendEAGAIN > 0 {
-		bad("%d sends hit EAGAIN in the generator", rep.Generator.SendEAGAIN)
+		bad(nextDrops, "%d sends hit EAGAIN in the generator", rep.Generator.SendEAGAIN)
 	}
 	if r.EpochSamples == 0 {
-		bad("no snapshot arrived during the warm-up: tick_to_wire and loss cannot be measured (is --warmup 0?)")
+		bad(nextNoData, "no snapshot arrived during the warm-up: tick_to_wire and loss cannot be measured (is --warmup 0?)")
 	}
 	if rep.Apply.Corrected.Count == 0 {
-		bad("no action was seen applied: nothing measured")
+		bad(nextNoData, "no action was seen applied: nothing measured")
 	}
 	if cpu := rep.Generator.CPUPercent; rep.Generator.CPUs > 0 && cpu > 90*float64(rep.Generator.CPUs) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("generator CPU %.0f%% of %d core(s): close to saturation, check send lag", cpu, rep.Generator.CPUs))
@@ -349,8 +386,10 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 	g := rep.Generator
 	fmt.Fprintf(w, "generator: inputs sent %d of %d scheduled, pings %d (pongs %d); send lag p50 %.3f ms p99 %.3f ms max %.3f ms\n",
 		g.InputsSent, g.InputsPlanned, g.PingsSent, g.Pongs, rep.SendLag.P["50"], rep.SendLag.P["99"], rep.SendLag.Max)
-	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)); errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
-		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
+	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)), %.2f µs per datagram; errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
+		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.CPUPerDatagram, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
+	fmt.Fprintf(w, "  sockets: %d, %d player(s) each; datagrams not from the server %d, truncated %d, for no player's address %d\n",
+		g.Sockets, g.PerSocket, g.WrongSource, g.Truncated, g.UnknownDest)
 	fmt.Fprintf(w, "  heap: %.0f allocations/s, %.0f B/s, %d GC cycles in the window (admin scrapes included)\n",
 		g.AllocsPerSec, g.AllocBytesSec, g.GCs)
 	fmt.Fprintf(w, "  view: %d full, %d delta, %d stale (reordered) snapshots, %d deltas before a full one\n",
@@ -379,17 +418,7 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 	if srv := rep.Server; srv != nil {
 		writeServer(w, srv)
 	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	if rep.Valid {
-		fmt.Fprintf(w, "\nrun VALID\n")
-	} else {
-		fmt.Fprintf(w, "\n*** run INVALID ***\n")
-		for _, r := range rep.Invalid {
-			fmt.Fprintf(w, "*** %s\n", r)
-		}
-	}
+	rep.writeVerdict(w)
 }
 
 func writeServer(w io.Writer, srv *ServerReport) {

@@ -36,7 +36,7 @@ func TestReportValidRun(t *testing.T) {
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text, false)
-	for _, want := range []string{"Detailed Percentile spectrum (rtt, corrected)", "1/(1-Percentile)", "run VALID", "lost_loot: 0 of 0"} {
+	for _, want := range []string{"Detailed Percentile spectrum (rtt, corrected)", "1/(1-Percentile)", "verdict: VALID", "lost_loot: 0 of 0"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q", want)
 		}
@@ -74,7 +74,7 @@ func TestReportInvalidWhenGeneratorLags(t *testing.T) {
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text, true)
-	if !strings.Contains(text.String(), "*** run INVALID ***") || strings.Contains(text.String(), "Detailed Percentile") {
+	if !strings.Contains(text.String(), "verdict: INVALID") || strings.Contains(text.String(), "Detailed Percentile") {
 		t.Fatal("quiet INVALID text wrong")
 	}
 }

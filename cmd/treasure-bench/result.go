@@ -64,6 +64,9 @@ type WorkerResult struct {
 	SendWouldBlck uint64
 	RecvErrors    uint64
 	Refused       uint64 // ECONNREFUSED: nobody listening at the server address
+	// Shared sockets (not connected, so the kernel filters nothing):
+	// datagrams not from the server, cut short, or for no player's address.
+	WrongSource, Truncated, UnknownDest uint64
 
 	ImpairSend, ImpairRecv client.ImpairStats
 
@@ -124,6 +127,9 @@ func (r *WorkerResult) merge(o *WorkerResult) {
 	r.SendWouldBlck += o.SendWouldBlck
 	r.RecvErrors += o.RecvErrors
 	r.Refused += o.Refused
+	r.WrongSource += o.WrongSource
+	r.Truncated += o.Truncated
+	r.UnknownDest += o.UnknownDest
 	addImpair(&r.ImpairSend, &o.ImpairSend)
 	addImpair(&r.ImpairRecv, &o.ImpairRecv)
 	if r.TickPeriod == 0 {

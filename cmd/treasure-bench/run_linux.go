@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit and returns it:
@@ -42,6 +44,17 @@ func cpuTimes() (user, sys float64) {
 	return float64(ru.Utime.Nano()) / 1e9, float64(ru.Stime.Nano()) / 1e9
 }
 
+// isLocalAddr reports whether a is an address of this host (a bind to it
+// succeeds without IP_FREEBIND).
+func isLocalAddr(a netip.Addr) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet4{Addr: a.As4()}) == nil
+}
+
 func resolve(addr string) (netip.AddrPort, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -58,17 +71,31 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "treasure-bench: --addr %s: %v\n", cfg.Addr, err)
 		return exitUsage
 	}
+	perSocket, err := cfg.SocketPlan(server, isLocalAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
+		return exitUsage
+	}
 	limit, err := raiseNoFile()
 	if err != nil {
 		fmt.Fprintf(stderr, "treasure-bench: RLIMIT_NOFILE: %v\n", err)
 		return exitFail
 	}
-	if need := uint64(cfg.Players + cfg.Workers + 64); need > limit {
-		fmt.Fprintf(stderr, "treasure-bench: --players %d needs %d file descriptors (one socket per player), the hard limit is %d: raise it (ulimit -Hn) or use fewer players\n",
-			cfg.Players, need, limit)
+	sockets := (cfg.Players + perSocket - 1) / perSocket
+	if need := uint64(sockets + 2*cfg.Workers + 64); need > limit {
+		fmt.Fprintf(stderr, "treasure-bench: --players %d needs %d file descriptors (%d socket(s), %d player(s) each), the hard limit is %d: raise it (ulimit -Hn), use fewer players or more --players-per-socket\n",
+			cfg.Players, need, sockets, perSocket, limit)
 		return exitUsage
 	}
 
+	// One P more than workers: with a P per worker and nothing idle, the
+	// runtime's sysmon takes the P from every worker blocked in
+	// epoll_pwait2 for more than 20 µs and hands it to another thread: more
+	// context switches per wake-up than sends (BENCHMARKS.md, generator
+	// ceiling). With an idle P it leaves a syscall alone for 10 ms.
+	if runtime.GOMAXPROCS(0) <= cfg.Workers {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers + 1))
+	}
 	base := time.Now()
 	inputInterval := int64(float64(time.Second) / cfg.Rate)
 	inputPh := SpreadPhases(cfg.Players, inputInterval, cfg.Seed)
@@ -81,13 +108,14 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	startInterval := int64(float64(time.Second) * float64(cfg.Workers) / cfg.ConnectRate)
 
 	workers := make([]*Worker, 0, cfg.Workers)
+	var shared []*udp.Conn // read for their drops while the workers run
 	first := 0
 	for i := range cfg.Workers {
 		n := cfg.Players / cfg.Workers
 		if i < cfg.Players%cfg.Workers {
 			n++
 		}
-		w, err := newWorker(i, cfg, base, server, first, n, inputPh[first:first+n], pingPh[first:first+n], startInterval)
+		w, err := newWorker(i, cfg, base, server, first, n, perSocket, inputPh[first:first+n], pingPh[first:first+n], startInterval)
 		if err != nil {
 			for _, w := range workers {
 				w.close()
@@ -96,6 +124,9 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		workers = append(workers, w)
+		for _, s := range w.socks {
+			shared = append(shared, s.conn)
+		}
 		first += n
 	}
 
@@ -166,7 +197,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		w.SetPlan(plan)
 	}
 
-	info := &RunInfo{CPUs: runtime.NumCPU(), ServerClock: srvPeriod > 0}
+	info := &RunInfo{CPUs: runtime.NumCPU(), ServerClock: srvPeriod > 0, PerSocket: perSocket, Sockets: sockets}
 	if clockErr != nil {
 		info.ServerClockErr = clockErr.Error()
 	}
@@ -186,6 +217,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		}
 	}
 	u0, s0 := cpuTimes()
+	dg0 := datagrams(workers)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	srv0, _, ok0 := ReadUDPDrops(int(server.Port()), 0)
@@ -195,6 +227,7 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	}
 	pp.sleepUntil(plan.MeasureEnd)
 	u1, s1 := cpuTimes()
+	info.Datagrams = datagrams(workers) - dg0
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -219,6 +252,10 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 	// Our own sockets' kernel drops, read before the workers close them.
 	_, cli, _ := ReadUDPDrops(0, int(server.Port()))
 	info.ClientDrops = cli.Drops
+	info.DropSockets = cli.DropSockets
+	d, n := sharedDrops(shared)
+	info.ClientDrops += d
+	info.DropSockets += n
 	info.CPUUser, info.CPUSys = u1-u0, s1-s0
 	info.KernelOK = ok0 && ok1
 	info.ServerSockets = srv1.Sockets
@@ -243,13 +280,23 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		total.merge(r)
 	}
 	rep := BuildReport(cfg, total, info)
-	if cfg.JSON {
+	var files []string
+	if cfg.Results != "" {
+		if files, err = writeResults(cfg.Results, rep); err != nil {
+			fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
+			return exitFail
+		}
+	}
+	switch {
+	case cfg.JSON:
 		if err := rep.WriteJSON(stdout); err != nil {
 			fmt.Fprintf(stderr, "treasure-bench: %v\n", err)
 			return exitFail
 		}
-	} else {
-		rep.WriteText(stdout, cfg.Quiet)
+	case cfg.Latency || cfg.Quiet:
+		rep.WriteText(stdout, !cfg.Latency)
+	default:
+		rep.WriteSummary(stdout, files)
 	}
 	if cfg.Plot != "" {
 		if err := WritePlot(cfg.Plot, rep); err != nil {
@@ -258,12 +305,22 @@ func runBench(cfg *Config, stdout, stderr io.Writer) int {
 		}
 	}
 	if !rep.Valid {
-		fmt.Fprintf(stderr, "treasure-bench: *** run INVALID: %s ***\n", strings.Join(rep.Invalid, "; "))
+		if cfg.JSON || cfg.Latency || cfg.Quiet { // the summary says it already
+			fmt.Fprintf(stderr, "treasure-bench: *** run INVALID: %s ***\n", strings.Join(rep.Invalid, "; "))
+		}
 		if cfg.Strict {
 			return exitInvalid
 		}
 	}
 	return exitOK
+}
+
+func datagrams(ws []*Worker) uint64 {
+	var n uint64
+	for _, w := range ws {
+		n += w.progDatagrams.Load()
+	}
+	return n
 }
 
 func connectedCount(ws []*Worker) uint64 {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -44,7 +45,9 @@ const (
 
 type player struct {
 	idx   int32
-	fd    int
+	fd    int        // own socket (a socket per player), or -1
+	s     *sock      // shared socket, or nil
+	addr  netip.Addr // source address on the shared socket
 	w     *Worker
 	sess  *client.Session
 	bot   *Bot
@@ -53,6 +56,7 @@ type player struct {
 	sendImp, recvImp *client.Impairer
 	write, deliver   func([]byte) // bound once: no allocation per datagram
 	held             bool         // in w.held
+	failed           bool         // handshake timed out: never connected, never sends
 
 	state    client.State // as of the last check (transitions)
 	hsStart  int64
@@ -77,6 +81,13 @@ type Worker struct {
 	riovs   [recvBatch]unix.Iovec
 	rhdrs   [recvBatch]unix.Mmsghdr
 
+	// Shared sockets (shared_linux.go); nil with a socket per player.
+	server netip.AddrPort
+	socks  []*sock
+	dirty  []*sock       // sockets with queued sends
+	rmsgs  []udp.Message // receive batch
+	lagAt  int64         // scheduled time of the datagram being sent, -1: none
+
 	// Connect phase.
 	nextStart     int   // next player to send its first Hello
 	startInterval int64 // ns between first Hellos of this worker
@@ -99,6 +110,8 @@ type Worker struct {
 	tStart   uint32 // first tick measured for loss
 	tEnd     uint32 // last tick measured for loss
 
+	lastSendPass int64 // when sendDue last ran (see Config.SendQuantum)
+
 	held []*player // players with a datagram held back by the impairment
 	now  int64     // time of the datagram being handled
 
@@ -106,15 +119,20 @@ type Worker struct {
 
 	// Progress, read by the main goroutine.
 	progSent, progSnaps, progConnected atomic.Uint64
-	connectDone                        atomic.Bool
+	// Datagrams the kernel took from or gave to this worker, any kind: the
+	// generator's CPU per datagram does not depend on how much of a core
+	// a shared machine left it, its CPU percentage does.
+	progDatagrams atomic.Uint64
+	connectDone   atomic.Bool
 }
 
 func (w *Worker) clock() int64 { return int64(time.Since(w.base)) }
 
-// newWorker creates the sockets of players [first, first+n) and registers
-// them. inputPhase and pingPhase are those players' phases.
-func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
-	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(),
+// newWorker creates the sockets of players [first, first+n), perSocket
+// players to a socket, and registers them. inputPhase and pingPhase are
+// those players' phases.
+func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n, perSocket int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
+	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(), server: server, lagAt: -1,
 		startInterval: startInterval, inputPh: inputPhase, pingPh: pingPhase, period: int64(50 * time.Millisecond)}
 	for i := range w.rhdrs {
 		w.riovs[i].Base = &w.rbufs[i][0]
@@ -127,56 +145,90 @@ func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	sa, family := sockaddr(server)
-	imp := client.Impairment{Loss: cfg.Loss, Dup: cfg.Dup, Reorder: cfg.Reorder, Seed: cfg.Seed}
+	if perSocket > 1 {
+		if err := w.openShared(first, n, perSocket); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
 	for i := range n {
-		g := int32(first + i)
-		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		p, err := w.newPlayer(int32(first+i), perSocket)
 		if err != nil {
 			w.close()
-			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
-		}
-		if err := unix.Connect(fd, sa); err != nil {
-			unix.Close(fd)
-			w.close()
-			return nil, fmt.Errorf("connect player %d to %v: %w", g, server, err)
-		}
-		p := &player{idx: g, fd: fd, w: w, bot: NewBot(cfg.Seed, uint64(g))}
-		if cfg.AuditLoot {
-			p.audit = make(map[client.LootKey]struct{}, 64)
-		}
-		region := cfg.Region
-		if region < 0 {
-			region = int(g) % cfg.Regions
-		}
-		p.sess = client.NewSession(client.Config{
-			PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
-			Region:    uint8(region),
-			Nonce:     (cfg.Seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1,
-			Codec:     w.codec,
-		}, client.Handlers{
-			Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
-			Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
-			Applied:  func(_ uint32, sched, sent, now int64) { w.onApplied(sched, sent, now) },
-			Pong:     func(sched, sent, now int64, _ uint32) { w.onPong(sched, sent, now) },
-		})
-		p.write = func(b []byte) { w.write(p, b) }
-		p.deliver = func(b []byte) { w.handle(p, b) }
-		if imp.Active() {
-			p.sendImp = client.NewImpairer(imp, 2*uint64(g))
-			p.recvImp = client.NewImpairer(imp, 2*uint64(g)+1)
-		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(len(w.players))}
-		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(fd)
-			w.close()
-			return nil, fmt.Errorf("epoll_ctl: %w", err)
+			return nil, err
 		}
 		w.players = append(w.players, p)
 	}
 	w.res.Players = n
 	w.pending = n
 	return w, nil
+}
+
+// newPlayer makes player g: its session, bot and impairment, and its own
+// connected socket or its place on a shared one.
+func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
+	cfg := w.cfg
+	p := &player{idx: g, fd: -1, w: w, bot: NewBot(cfg.Seed, uint64(g))}
+	if perSocket > 1 {
+		p.s = w.socks[len(w.players)/perSocket]
+		p.s.players = append(p.s.players, p)
+		p.addr = cfg.PlayerAddr(int(g))
+	} else {
+		sa, family := sockaddr(w.server)
+		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
+		}
+		p.fd = fd // closed by w.close from here on
+		if err := unix.Connect(fd, sa); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("connect player %d to %v: %w", g, w.server, err)
+		}
+		if err := w.epollAdd(fd, len(w.players)); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	if cfg.AuditLoot {
+		p.audit = make(map[client.LootKey]struct{}, 64)
+	}
+	region := cfg.Region
+	if region < 0 {
+		region = int(g) % cfg.Regions
+	}
+	p.sess = client.NewSession(client.Config{
+		PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
+		Region:    uint8(region),
+		Nonce:     playerNonce(cfg.Seed, g),
+		Codec:     w.codec,
+	}, client.Handlers{
+		Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
+		Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
+		Applied:  func(_ uint32, sched, sent, now int64) { w.onApplied(sched, sent, now) },
+		Pong:     func(sched, sent, now int64, _ uint32) { w.onPong(sched, sent, now) },
+	})
+	p.write = func(b []byte) { w.write(p, b) }
+	p.deliver = func(b []byte) { w.handle(p, b) }
+	if imp := (client.Impairment{Loss: cfg.Loss, Dup: cfg.Dup, Reorder: cfg.Reorder, Seed: cfg.Seed}); imp.Active() {
+		p.sendImp = client.NewImpairer(imp, 2*uint64(g))
+		p.recvImp = client.NewImpairer(imp, 2*uint64(g)+1)
+	}
+	return p, nil
+}
+
+// epollAdd registers fd for input; idx comes back in the event (a player's
+// index, or a shared socket's).
+func (w *Worker) epollAdd(fd, idx int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(idx)}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// playerNonce is player g's handshake nonce: distinct per player and seed.
+func playerNonce(seed uint64, g int32) uint64 {
+	return (seed*0x9e3779b97f4a7c15 ^ uint64(g)*0xbf58476d1ce4e5b9) | 1
 }
 
 func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
@@ -188,9 +240,15 @@ func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
 
 func (w *Worker) close() {
 	for _, p := range w.players {
-		unix.Close(p.fd)
+		if p.fd >= 0 {
+			unix.Close(p.fd)
+		}
 	}
 	w.players = nil
+	for _, s := range w.socks {
+		s.conn.Close()
+	}
+	w.socks = nil
 	if w.epfd > 0 {
 		unix.Close(w.epfd)
 		w.epfd = 0
@@ -222,10 +280,12 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 				w.freezeEpoch()
 			}
 			w.sendDue(now)
+			w.lastSendPass = now
 		}
 		if len(w.held) > 0 {
 			w.flushHeld(now)
 		}
+		w.flushAll()
 		w.poll(w.nextWake(w.clock()))
 	}
 	w.finish()
@@ -256,6 +316,7 @@ func (w *Worker) connectStep(now, timeout int64) {
 		}
 		if now-p.hsStart >= timeout {
 			p.state = client.StateClosed
+			p.failed = true
 			w.res.Failed++
 			w.pending--
 			continue
@@ -278,7 +339,7 @@ func (w *Worker) connectStep(now, timeout int64) {
 	if now >= w.nextKeepalive {
 		w.nextKeepalive = now + int64(keepalivePeriod)
 		for _, p := range w.players {
-			if p.sess.State() == client.StateConnected {
+			if !p.failed && p.sess.State() == client.StateConnected {
 				w.send(p, p.sess.Input(now), now)
 			}
 		}
@@ -288,7 +349,9 @@ func (w *Worker) connectStep(now, timeout int64) {
 // transitions reacts to handshake state changes after a datagram.
 func (w *Worker) transitions(p *player, now int64) {
 	st := p.sess.State()
-	if st == p.state {
+	if st == p.state || p.failed {
+		// A player that timed out stays failed: a late Welcome must not
+		// count it connected too, nor make it send.
 		return
 	}
 	prev := p.state
@@ -389,7 +452,7 @@ func (w *Worker) sendInput(p *player, at int64) {
 	if measured {
 		w.res.InputsPlannedWindow++
 	}
-	if p.sess.State() != client.StateConnected {
+	if p.failed || p.sess.State() != client.StateConnected {
 		w.res.SkippedNotConnected++
 		return
 	}
@@ -402,24 +465,38 @@ func (w *Worker) sendInput(p *player, at int64) {
 		}
 	}
 	now := w.clock()
-	w.send(p, p.sess.Input(now), now)
+	w.sendMeasured(p, p.sess.Input(now), now, at, measured)
 	if measured {
 		w.res.InputsSentWindow++
-		recordNs(w.res.SendLag, now-at)
 	}
 	w.progSent.Add(1)
 }
 
 func (w *Worker) sendPing(p *player, at int64) {
-	if p.sess.State() != client.StateConnected {
+	if p.failed || p.sess.State() != client.StateConnected {
 		w.res.SkippedNotConnected++
 		return
 	}
 	now := w.clock()
-	w.send(p, p.sess.Ping(at, now), now)
-	if w.plan.inWindow(at) {
+	measured := w.plan.inWindow(at)
+	w.sendMeasured(p, p.sess.Ping(at, now), now, at, measured)
+	if measured {
 		w.res.PingsSentWindow++
+	}
+}
+
+// sendMeasured sends b and, when measured, records its send lag: at once
+// for a socket per player (the write is the send), at the batch's sendmmsg
+// for a shared socket (flushSock); at once too when the impairment dropped
+// or held the datagram.
+func (w *Worker) sendMeasured(p *player, b []byte, now, at int64, measured bool) {
+	if measured {
+		w.lagAt = at
+	}
+	w.send(p, b, now)
+	if w.lagAt >= 0 {
 		recordNs(w.res.SendLag, now-at)
+		w.lagAt = -1
 	}
 }
 
@@ -433,9 +510,14 @@ func (w *Worker) send(p *player, b []byte, now int64) {
 }
 
 func (w *Worker) write(p *player, b []byte) {
+	if p.s != nil {
+		w.enqueue(p, b)
+		return
+	}
 	_, err := unix.Write(p.fd, b)
 	switch {
 	case err == nil:
+		w.progDatagrams.Add(1)
 	case errors.Is(err, unix.EAGAIN):
 		w.res.SendWouldBlck++
 	case errors.Is(err, unix.ECONNREFUSED):
@@ -481,12 +563,16 @@ func (w *Worker) nextWake(now int64) int64 {
 			wake = min(wake, w.hs[w.hsHead].due)
 		}
 	} else {
+		// Sends wait for the quantum after the last pass: a wake-up per
+		// send (tens of thousands a second, each a context switch) would
+		// cost more than the sends. Arriving datagrams still wake at once.
+		q := w.lastSendPass + int64(w.cfg.SendQuantum)
 		if at, _, ok := w.inputs.Peek(); ok {
-			wake = min(wake, at)
+			wake = min(wake, max(at, q))
 		}
 		if w.pings != nil {
 			if at, _, ok := w.pings.Peek(); ok {
-				wake = min(wake, at)
+				wake = min(wake, max(at, q))
 			}
 		}
 		wake = min(wake, w.plan.DrainEnd)
@@ -511,7 +597,11 @@ func (w *Worker) poll(wake int64) {
 		return
 	}
 	for i := range n {
-		w.drain(w.players[w.events[i].Fd])
+		if w.socks != nil {
+			w.drainSock(w.socks[w.events[i].Fd])
+		} else {
+			w.drain(w.players[w.events[i].Fd])
+		}
 	}
 }
 
@@ -531,21 +621,26 @@ func (w *Worker) drain(p *player) {
 			return
 		}
 		n := int(r)
+		w.progDatagrams.Add(uint64(n))
 		now := w.clock()
 		w.now = now
 		for i := range n {
-			b := w.rbufs[i][:w.rhdrs[i].Len]
-			if p.recvImp != nil {
-				p.recvImp.Pass(b, now, p.deliver)
-				w.noteHeld(p)
-			} else {
-				w.handle(p, b)
-			}
+			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
 		}
 		if n < recvBatch {
 			return
 		}
 	}
+}
+
+// receive hands a datagram for p to its receive impairment, or handles it.
+func (w *Worker) receive(p *player, b []byte, now int64) {
+	if p.recvImp != nil {
+		p.recvImp.Pass(b, now, p.deliver)
+		w.noteHeld(p)
+		return
+	}
+	w.handle(p, b)
 }
 
 func (w *Worker) handle(p *player, b []byte) {
@@ -644,7 +739,7 @@ func (w *Worker) finish() {
 			w.write(p, b)
 			w.write(p, b) // unacknowledged; a lost Bye costs a 10 s timeout
 		}
-		if p.state == client.StateConnected || p.state == client.StateClosed {
+		if !p.failed && (p.state == client.StateConnected || p.state == client.StateClosed) {
 			if w.tEnd >= w.tStart && w.res.EpochSamples > 0 {
 				r.SnapExpected += uint64(w.tEnd - w.tStart + 1)
 			}
@@ -684,6 +779,7 @@ func (w *Worker) finish() {
 		r.BotMoves += p.bot.Moves
 		r.BotFallbacks += p.bot.Fallbacks
 	}
+	w.flushAll()
 	if r.TickPeriod == 0 {
 		r.TickPeriod = w.period
 	}

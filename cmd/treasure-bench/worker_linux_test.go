@@ -4,7 +4,9 @@ package main
 
 import (
 	"testing"
+	"time"
 
+	"github.com/treasured/treasured/client"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -58,5 +60,34 @@ func TestTickClockEstimate(t *testing.T) {
 	h := w.res.TickToWire
 	if h.Min() != 0 || !h.ValuesAreEquivalent(h.Max(), 10_000) {
 		t.Fatalf("t2w min %d max %d µs", h.Min(), h.Max())
+	}
+}
+
+// A player whose handshake timed out stays failed when its Welcome comes
+// late: it is not counted connected as well, and it sends nothing.
+func TestLateWelcomeAfterFailure(t *testing.T) {
+	w, _ := sharedWorker(t, 1, 2)
+	p := w.players[0]
+	w.connectStep(0, int64(time.Hour)) // Hello
+	w.flushAll()
+	if p.sess.State() != client.StateHello {
+		t.Fatalf("state %v", p.sess.State())
+	}
+	w.hs[w.hsHead].due = 0
+	w.connectStep(1, 1) // timed out
+	if !p.failed || w.res.Failed != 1 {
+		t.Fatalf("failed %v (%d)", p.failed, w.res.Failed)
+	}
+	enc := schema.NewEncoder()
+	nonce := playerNonce(w.cfg.Seed, p.idx)
+	w.handle(p, enc.Challenge(&schema.ChallengeFrame{ClientNonce: nonce, Expiry: 1}))
+	w.handle(p, enc.Welcome(&schema.WelcomeFrame{SessionID: 1 << 63, TickHz: 20, ClientNonce: nonce}))
+	if w.res.Connected != 0 {
+		t.Fatalf("a failed player counted connected (state %v)", p.sess.State())
+	}
+	w.plan = &Plan{MeasureStart: 0, MeasureEnd: 10}
+	w.sendPing(p, 1)
+	if w.res.SkippedNotConnected != 1 || len(p.s.out) != 0 {
+		t.Fatalf("a failed player sent: skipped %d, queued %d", w.res.SkippedNotConnected, len(p.s.out))
 	}
 }

@@ -35,7 +35,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/treasured/treasured/perf/baseline/internal/common"
+	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -275,6 +275,10 @@ func (s *server) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
 		return
 	}
+	if int(c.Region) >= regions { // as treasured: no silent remapping
+		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: uint8(wire.RejectReasonBadRegion), ClientNonce: c.ClientNonce}), from)
+		return
+	}
 	w := s.w
 	w.mu.Lock()
 	var p *Player
@@ -284,7 +288,7 @@ func (s *server) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 		}
 	}
 	if p == nil {
-		region := int(c.Region) % regions
+		region := int(c.Region)
 		p = &Player{
 			id: w.nextID, session: rand.Uint64() | 1<<63, addr: from, region: region,
 			inbox: make(chan []byte, 64), actions: make(chan schema.Action, 256), tickCh: make(chan uint32, 1),
@@ -490,9 +494,14 @@ func neighbours(z int) []int {
 // tickLoop is the studio's tick: a time.Ticker, the whole world under one
 // lock, then a signal to every player goroutine to send its snapshot.
 func (s *server) tickLoop() {
+	// start is read before the Ticker exists, so its k-th tick never fires
+	// before start + k*tick: tick k is scheduled there, as the exported
+	// clock says (a Ticker drops ticks when the loop is late, so later ticks
+	// only fall further behind it).
+	start := time.Now()
 	tk := time.NewTicker(s.tick)
 	defer tk.Stop()
-	start := time.Now()
+	s.m.SetTickClock(start, s.tick)
 	for k := int64(1); ; k++ {
 		<-tk.C
 		if s.closed.Load() {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/treasured/treasured/perf/baseline/internal/playtest"
+	"github.com/treasured/treasured/perf/internal/playtest"
 )
 
 func TestNaivePlays(t *testing.T) {
@@ -19,4 +19,6 @@ func TestNaivePlays(t *testing.T) {
 	if n := s.m.Inputs.Load(); n == 0 {
 		t.Fatal("no inputs counted")
 	}
+	playtest.TickClock(t, s.conn.LocalAddr().String(), s.m.Expose, s.tick)
+	playtest.RejectsRegion(t, s.conn.LocalAddr().String(), regions)
 }

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
-	"github.com/treasured/treasured/perf/baseline/internal/common"
+	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -48,6 +48,7 @@ type slot struct {
 
 type server struct {
 	tick    time.Duration // tick period, fixed before start
+	regions int           // the engine's; a Connect for another is rejected
 	closed  atomic.Bool   // set by the reader when conn is closed
 	conn    *net.UDPConn
 	m       *common.Metrics
@@ -103,7 +104,7 @@ func newServer(listen string, cfg engine.Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{tick: defaultTick, conn: conn, m: common.NewMetrics(), cookies: common.NewCookies(), world: w,
+	s := &server{tick: defaultTick, regions: cfg.Regions, conn: conn, m: common.NewMetrics(), cookies: common.NewCookies(), world: w,
 		slots: make([]slot, cfg.MaxPlayers), bySess: map[uint64]int32{}, byAddr: map[netip.AddrPort]int32{}}
 	for i := cfg.MaxPlayers - 1; i >= 0; i-- {
 		s.free = append(s.free, int32(i))
@@ -145,6 +146,10 @@ func (s *server) read() {
 			dec.ConnectInto(&c)
 			if ok, reason := s.cookies.Check(from, &c, now); !ok {
 				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+				continue
+			}
+			if int(c.Region) >= s.regions { // as treasured: no silent remapping
+				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(wire.RejectReasonBadRegion), ClientNonce: c.ClientNonce}), from)
 				continue
 			}
 			wf, ok := s.join(&c, from, now)
@@ -213,7 +218,7 @@ func (s *server) join(c *schema.ConnectFrame, from netip.AddrPort, now time.Time
 		i = s.free[len(s.free)-1]
 		s.free = s.free[:len(s.free)-1]
 		sl := &s.slots[i]
-		*sl = slot{active: true, gen: sl.gen + 1, addr: from, nonce: c.ClientNonce, region: c.Region % 3, lastSeen: now}
+		*sl = slot{active: true, gen: sl.gen + 1, addr: from, nonce: c.ClientNonce, region: c.Region, lastSeen: now}
 		sl.session = 1<<63 | uint64(rand.Uint32()&0x7fffffff)<<32 | uint64(sl.gen&0xff)<<24 | uint64(i)
 		s.bySess[sl.session] = i
 		s.byAddr[from] = i
@@ -247,6 +252,7 @@ func (s *server) tickLoop() {
 	addrs := make([]netip.AddrPort, len(s.slots))
 	var active []int32
 	start := time.Now()
+	s.m.SetTickClock(start, s.tick) // the engine's tick k is scheduled at start + k*tick
 	for k := int64(1); !s.closed.Load(); k++ {
 		sched := start.Add(time.Duration(k) * s.tick)
 		if d := time.Until(sched); d > 0 {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
-	"github.com/treasured/treasured/perf/baseline/internal/playtest"
+	"github.com/treasured/treasured/perf/internal/playtest"
 )
 
 func TestPlainPlays(t *testing.T) {
@@ -23,4 +23,6 @@ func TestPlainPlays(t *testing.T) {
 	if n := s.m.SnapshotsSent.Load(); n == 0 {
 		t.Fatal("no snapshots counted")
 	}
+	playtest.TickClock(t, s.conn.LocalAddr().String(), s.m.Expose, s.tick)
+	playtest.RejectsRegion(t, s.conn.LocalAddr().String(), uint8(cfg.Regions))
 }

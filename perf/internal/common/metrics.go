@@ -67,6 +67,17 @@ type Metrics struct {
 	Sessions                                      atomic.Int64
 	TickWork, TickJitter                          *Hist
 	maxJitter                                     atomic.Int64
+	// The tick clock, exported as treasured exports it so that the bench
+	// measures tick_to_wire from the scheduled tick start (absolute) for
+	// every server alike, not from its min-filter estimate.
+	tickEpochNs, tickPeriodNs atomic.Int64
+}
+
+// SetTickClock says that tick T is scheduled to start at epoch + T*period
+// (absolute deadlines).
+func (m *Metrics) SetTickClock(epoch time.Time, period time.Duration) {
+	m.tickEpochNs.Store(epoch.UnixNano())
+	m.tickPeriodNs.Store(int64(period))
 }
 
 // Drop reasons of a baseline.
@@ -119,6 +130,12 @@ func (m *Metrics) Expose(w io.Writer) {
 	}
 	g("treasured_sessions_active", float64(m.Sessions.Load()))
 	g("treasured_tick_max_jitter_seconds", float64(m.maxJitter.Load())/1e9)
+	if per := m.tickPeriodNs.Load(); per > 0 {
+		// %g prints the shortest form that reads back exactly: the epoch
+		// keeps its float64 resolution (~0.24 µs).
+		g("treasured_tick_epoch_unix_seconds", float64(m.tickEpochNs.Load())/1e9)
+		g("treasured_tick_period_seconds", float64(per)/1e9)
+	}
 	m.TickWork.write(w, "treasured_tick_work_seconds", "Time spent on one tick.")
 	m.TickJitter.write(w, "treasured_tick_jitter_seconds", "Actual minus scheduled tick start.")
 

@@ -1,0 +1,202 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/netio/udp"
+	"github.com/treasured/treasured/schema"
+)
+
+// sharedWorker makes a worker whose n players share sockets of perSocket
+// players, aimed at a plain socket standing in for the server.
+func sharedWorker(t *testing.T, n, perSocket int) (*Worker, *net.UDPConn) {
+	t.Helper()
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg, err := ParseArgs([]string{"--addr", srv.LocalAddr().String(), "--players", "100"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	w, err := newWorker(0, cfg, time.Now(), server, 0, n, perSocket, make([]int64, n), make([]int64, n), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	return w, srv
+}
+
+// waitRead reads s's socket until want datagrams came (generous bound: the
+// box may be loaded) and returns them.
+func waitRead(t *testing.T, w *Worker, s *sock, want int) []udp.Message {
+	t.Helper()
+	var got []udp.Message
+	for end := time.Now().Add(10 * time.Second); len(got) < want && time.Now().Before(end); {
+		n, err := s.conn.ReadBatch(w.rmsgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range w.rmsgs[:n] {
+			m.Buf = bytes.Clone(m.Buf[:m.N])
+			got = append(got, m)
+		}
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(got) != want {
+		t.Fatalf("got %d datagrams, want %d", len(got), want)
+	}
+	return got
+}
+
+// Two players on one socket never see each other's datagrams: what the
+// server sends to a player's address reaches that player only.
+func TestSharedRouting(t *testing.T) {
+	w, srv := sharedWorker(t, 4, 2)
+	if len(w.socks) != 2 {
+		t.Fatalf("%d sockets for 4 players, 2 each", len(w.socks))
+	}
+	s := w.socks[1] // players 2 and 3
+	for _, g := range []int{3, 2, 3} {
+		to := netip.AddrPortFrom(w.cfg.PlayerAddr(g), s.conn.LocalAddr().Port())
+		if _, err := srv.WriteToUDPAddrPort([]byte{byte(g)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range waitRead(t, w, s, 3) {
+		p := w.route(s, &m)
+		if p == nil || int(p.idx) != int(m.Buf[0]) {
+			t.Fatalf("datagram for player %d routed to %v", m.Buf[0], p)
+		}
+	}
+	// Player 0's address on player 2's socket: not a player of this socket.
+	m := udp.Message{Addr: w.server, Local: w.cfg.PlayerAddr(0)}
+	if p := w.route(s, &m); p != nil || w.res.UnknownDest != 1 {
+		t.Fatalf("foreign player's address routed to %v (unknown %d)", p, w.res.UnknownDest)
+	}
+}
+
+// Bad input on a shared socket is counted, never delivered, never a crash:
+// a datagram from another address than the server's, one for an address of
+// no player, one too long for the receive buffer, and garbage from the
+// server to a real player.
+func TestSharedBadInput(t *testing.T) {
+	w, srv := sharedWorker(t, 2, 2)
+	s := w.socks[0]
+	port := s.conn.LocalAddr().Port()
+	rogue, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close()
+	player0 := netip.AddrPortFrom(w.cfg.PlayerAddr(0), port)
+	send := func(c *net.UDPConn, b []byte, to netip.AddrPort) {
+		if _, err := c.WriteToUDPAddrPort(b, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(rogue, []byte("not the server"), player0)
+	send(srv, []byte("nobody"), netip.AddrPortFrom(w.cfg.PlayerAddr(50), port))
+	send(srv, make([]byte, schema.MaxDatagram+100), player0)
+	send(srv, []byte{0xde, 0xad, 0xbe, 0xef}, player0)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		w.drainSock(s)
+		r := w.res
+		if r.WrongSource+r.UnknownDest+r.Truncated+r.BadDatagrams >= 4 {
+			break
+		}
+	}
+	r := w.res
+	if r.WrongSource != 1 || r.UnknownDest != 1 || r.Truncated != 1 || r.BadDatagrams != 1 {
+		t.Fatalf("wrong source %d, unknown %d, truncated %d, bad %d; want 1 each", r.WrongSource, r.UnknownDest, r.Truncated, r.BadDatagrams)
+	}
+	if st := w.players[1].sess.Stats; st.Snapshots != 0 || st.Unexpected != 0 {
+		t.Fatalf("player 1 saw player 0's datagrams: %+v", st)
+	}
+}
+
+// Every datagram a player sends carries its own source address, as the
+// wire shows it: a raw socket sees the IP and UDP headers as sent.
+func TestSharedSourceAddress(t *testing.T) {
+	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if errors.Is(err, unix.EPERM) {
+		t.Skip("raw sockets need CAP_NET_RAW: run as root to check the source addresses on the wire")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(raw)
+	unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+
+	w, srv := sharedWorker(t, 5, 5)
+	now := w.clock()
+	for _, p := range w.players {
+		w.send(p, p.sess.Hello(), now)
+	}
+	w.flushAll()
+	want := map[netip.AddrPort]bool{}
+	for g := range 5 {
+		want[netip.AddrPortFrom(w.cfg.PlayerAddr(g), w.socks[0].conn.LocalAddr().Port())] = true
+	}
+	// The raw socket also sees other UDP traffic of the host: keep what went
+	// to the server's port.
+	seen := map[netip.AddrPort]int{}
+	buf := make([]byte, 65536)
+	for end := time.Now().Add(10 * time.Second); len(seen) < 5 && time.Now().Before(end); {
+		n, _, err := unix.Recvfrom(raw, buf, 0)
+		if err != nil {
+			continue
+		}
+		ihl := int(buf[0]&0x0f) * 4
+		if n < ihl+8 || binary.BigEndian.Uint16(buf[ihl+2:]) != w.server.Port() {
+			continue
+		}
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(buf[12:16])), binary.BigEndian.Uint16(buf[ihl:]))
+		seen[src]++
+	}
+	for a := range want {
+		if seen[a] != 1 {
+			t.Errorf("%v: %d datagrams on the wire, want 1", a, seen[a])
+		}
+	}
+	for a := range seen {
+		if !want[a] {
+			t.Errorf("datagram to the server from %v, not a player's address", a)
+		}
+	}
+	// And the server's socket sees the same sources.
+	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for range 5 {
+		_, from, err := srv.ReadFromUDPAddrPort(buf)
+		if err != nil || !want[from] {
+			t.Fatalf("server got a datagram from %v (%v)", from, err)
+		}
+	}
+}
+
+// A non-loopback server with shared sockets is a usage error (exit 2) that
+// says the addresses would need configuring.
+func TestSharedNonLoopback(t *testing.T) {
+	cfg, err := ParseArgs([]string{"--addr", "192.0.2.1:7777", "--players-per-socket", "8", "--admin", ""}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := runBench(cfg, &out, &errOut); code != exitUsage || !bytes.Contains(errOut.Bytes(), []byte("configured on an interface")) {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
