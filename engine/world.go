@@ -195,7 +195,7 @@ func New(cfg Config) (*World, error) {
 		zoneHead:    make([]int32, g.zones),
 		respawnQ:    newRing[int32](int(g.nchests)),
 		expireQ:     newRing[lootRef](int(g.nchests)),
-		q:           newQueues(cfg.NodePool, cfg.EventPool, cfg.MaxPending),
+		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
 		keys:        make([]uint64, 0, cfg.MaxPlayers),
 		keysTmp:     make([]uint64, 0, cfg.MaxPlayers),
