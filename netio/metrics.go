@@ -27,6 +27,7 @@ func NewRegistry(s *Server) *prometheus.Registry {
 	s.SetTickObserver(h)
 	reg.MustRegister(
 		&serverCollector{s: s},
+		engineCollector{&s.EngineStats},
 		h.work, h.jitter,
 		newRuntimeCollector(),
 		collectors.NewGoCollector(),
