@@ -302,12 +302,17 @@ func (w *World) checkLiveness() {
 			stale = true
 		}
 	}
-	if !stale {
-		return
+	if stale {
+		w.resyncStale(lim)
 	}
-	// Every holder of a stale event has it at the head of its FIFO queue.
-	// zonePlayers lists every player active at the end of the last Step;
-	// those who joined since hold nothing that old.
+}
+
+// resyncStale resyncs every player whose oldest event is of a tick < lim.
+// Every holder of such an event has it at the head of its FIFO queue.
+// zonePlayers lists every player active at the end of the last Step; those
+// who joined since hold nothing that old.
+func (w *World) resyncStale(lim uint32) {
+	q := &w.q
 	for _, ps := range w.zonePlayers[:w.zoneStart[w.geo.zones]] {
 		i := int32(ps.ID)
 		p := &w.players[i]

@@ -134,3 +134,22 @@ func TestPoolsCannotRunOut(t *testing.T) {
 		t.Logf("MaxPending %d: resyncs %v, events dropped %d", pending, st.Resyncs, st.EventsDropped)
 	}
 }
+
+// BenchmarkLivenessScan is the liveness check's worst case per tick: the
+// scan of every active player that runs when some event came of age still
+// referenced (here nobody is stale, so it resyncs nobody and can repeat).
+func BenchmarkLivenessScan(b *testing.B) {
+	w, err := New(DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := newMixDriver(w, 4200, 42)
+	w.Step(d.joins())
+	for range 50 {
+		w.Step(d.inputs())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.resyncStale(0)
+	}
+}
