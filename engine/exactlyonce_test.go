@@ -131,7 +131,7 @@ func TestExactlyOnceHostileNetwork(t *testing.T) {
 func TestExactlyOnceGoneBudgetSpent(t *testing.T) {
 	ticks, clients := 4_000, 96
 	if testing.Short() {
-		ticks, clients = 1_000, 48
+		ticks, clients = 1_500, 48
 	}
 	cfg := hostileConfig()
 	cfg.NodePool = 1 // raised to the floor: the event reservation + one queue
