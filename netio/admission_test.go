@@ -4,9 +4,11 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -198,5 +200,58 @@ func helloSprayManyHosts(t *testing.T, rate, minJoined int) {
 	}
 	if joined < minJoined || retried != 0 {
 		t.Fatalf("%d/40 joined within 3 s (want >= %d), %d needed a second Connect", joined, minJoined, retried)
+	}
+}
+
+// TestServerSessionsPerIP: the same cap over real loopback sockets and two
+// loops. SO_REUSEPORT spreads one host's ports over both loops, so only a
+// count shared by the loops can hold it: 20 ports of 127.0.0.77 get
+// SessionsPerIP (8) sessions and Reject ServerFull for the rest, and another
+// host, 127.0.0.78, still joins.
+func TestServerSessionsPerIP(t *testing.T) { forEachBackend(t, testServerSessionsPerIP) }
+
+func testServerSessionsPerIP(t *testing.T, bc backendCase) {
+	ecfg := e2eEngineConfig()
+	ecfg.MaxPlayers = 64
+	w, err := engine.New(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perIP = 8
+	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, SessionsPerIP: perIP}), EngineWorld(w))
+	defer shutdown(t, srv)
+	join := func(host netip.Addr, nonce uint64) error {
+		c, err := newTestClientFrom(srv.Addr(), host, nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.close) // the session stays live until the test ends
+		// Generous: a loaded 2-core box, and nothing here is timed.
+		return c.handshake(0, nonce, time.Now().Add(20*time.Second))
+	}
+	host := netip.MustParseAddr("127.0.0.77")
+	welcomed, full := 0, 0
+	for i := range 20 {
+		switch err := join(host, uint64(i+1)); {
+		case err == nil:
+			welcomed++
+		case strings.Contains(err.Error(), "ServerFull"):
+			full++
+		default:
+			t.Fatalf("port %d: %v", i, err)
+		}
+	}
+	if welcomed != perIP || full != 20-perIP {
+		t.Fatalf("20 ports of one host: %d welcomed, %d ServerFull; want %d and %d", welcomed, full, perIP, 20-perIP)
+	}
+	if err := join(netip.MustParseAddr("127.0.0.78"), 99); err != nil {
+		t.Fatalf("another host: %v", err)
+	}
+	var refused uint64
+	for i := range srv.LoopStats {
+		refused += srv.LoopStats[i].Refused[RefuseIPSessions].Load()
+	}
+	if refused != 20-perIP {
+		t.Fatalf("refusals counted %d, want %d", refused, 20-perIP)
 	}
 }
