@@ -20,8 +20,11 @@ import (
 //     ServerFull (a Connect is padded, so the Reject is never larger).
 //   - Handshakes in flight per prefix (Config.HandshakeBurst, refilled at
 //     HandshakeRate): a token bucket per prefix in each loop, charged by
-//     every Hello and by every Connect whose cookie fails. A Hello beyond it
-//     is dropped unanswered: a Reject would only double a flood's packets.
+//     every Hello and by every Connect whose cookie fails. Each loop keeps
+//     its own table (no shared write per Hello), so a host whose ports the
+//     kernel spreads over k loops gets up to k buckets' worth. A Hello
+//     beyond it is dropped unanswered: the sender proved nothing, and a
+//     Reject would turn the server into a reflector at the flood's rate.
 //   - A global handshake budget (Config.HandshakeBudget, shared by all
 //     loops): what the server spends on HMACs and replies for senders that
 //     have proved nothing, whatever the number of prefixes a flood comes
