@@ -9,7 +9,8 @@ GO          ?= go
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo "$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)")
-FLATC       ?= flatc
+FLATC       := flatc
+FLATC_VERSION := 2.0.8
 PKGS        := ./...
 BIN         := bin
 
@@ -18,7 +19,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build generate check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build deploy-skips image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
 
 all: build
 
@@ -27,13 +28,24 @@ build:
 
 # Regenerates schema/wire from schema/treasure.fbs with Debian's flatc 2.0.8,
 # then the verifier from the same .fbs so the two cannot drift apart.
-generate:
+generate: flatc-version
 	$(GO) generate ./schema/...
+
+# Only flatc 2.0.8 (Debian bookworm's flatbuffers-compiler) writes the committed
+# schema/wire byte for byte; other versions write different Go, so generating
+# with them would rewrite schema/wire and fail check-generate.
+flatc-version:
+	@v="$$($(FLATC) --version 2>/dev/null | awk '{print $$NF}')"; \
+	if [ "$$v" != "$(FLATC_VERSION)" ]; then \
+		echo "generate: flatc $(FLATC_VERSION) required, found '$${v:-none}' ($(FLATC)); install Debian's flatbuffers-compiler 2.0.8 (apt-get install flatbuffers-compiler) and put it first on PATH" >&2; exit 1; \
+	fi
 
 # Fails when the committed generated code differs from what `make generate` writes.
 check-generate:
 	@if ! command -v $(FLATC) >/dev/null 2>&1; then \
 		echo "SKIP check-generate: $(FLATC) not installed (apt-get install flatbuffers-compiler); CI installs it"; \
+	elif [ "$$($(FLATC) --version 2>/dev/null | awk '{print $$NF}')" != "$(FLATC_VERSION)" ]; then \
+		echo "SKIP check-generate: flatc $(FLATC_VERSION) required, found '$$($(FLATC) --version 2>/dev/null)'; other versions write different Go (Debian bookworm: apt-get install flatbuffers-compiler)"; \
 	else \
 		$(MAKE) --no-print-directory generate && \
 		if [ -n "$$(git status --porcelain -- schema)" ]; then \
@@ -65,7 +77,14 @@ test-unit:
 test-race:
 	$(GO) test -count=1 -race -short ./netio/... ./client/... ./engine/... ./cmd/...
 
-test: lint check-generate test-unit test-race
+test: lint check-generate test-unit test-race deploy-skips
+
+# go test shows a skipped test only with -v; say here which deploy checks
+# (./deploy tests) this machine could not run.
+deploy-skips:
+	@command -v systemd-analyze >/dev/null 2>&1 || echo "SKIP deploy: systemd-analyze not installed, the systemd unit was not verified (apt-get install systemd)"
+	@if ! command -v podman >/dev/null 2>&1 && ! command -v buildah >/dev/null 2>&1; then \
+		echo "SKIP deploy: neither podman nor buildah installed, the container image was not built (apt-get install buildah)"; fi
 
 # Real-socket tests repeated: they must not flake on a loaded 2-core box.
 test-socket:
@@ -91,6 +110,25 @@ bench:
 	mkdir -p $(BIN)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./schema ./engine ./netio | tee $(BIN)/bench.txt
 	$(GO) run $(BENCHSTAT) $(BIN)/bench.txt
+
+# The container image (deploy/container/Containerfile): a static treasured
+# (no cgo, so no libc to ship) in $(IMAGE_DIR), then podman or buildah with
+# that folder as the whole build context. FROM scratch: nothing is pulled.
+IMAGE       ?= treasured:latest
+IMAGE_DIR   ?= $(BIN)/image
+
+image-binary:
+	mkdir -p $(IMAGE_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_DIR)/treasured ./cmd/treasured
+
+image: image-binary
+	@if command -v podman >/dev/null 2>&1; then \
+		podman build -f deploy/container/Containerfile -t $(IMAGE) $(IMAGE_DIR); \
+	elif command -v buildah >/dev/null 2>&1; then \
+		buildah bud -f deploy/container/Containerfile -t $(IMAGE) $(IMAGE_DIR); \
+	else \
+		echo "image: neither podman nor buildah is installed (apt-get install podman); the static binary is $(IMAGE_DIR)/treasured" >&2; exit 1; \
+	fi
 
 clean:
 	rm -rf $(BIN)

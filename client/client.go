@@ -35,6 +35,24 @@ type Options struct {
 	// ticks, so a game idling in a menu must keep acking. 0 means 100 ms
 	// (two ticks); negative turns it off.
 	AckEvery time.Duration
+
+	// Reconnect, when its Silence is set, makes Poll bring a lost session
+	// back by itself (see Reconnect).
+	Reconnect Reconnect
+}
+
+// Reconnect is how a Client survives a server restart or a lost session.
+// When the server has sent nothing for Silence, or ended the session with
+// a Bye, Poll starts a new handshake with the same player key from the same
+// socket (Session.Restart: the loot de-duplication and the unacknowledged
+// actions are kept) and repeats it with exponential backoff, MinBackoff
+// doubling up to MaxBackoff with +-25 % jitter so that a thousand clients
+// of a restarted server do not come back in lockstep, until the server
+// answers. The server resumes the player by its key.
+type Reconnect struct {
+	Silence    time.Duration // 0 disables reconnecting
+	MinBackoff time.Duration // 0 means 100 ms
+	MaxBackoff time.Duration // 0 means 3 s
 }
 
 // ErrNoAnswer is returned by Dial when the server did not complete the
@@ -64,6 +82,17 @@ type Client struct {
 
 	ackEvery  int64 // ns; <= 0: no automatic ack
 	lastInput int64 // Now() of the last Input sent
+
+	// Reconnection state (Options.Reconnect).
+	recon      Reconnect
+	rng        *rand.Rand
+	lastRecv   time.Time
+	lost       bool      // the session is being re-established
+	nextTry    time.Time // next Hello/Connect while lost
+	connSent   bool      // a Connect answered the current Challenge
+	backoff    time.Duration
+	reconnects int
+	closed     bool
 }
 
 // Dial opens a UDP socket to addr and performs the handshake (Hello,
@@ -82,10 +111,17 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.Nonce == 0 {
 		opts.Nonce = rand.Uint64() | 1
 	}
-	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), ackEvery: int64(opts.AckEvery)}
+	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect, ackEvery: int64(opts.AckEvery)}
 	if opts.AckEvery == 0 {
 		c.ackEvery = int64(100 * time.Millisecond)
 	}
+	if c.recon.MinBackoff <= 0 {
+		c.recon.MinBackoff = 100 * time.Millisecond
+	}
+	if c.recon.MaxBackoff <= 0 {
+		c.recon.MaxBackoff = 3 * time.Second
+	}
+	c.rng = rand.New(rand.NewPCG(opts.Nonce, opts.PlayerKey))
 	c.deliverSend = c.write
 	c.deliverRecv = c.handle
 	if opts.Impair.Active() {
@@ -96,6 +132,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		conn.Close()
 		return nil, err
 	}
+	c.lastRecv = time.Now()
 	return c, nil
 }
 
@@ -171,9 +208,24 @@ func (c *Client) Do(a schema.Action) (uint32, error) {
 	return seq, nil
 }
 
+func (c *Client) restart() {
+	c.s.Restart(c.rng.Uint64() | 1)
+	c.connSent = false
+}
+
+// Reconnects is the number of times the session was re-established.
+func (c *Client) Reconnects() int { return c.reconnects }
+
+// Connected reports whether the session is up (false while reconnecting).
+func (c *Client) Connected() bool { return c.s.State() == StateConnected }
+
 // SendInput sends an Input: the ack of the newest snapshot and the
-// unacknowledged actions.
+// unacknowledged actions. While the session is being re-established it
+// sends nothing: the actions stay queued and go with the first Input after.
 func (c *Client) SendInput() error {
+	if !c.Connected() {
+		return nil
+	}
 	c.lastInput = c.Now()
 	c.send(c.s.Input(c.lastInput))
 	return c.takeSendErr()
@@ -206,12 +258,63 @@ func (c *Client) Poll(d time.Duration) (int, error) {
 	c.handled = 0
 	end := time.Now().Add(d)
 	for {
-		more, err := c.receive(end)
+		c.checkSession()
+		stop := end
+		if c.lost && c.nextTry.Before(stop) {
+			stop = c.nextTry // wake up for the next attempt
+		}
+		more, err := c.receive(stop)
 		c.autoAck()
-		if err != nil || !more {
+		if err != nil {
 			return c.handled, err
 		}
+		if !more && !time.Now().Before(end) {
+			c.checkSession()
+			return c.handled, nil
+		}
 	}
+}
+
+// checkSession notices a lost session and drives its re-establishment
+// (Options.Reconnect); a no-op when reconnecting is off.
+func (c *Client) checkSession() {
+	if c.recon.Silence <= 0 || c.closed {
+		return
+	}
+	now := time.Now()
+	st := c.s.State()
+	switch {
+	case !c.lost && (st == StateClosed || now.Sub(c.lastRecv) > c.recon.Silence):
+		c.lost, c.backoff, c.nextTry = true, c.recon.MinBackoff, now
+		c.restart()
+	case c.lost && st == StateConnected:
+		c.lost = false
+		c.reconnects++
+		return
+	case c.lost && st == StateRejected:
+		// Full, shutting down, a cookie of the server's previous life:
+		// start over at the next attempt.
+		c.restart()
+	}
+	if !c.lost {
+		return
+	}
+	// A fresh Challenge is answered at once; everything else waits for
+	// the next attempt.
+	challenged := c.s.State() == StateChallenged
+	if (!challenged || c.connSent) && now.Before(c.nextTry) {
+		return
+	}
+	if challenged {
+		c.send(c.s.Connect())
+		c.connSent = true
+	} else {
+		c.send(c.s.Hello())
+	}
+	_ = c.takeSendErr() // nobody listening yet is what reconnecting is for
+	jitter := time.Duration(c.rng.Int64N(int64(c.backoff)/2+1)) - c.backoff/4
+	c.nextTry = now.Add(c.backoff + jitter)
+	c.backoff = min(2*c.backoff, c.recon.MaxBackoff)
 }
 
 // receive waits until end for one datagram and handles it; more is false
@@ -251,6 +354,7 @@ func (c *Client) receive(end time.Time) (more bool, err error) {
 
 func (c *Client) handle(b []byte) {
 	c.handled++
+	c.lastRecv = time.Now()
 	// Errors are counted in the session's stats; one bad datagram must not
 	// end the client.
 	_, _ = c.s.Handle(b, c.Now())
@@ -258,6 +362,7 @@ func (c *Client) handle(b []byte) {
 
 // Close sends Bye and closes the socket.
 func (c *Client) Close() error {
+	c.closed = true
 	if c.s.State() == StateConnected {
 		// Twice: it is not acknowledged, and a lost Bye only means the
 		// server times the session out 10 s later.

@@ -367,3 +367,84 @@ func TestIdleClientKeepsAcking(t *testing.T) {
 			c.View().Stats, c.Session().Stats.AutoAcks)
 	}
 }
+
+// TestReconnectAfterServerRestart: the server goes away and a new one comes
+// up on the same address (a crash and a restart). A client with Reconnect
+// set notices the silence, handshakes again by itself with the same player
+// key, and goes on: an action queued during the outage reaches the new
+// server, snapshots flow again, and the loot it had shown stays shown (the
+// de-duplication memory survives, so a server that owes it again cannot
+// make it appear twice). Without Reconnect the client stays disconnected.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	for _, reconnect := range []bool{true, false} {
+		srv, err := clienttest.NewServer(clienttest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		shown := 0
+		opts := Options{
+			Config:           Config{PlayerKey: 77},
+			Handlers:         Handlers{Loot: func(*schema.LootEvent, int64) { shown++ }},
+			HandshakeTimeout: 5 * time.Second,
+			Retransmit:       20 * time.Millisecond,
+		}
+		if reconnect {
+			opts.Reconnect = Reconnect{Silence: 300 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+		}
+		c, err := Dial(context.Background(), srv.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Open chest 0 and wait until its loot event is shown.
+		if _, err := c.Do(schema.Action{Kind: uint8(wire.ActionKindOpenChest), Target: 0}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; shown == 0; i++ {
+			if i == 500 {
+				t.Fatal("no loot event within 500 rounds")
+			}
+			c.SendInput()
+			c.Poll(5 * time.Millisecond)
+		}
+		addr := srv.Addr()
+		srv.Close()
+		var ev schema.LootEvent
+		for _, e := range srv.Players()[0].Events {
+			ev = e
+		}
+
+		srv2, err := clienttest.NewServer(clienttest.Options{Addr: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv2.Start()
+		seq, err := c.Do(schema.Action{Kind: uint8(wire.ActionKindOpenChest), Target: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for (c.Reconnects() == 0 || c.Session().Outbox().Len() > 0) && time.Now().Before(deadline) {
+			c.SendInput()
+			c.Poll(10 * time.Millisecond)
+			if !reconnect && time.Now().After(deadline.Add(-18*time.Second)) {
+				break // 2 s of silence is plenty to show it does not come back
+			}
+		}
+		srv2.Close()
+		c.Close()
+		if !reconnect {
+			if c.Reconnects() != 0 || c.Connected() && srv2.PlayerByKey(77) != nil {
+				t.Fatal("a client without Reconnect came back")
+			}
+			continue
+		}
+		p := srv2.PlayerByKey(77)
+		if c.Reconnects() != 1 || p == nil || p.Applied[seq] != 1 {
+			t.Fatalf("reconnects %d, player on the new server %v: the queued action did not arrive", c.Reconnects(), p != nil)
+		}
+		if c.Session().Loot().Offer(&ev) {
+			t.Fatal("after the reconnect, the loot shown before would be shown again")
+		}
+	}
+}

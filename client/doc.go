@@ -1,5 +1,5 @@
 // Package client is the Go client of treasured: everything a player, a bot
-// or a load generator needs to speak the protocol of DESIGN.md.
+// or a load generator needs to speak the protocol of docs/PROTOCOL.md.
 //
 // The protocol state lives in Session, which does no I/O (sans-IO): feed it
 // received datagrams with Handle and send the datagrams its Hello, Connect,

@@ -17,7 +17,7 @@ type pendingAction struct {
 	sent  int64 // first actual send time, 0 until it was sent once
 }
 
-// Outbox is the redundancy window of DESIGN.md "Inputs": every Input repeats
+// Outbox is the redundancy window of docs/PROTOCOL.md "Inputs": every Input repeats
 // the oldest unacknowledged actions, up to schema.MaxActions of them, until a
 // snapshot's last_action_seq covers them.
 //

@@ -229,6 +229,24 @@ func (s *Session) Ping(sched, sent int64) []byte {
 	return s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)})
 }
 
+// Restart prepares a new handshake after the session was lost (the server
+// restarted, or ended it): state Idle with a new nonce, and an empty view,
+// because the server's first snapshot of the new session is a full one.
+// What makes a reconnect seamless is kept: the loot de-duplication (so a
+// loot event the server owes again is not shown twice) and the outbox of
+// unacknowledged actions (sent again with their seqs). The received ticks
+// are forgotten (their counters kept): after a power loss the restarted
+// server may number ticks again that this session already saw, and they
+// are new snapshots. The server resumes the player by its key (same slot,
+// position, items, undelivered loot).
+func (s *Session) Restart(nonce uint64) {
+	s.state = StateIdle
+	s.cfg.Nonce = nonce
+	s.challenge, s.reject = schema.ChallengeFrame{}, schema.RejectFrame{}
+	s.view = View{Stats: s.view.Stats}
+	s.ticks = TickSet{Distinct: s.ticks.Distinct, Dups: s.ticks.Dups, TooOld: s.ticks.TooOld}
+}
+
 // Bye returns the Bye datagram and closes the session.
 func (s *Session) Bye() []byte {
 	s.state = StateClosed

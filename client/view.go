@@ -29,7 +29,7 @@ type playerEntry struct {
 }
 
 // View is the client's picture of the world: the chests and players of its
-// interest area, rebuilt from full and delta snapshots (DESIGN.md
+// interest area, rebuilt from full and delta snapshots (docs/PROTOCOL.md
 // "Snapshots").
 //
 // A delta lists every entity that changed since its baseline with its whole

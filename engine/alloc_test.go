@@ -3,8 +3,8 @@ package engine
 import "testing"
 
 // TestSteadyStateNoAllocs: a steady-state tick with 1,000 players — Step and
-// every player's snapshot — allocates nothing (DESIGN.md: zero steady-state
-// allocation, nothing for the GC to do).
+// every player's snapshot — allocates nothing (docs/ARCHITECTURE.md
+// "Memory": nothing for the GC to do).
 func TestSteadyStateNoAllocs(t *testing.T) {
 	w, err := New(DefaultConfig())
 	if err != nil {

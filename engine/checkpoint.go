@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// Checkpoints (DESIGN.md, "Engine rules": Journal). A checkpoint is the
+// Checkpoints (docs/ARCHITECTURE.md "Journal and checkpoints"). A checkpoint is the
 // simulation state "as of tick T": LoadCheckpoint of it, then the journal's
 // frames T+1, T+2, ... replayed through Step (journal.ReplayFrom), reproduce
 // the original run's hash at every following tick.
@@ -22,70 +23,70 @@ import (
 // # What is in it, and what is not
 //
 // In: everything a future Step or Hash reads. The tick; the config; every
-// player slot (active, region, generation, key, position, items, inventory,
-// change tick, action_seq window, zone-list link); every zone-list head
-// (list order decides the order of fan-out, Gone queues and snapshot
-// contents, so it is kept, not rebuilt); every chest (status, generation,
-// loot id, opener, opening and change ticks, live loot slot); every loot slot
-// (liveness, slot generation, id, chest, contents, expiry, free-list link)
-// and the free-list head; the respawn and expiry queues in FIFO order. The
-// state hash is not stored term by term: LoadCheckpoint recomputes it from
-// the state and rejects the file unless it equals the hash stored in the
-// header, which makes the hash a check of the whole decoded state.
+// player slot that is active or parked (region, generation, key, position,
+// items, inventory, change tick, action_seq window, zone-list link, grace
+// deadline); every zone-list head (list order decides the order of fan-out,
+// Gone queues and snapshot contents, so it is kept, not rebuilt); every
+// chest (status, generation, loot id, opener, opening and change ticks, live
+// loot slot); every loot slot (liveness, slot generation, id, chest,
+// contents, expiry, free-list link) and the free-list head; the respawn and
+// expiry queues in FIFO order. The state hash is not stored term by term:
+// LoadCheckpoint recomputes it from the state and rejects the file unless it
+// equals the hash stored in the header, which makes the hash a check of the
+// whole decoded state.
 //
-// Out, deliberately: per-player delivery and view state, i.e. the event and
-// Gone queues with their node and event pools, the acknowledged tick, the
-// ring of sent snapshots, the rotation cursor and the zone entry ticks. None
-// of it feeds Step's hashed state or any later hash (hash.go, "Not
-// covered"). It only describes what the clients of this process were told,
-// and a restart ends every session: netio's session table and cookie secret
-// die with the process, clients handshake again and get a Join with a new
-// generation, which clears that slot's queues and view anyway. Dumping it
-// would multiply the file size (the node pool alone is 8 MiB in the default
-// config) for nothing. So a loaded world starts every active player with
-// empty queues, no acknowledgement, no sent snapshot (the next snapshot is
-// a full one) and zone entry ticks of T (everything in view is news). Players
-// who join after the load get exactly the snapshots the original world would
-// have built for them (the test checks this byte for byte), provided the
-// delivery pools did not overflow in the original (their use is lower after
-// a load, never higher). Loot events pending for players active at T are
-// lost: they were owed to sessions that no longer exist.
+// Also in: every loot event still owed to an active or parked player, in
+// queue order, because a restart must not lose what a player was not yet
+// shown (players reconnect and resume by player key, resume.go). The parked
+// list is implied (sorted by grace deadline, then slot).
+//
+// Out, deliberately: which snapshots carried which event (the spans of the
+// delivery nodes), the acknowledged tick, the Gone queues, the ring of sent
+// snapshots, the rotation cursor and the zone entry ticks. They describe
+// what the clients of this process were told, and a restart ends every
+// session: a loaded world owes every queued event again (the client's
+// de-duplication shows each once), starts every player with no
+// acknowledgement and no sent snapshot (the next one is full) and zone entry
+// ticks of T (everything in view is news). Players who join after the load
+// get exactly the snapshots the original world would have built for them
+// (the test checks this byte for byte), provided the delivery pools did not
+// overflow in the original.
 //
 // Also out: Stats (process counters, they restart at zero; LootLive is
 // recomputed) and per-tick scratch (the move budget, dirty marks, ordered
 // records, tick events): at a tick boundary they hold nothing that the next
 // Step reads.
 //
-// # File format (version 1, every integer little-endian)
+// # File format (version 2, every integer little-endian)
 //
 // Encoded field by field with encoding/binary, never as a memory image, so
 // it is the same on every platform and independent of struct layout.
 //
-// Header, checkpointHeaderSize (140) bytes:
+// Header, checkpointHeaderSize (152) bytes:
 //
 //	off  size  field
 //	  0     8  magic "TRSRCKPT"
-//	  8     2  format version (1)
-//	 10     2  header size (140)
+//	  8     2  format version (2)
+//	 10     2  header size (152)
 //	 12     4  tick T
 //	 16     8  World.Hash() at T
-//	 24   100  Config, normalized, in the journal header's layout (Seed u64,
-//	           Regions i64, ZonesX i64, ZonesY i64, ZoneSize i32,
-//	           ChestsPerZone i64, MaxPlayers i64, MaxLoot i64, RespawnTicks
-//	           u32, LootTTLTicks u32, ReachMM i32, MaxSpeedMM i32, MaxPending
-//	           i64, NodePool i64, EventPool i64)
-//	124     4  loot free-list head (i32, -1 when empty)
-//	128     4  live loot count
-//	132     4  respawn queue length R (<= chests)
-//	136     4  expiry queue length E (<= chests)
+//	 24   108  Config, normalized, as AppendConfig encodes it (the journal
+//	           header carries the same bytes)
+//	132     4  loot free-list head (i32, -1 when empty)
+//	136     4  live loot count
+//	140     4  respawn queue length R (<= chests)
+//	144     4  expiry queue length E (<= chests)
+//	148     4  queued loot events Q (<= NodePool)
 //
 // Then fixed-size arrays whose lengths the config implies:
 //
 //	zones      x 4   zone-list head (i32 player, -1 empty)
-//	MaxPlayers x 80  player: active u8, region u8, 0 u16, gen u32, key u64,
-//	                 pos x i32, y i32, items u32, changed u32, zone-list
-//	                 next i32, window high u32, window mask u64, inventory
-//	                 8 x u32. A free slot is all zero.
+//	MaxPlayers x 88  player: flag u8 (1 active, 2 parked), region u8, 0 u16,
+//	                 gen u32, key u64, pos x i32, y i32, items u32, changed
+//	                 u32, zone-list next i32 (-1 when parked), window high
+//	                 u32, window mask u64, inventory 8 x u32, grace deadline
+//	                 u32 (0 when active), 0 u32. A free slot has only its
+//	                 newest gen set.
 //	chests     x 32  chest: status u8, 0 u8, 0 u16, gen u32, loot id u64,
 //	                 opened by u32, opened tick u32, changed u32, loot slot i32
 //	MaxLoot    x 32  loot: alive u8, 0 u8, item u16, gen u32, id u64, chest
@@ -93,39 +94,54 @@ import (
 //	                 slot has only gen and next free set.
 //	R          x 4   respawn queue, oldest first: chest i32
 //	E          x 8   expiry queue, oldest first: loot slot i32, gen u32
+//	Q          x 40  owed loot events, by player then oldest first: player
+//	                 i32, loot id u64, kind u8, 0 u8, item u16, qty u16, 0
+//	                 u16, chest u32, event player u32, tick u32, pos x i32 y
+//	                 i32
 //	           4     CRC-32C (Castagnoli) of every byte before it
 //
 // The encoding is canonical: LoadCheckpoint accepts a file only if every
 // reserved byte is zero, the config from the file passes Validate and is
 // already normalized, the state satisfies the engine's invariants (zone
 // lists, free list, queues, chest/loot cross-links, loot ids and contents
-// derived from the seed, ticks not in the future) and its hash equals the
-// stored one. A file it accepts is byte for byte what WriteCheckpoint writes
-// for the loaded world. Nothing is allocated by a length from the file
-// before its checksum is verified except the bytes that actually arrived;
-// then New(config) allocates what the config implies.
+// derived from the seed, ticks not in the future, grace deadlines within
+// the grace period, events of occupied slots within the pools) and its hash
+// equals the stored one. A file it accepts is byte for byte what
+// WriteCheckpoint writes for the loaded world. Nothing is allocated by a
+// length from the file before its checksum is verified except the bytes
+// that actually arrived; then New(config) allocates what the config implies.
 //
 // # Cost and ownership
 //
 // AppendCheckpoint (and WriteCheckpoint) read only state that Step writes
-// and Snapshot only reads, never the delivery state Snapshot writes, so they
+// and Snapshot only reads (of the delivery queues: their links and events,
+// never the spans Snapshot writes into the nodes), so they
 // run on the tick goroutine between two Steps, and may overlap the fan-out
 // workers' Snapshot calls of that tick (TestCheckpointDuringSnapshots checks
 // it under the race detector). With the default config and 4,200 players a
-// checkpoint is 2.16 MB, encoded in ~0.4 ms into a reused buffer without
-// allocating (BenchmarkCheckpoint). fsync takes milliseconds or more, so a
-// server encodes with AppendCheckpoint between Steps and hands the bytes to
+// checkpoint is 2.3 MB, encoded in 1.1-1.8 ms on a shared 2-core EPYC into
+// a reused buffer without allocating (BenchmarkCheckpoint; BENCHMARKS.md).
+// fsync takes milliseconds or more, so a server (journal.Dir) encodes with
+// AppendCheckpoint between Steps and hands the bytes to
 // another goroutine that calls WriteFileAtomic.
 
 const (
 	checkpointMagic      = "TRSRCKPT"
-	checkpointVersion    = 1
-	checkpointHeaderSize = 140
+	checkpointVersion    = 2
+	checkpointHeaderSize = 152
 
-	cpPlayerSize = 80
+	cpPlayerSize = 88
 	cpChestSize  = 32
 	cpLootSize   = 32
+	cpEventSize  = 40
+
+	cpActive = 1 // player record flag
+	cpParked = 2
 )
+
+// CheckpointVersion is the checkpoint format version this build writes and
+// reads.
+const CheckpointVersion = checkpointVersion
 
 // ErrCheckpoint is wrapped by every error LoadCheckpoint returns about the
 // file's contents (not a checkpoint, another version, a bad checksum, a
@@ -142,17 +158,30 @@ var (
 // their Normalized values are equal.
 func (c Config) Normalized() Config { return c.normalized() }
 
-// checkpointSize is the file size for a normalized cfg and queue lengths.
-func checkpointSize(cfg *Config, resp, exp int64) int64 {
+// checkpointSize is the file size for a normalized cfg, queue lengths and
+// number of queued loot events.
+func checkpointSize(cfg *Config, resp, exp, evs int64) int64 {
 	zones := int64(cfg.Regions) * int64(cfg.ZonesX) * int64(cfg.ZonesY)
 	chests := zones * int64(cfg.ChestsPerZone)
 	return checkpointHeaderSize + zones*4 + int64(cfg.MaxPlayers)*cpPlayerSize +
-		chests*cpChestSize + int64(cfg.MaxLoot)*cpLootSize + resp*4 + exp*8 + 4
+		chests*cpChestSize + int64(cfg.MaxLoot)*cpLootSize + resp*4 + exp*8 + evs*cpEventSize + 4
 }
 
 // CheckpointSize is the size in bytes of the checkpoint of w's current state.
 func (w *World) CheckpointSize() int {
-	return int(checkpointSize(&w.cfg, int64(w.respawnQ.n), int64(w.expireQ.n)))
+	return int(checkpointSize(&w.cfg, int64(w.respawnQ.n), int64(w.expireQ.n), int64(w.queuedEvents())))
+}
+
+// queuedEvents is the number of (player, loot event) deliveries pending for
+// active and parked players: the checkpoint's event section.
+func (w *World) queuedEvents() int {
+	n := 0
+	for i := range w.players {
+		if p := &w.players[i]; p.active || p.parked {
+			n += int(p.evQ.n)
+		}
+	}
+	return n
 }
 
 // AppendCheckpoint appends the checkpoint of w's current state to dst and
@@ -161,7 +190,8 @@ func (w *World) CheckpointSize() int {
 // may run while fan-out workers build snapshots (see the package comment in
 // checkpoint.go).
 func (w *World) AppendCheckpoint(dst []byte) []byte {
-	size := w.CheckpointSize()
+	evs := w.queuedEvents()
+	size := int(checkpointSize(&w.cfg, int64(w.respawnQ.n), int64(w.expireQ.n), int64(evs)))
 	dst = slices.Grow(dst, size)
 	start := len(dst)
 	b := dst[start : start+size]
@@ -171,11 +201,12 @@ func (w *World) AppendCheckpoint(dst []byte) []byte {
 	cpLE.PutUint16(b[10:], checkpointHeaderSize)
 	cpLE.PutUint32(b[12:], w.tick)
 	cpLE.PutUint64(b[16:], w.Hash())
-	putConfig(b[24:124], &w.cfg)
-	cpLE.PutUint32(b[124:], uint32(w.lootFree))
-	cpLE.PutUint32(b[128:], uint32(w.lootLive))
-	cpLE.PutUint32(b[132:], uint32(w.respawnQ.n))
-	cpLE.PutUint32(b[136:], uint32(w.expireQ.n))
+	AppendConfig(b[24:24], &w.cfg)
+	cpLE.PutUint32(b[132:], uint32(w.lootFree))
+	cpLE.PutUint32(b[136:], uint32(w.lootLive))
+	cpLE.PutUint32(b[140:], uint32(w.respawnQ.n))
+	cpLE.PutUint32(b[144:], uint32(w.expireQ.n))
+	cpLE.PutUint32(b[148:], uint32(evs))
 	off := checkpointHeaderSize
 
 	for _, h := range w.zoneHead {
@@ -186,24 +217,33 @@ func (w *World) AppendCheckpoint(dst []byte) []byte {
 		r := b[off : off+cpPlayerSize]
 		off += cpPlayerSize
 		p := &w.players[i]
-		if !p.active {
+		if !p.active && !p.parked {
+			// The newest generation of a free slot is kept so that netio
+			// never reuses a (slot, generation) after a restart.
 			clear(r)
+			cpLE.PutUint32(r[4:], p.gen)
 			continue
 		}
 		hot := &w.pHot[i]
-		r[0], r[1], r[2], r[3] = 1, p.region, 0, 0
+		zNext, flag := hot.zNext, byte(cpActive)
+		if p.parked {
+			zNext, flag = -1, cpParked // out of every zone list
+		}
+		r[0], r[1], r[2], r[3] = flag, p.region, 0, 0
 		cpLE.PutUint32(r[4:], p.gen)
 		cpLE.PutUint64(r[8:], p.key)
 		cpLE.PutUint32(r[16:], uint32(hot.pos.X))
 		cpLE.PutUint32(r[20:], uint32(hot.pos.Y))
 		cpLE.PutUint32(r[24:], hot.items)
 		cpLE.PutUint32(r[28:], hot.changed)
-		cpLE.PutUint32(r[32:], uint32(hot.zNext))
+		cpLE.PutUint32(r[32:], uint32(zNext))
 		cpLE.PutUint32(r[36:], p.win.high)
 		cpLE.PutUint64(r[40:], p.win.mask)
 		for k, n := range p.inv {
 			cpLE.PutUint32(r[48+4*k:], n)
 		}
+		cpLE.PutUint32(r[80:], p.parkedUntil)
+		cpLE.PutUint32(r[84:], 0)
 	}
 	for i := range w.chests {
 		r := b[off : off+cpChestSize]
@@ -244,8 +284,39 @@ func (w *World) AppendCheckpoint(dst []byte) []byte {
 		cpLE.PutUint32(b[off+4:], ref.gen)
 		off += 8
 	}
+	off = w.putEvents(b, off)
 	cpLE.PutUint32(b[off:], crc32.Checksum(b[:off], cpCastagnoli))
 	return dst[:start+size]
+}
+
+// putEvents writes the event section at b[off:]: every pending loot event
+// of every active or parked player, by player, oldest first. Which
+// snapshots carried them is not kept: after a load each is owed again, and
+// the client's de-duplication hides a second copy.
+func (w *World) putEvents(b []byte, off int) int {
+	for i := range w.players {
+		p := &w.players[i]
+		if !p.active && !p.parked {
+			continue
+		}
+		for n := p.evQ.head; n >= 0; n = w.q.nodes[n].next {
+			r := b[off : off+cpEventSize]
+			off += cpEventSize
+			ev := &w.q.events[w.q.nodes[n].ref].ev
+			cpLE.PutUint32(r[0:], uint32(i))
+			cpLE.PutUint64(r[4:], ev.LootID)
+			r[12], r[13] = ev.Kind, 0
+			cpLE.PutUint16(r[14:], ev.Item)
+			cpLE.PutUint16(r[16:], ev.Qty)
+			cpLE.PutUint16(r[18:], 0)
+			cpLE.PutUint32(r[20:], ev.Chest)
+			cpLE.PutUint32(r[24:], ev.Player)
+			cpLE.PutUint32(r[28:], ev.Tick)
+			cpLE.PutUint32(r[32:], uint32(ev.Pos.X))
+			cpLE.PutUint32(r[36:], uint32(ev.Pos.Y))
+		}
+	}
+	return off
 }
 
 // at is the k-th oldest element (k < n).
@@ -351,7 +422,7 @@ func LoadCheckpoint(r io.Reader) (*World, error) {
 	// Read the rest, one byte more than expected to detect trailing data.
 	// io.ReadAll grows with the bytes that arrive, not with the size the
 	// header claims.
-	want := checkpointSize(&h.cfg, int64(h.resp), int64(h.exp))
+	want := checkpointSize(&h.cfg, int64(h.resp), int64(h.exp), int64(h.evs))
 	rest, err := io.ReadAll(io.LimitReader(r, want-checkpointHeaderSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("engine: read checkpoint: %w", err)
@@ -381,55 +452,7 @@ type cpHeader struct {
 	lootFree  int32
 	lootLive  int32
 	resp, exp int32
-}
-
-func putConfig(b []byte, c *Config) {
-	cpLE.PutUint64(b[0:], c.Seed)
-	cpLE.PutUint64(b[8:], uint64(int64(c.Regions)))
-	cpLE.PutUint64(b[16:], uint64(int64(c.ZonesX)))
-	cpLE.PutUint64(b[24:], uint64(int64(c.ZonesY)))
-	cpLE.PutUint32(b[32:], uint32(c.ZoneSize))
-	cpLE.PutUint64(b[36:], uint64(int64(c.ChestsPerZone)))
-	cpLE.PutUint64(b[44:], uint64(int64(c.MaxPlayers)))
-	cpLE.PutUint64(b[52:], uint64(int64(c.MaxLoot)))
-	cpLE.PutUint32(b[60:], c.RespawnTicks)
-	cpLE.PutUint32(b[64:], c.LootTTLTicks)
-	cpLE.PutUint32(b[68:], uint32(c.ReachMM))
-	cpLE.PutUint32(b[72:], uint32(c.MaxSpeedMM))
-	cpLE.PutUint64(b[76:], uint64(int64(c.MaxPending)))
-	cpLE.PutUint64(b[84:], uint64(int64(c.NodePool)))
-	cpLE.PutUint64(b[92:], uint64(int64(c.EventPool)))
-}
-
-// getConfig decodes putConfig's 100 bytes; false when a stored int does not
-// fit this platform's int.
-func getConfig(b []byte) (Config, bool) {
-	ok := true
-	i64 := func(off int) int {
-		v := int64(cpLE.Uint64(b[off:]))
-		if int64(int(v)) != v {
-			ok = false
-		}
-		return int(v)
-	}
-	c := Config{
-		Seed:          cpLE.Uint64(b[0:]),
-		Regions:       i64(8),
-		ZonesX:        i64(16),
-		ZonesY:        i64(24),
-		ZoneSize:      int32(cpLE.Uint32(b[32:])),
-		ChestsPerZone: i64(36),
-		MaxPlayers:    i64(44),
-		MaxLoot:       i64(52),
-		RespawnTicks:  cpLE.Uint32(b[60:]),
-		LootTTLTicks:  cpLE.Uint32(b[64:]),
-		ReachMM:       int32(cpLE.Uint32(b[68:])),
-		MaxSpeedMM:    int32(cpLE.Uint32(b[72:])),
-		MaxPending:    i64(76),
-		NodePool:      i64(84),
-		EventPool:     i64(92),
-	}
-	return c, ok
+	evs       int32 // queued loot events
 }
 
 func parseCheckpointHeader(b []byte) (cpHeader, error) {
@@ -445,9 +468,9 @@ func parseCheckpointHeader(b []byte) (cpHeader, error) {
 	}
 	h.tick = cpLE.Uint32(b[12:])
 	h.hash = cpLE.Uint64(b[16:])
-	cfg, ok := getConfig(b[24:124])
-	if !ok {
-		return h, cpErr("config value does not fit this platform's int")
+	cfg, err := ParseConfig(b[24 : 24+ConfigSize])
+	if err != nil {
+		return h, fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return h, fmt.Errorf("%w: %w", ErrCheckpoint, err)
@@ -457,9 +480,10 @@ func parseCheckpointHeader(b []byte) (cpHeader, error) {
 	}
 	h.cfg = cfg
 	chests := int64(cfg.Regions) * int64(cfg.ZonesX) * int64(cfg.ZonesY) * int64(cfg.ChestsPerZone)
-	h.lootFree = int32(cpLE.Uint32(b[124:]))
-	live := cpLE.Uint32(b[128:])
-	resp, exp := cpLE.Uint32(b[132:]), cpLE.Uint32(b[136:])
+	h.lootFree = int32(cpLE.Uint32(b[132:]))
+	live := cpLE.Uint32(b[136:])
+	resp, exp := cpLE.Uint32(b[140:]), cpLE.Uint32(b[144:])
+	evs := cpLE.Uint32(b[148:])
 	switch {
 	case h.lootFree < -1 || int64(h.lootFree) >= int64(cfg.MaxLoot):
 		return h, cpErr("loot free-list head %d out of range", h.lootFree)
@@ -467,8 +491,10 @@ func parseCheckpointHeader(b []byte) (cpHeader, error) {
 		return h, cpErr("%d live loot > MaxLoot %d", live, cfg.MaxLoot)
 	case int64(resp) > chests || int64(exp) > chests:
 		return h, cpErr("queue lengths %d, %d exceed the %d chests", resp, exp, chests)
+	case int64(evs) > int64(cfg.NodePool):
+		return h, cpErr("%d queued loot events > NodePool %d", evs, cfg.NodePool)
 	}
-	h.lootLive, h.resp, h.exp = int32(live), int32(resp), int32(exp)
+	h.lootLive, h.resp, h.exp, h.evs = int32(live), int32(resp), int32(exp), int32(evs)
 	return h, nil
 }
 
@@ -501,13 +527,14 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 		p := &w.players[i]
 		p.dirty, p.moveTick = T, T
 		if r[0] == 0 {
-			if !allZero(r) {
+			if !allZero(r[:4]) || !allZero(r[8:]) {
 				return nil, cpErr("player %d: free slot with data", i)
 			}
+			p.gen = cpLE.Uint32(r[4:])
 			continue
 		}
 		hot := &w.pHot[i]
-		p.active = true
+		p.active, p.parked = r[0] == cpActive, r[0] == cpParked
 		p.region = r[1]
 		p.gen = cpLE.Uint32(r[4:])
 		p.key = cpLE.Uint64(r[8:])
@@ -521,9 +548,14 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 			p.inv[k] = cpLE.Uint32(r[48+4*k:])
 			sum += p.inv[k]
 		}
+		p.parkedUntil = cpLE.Uint32(r[80:])
 		switch {
-		case r[0] != 1 || r[2] != 0 || r[3] != 0:
+		case (!p.active && !p.parked) || r[2] != 0 || r[3] != 0 || cpLE.Uint32(r[84:]) != 0:
 			return nil, cpErr("player %d: bad flags", i)
+		case p.active && p.parkedUntil != 0:
+			return nil, cpErr("player %d: active with a grace deadline", i)
+		case p.parked && (p.parkedUntil <= T || uint64(p.parkedUntil) > uint64(T)+uint64(w.cfg.GraceTicks) || hot.zNext != -1):
+			return nil, cpErr("player %d: parked until tick %d, not in (%d, %d] or in a zone list", i, p.parkedUntil, T, uint64(T)+uint64(w.cfg.GraceTicks))
 		case int(p.region) >= w.cfg.Regions:
 			return nil, cpErr("player %d: region %d out of range", i, p.region)
 		case hot.pos.X < 0 || hot.pos.Y < 0 || hot.pos.X >= g.w || hot.pos.Y >= g.h:
@@ -536,12 +568,16 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 			return nil, cpErr("player %d: %d items but inventory sums to %d", i, hot.items, sum)
 		}
 		hot.zone = g.zoneOf(p.region, hot.pos)
-		p.zPrev = -2
 		for c := range p.zoneEnt {
 			p.zoneEnt[c] = T
 		}
+		if p.parked {
+			continue
+		}
+		p.zPrev = -2
 		active++
 	}
+	w.relinkParked()
 	// Zone lists: each active player exactly once, in the list of its zone.
 	linked := int32(0)
 	for z, head := range w.zoneHead {
@@ -691,6 +727,13 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 	if live != alive {
 		return nil, cpErr("%d live loot, %d in the expiry queue", alive, live)
 	}
+	if err := w.loadEvents(b[:int(h.evs)*cpEventSize]); err != nil {
+		return nil, err
+	}
+	for i := range w.players {
+		w.restartLiveness(int32(i))
+	}
+	b = b[int(h.evs)*cpEventSize:]
 	if len(b) != 0 {
 		panic("engine: checkpoint size accounting") // checkpointSize disagrees with decode
 	}
@@ -715,6 +758,71 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 	}
 	w.index()
 	return w, nil
+}
+
+// relinkParked rebuilds the parked list of a loaded world: it is sorted by
+// (parkedUntil, slot) by construction (resume.go), so the order is implied.
+func (w *World) relinkParked() {
+	var idx []int32
+	for i := range w.players {
+		if w.players[i].parked {
+			idx = append(idx, int32(i))
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		return cmp.Compare(w.players[a].parkedUntil, w.players[b].parkedUntil)
+	})
+	for _, i := range idx {
+		until := w.players[i].parkedUntil
+		w.park(i)
+		w.players[i].parkedUntil = until
+	}
+}
+
+// loadEvents decodes the event section into the delivery queues of their
+// players, one event slot per distinct (loot id, kind), as fanOut shares
+// them, so a load never needs more of the pools than the original used.
+func (w *World) loadEvents(b []byte) error {
+	type evKey struct {
+		id   uint64
+		kind uint8
+	}
+	slots := make(map[evKey]int32)
+	prev := int32(-1)
+	for len(b) > 0 {
+		r := b[:cpEventSize]
+		b = b[cpEventSize:]
+		i := int32(cpLE.Uint32(r[0:]))
+		ev := schema.LootEvent{
+			LootID: cpLE.Uint64(r[4:]), Kind: r[12], Item: cpLE.Uint16(r[14:]), Qty: cpLE.Uint16(r[16:]),
+			Chest: cpLE.Uint32(r[20:]), Player: cpLE.Uint32(r[24:]), Tick: cpLE.Uint32(r[28:]),
+			Pos: schema.Vec2{X: int32(cpLE.Uint32(r[32:])), Y: int32(cpLE.Uint32(r[36:]))},
+		}
+		switch {
+		case i < prev || i >= int32(len(w.players)) || (!w.players[i].active && !w.players[i].parked):
+			return cpErr("event of player %d: out of order, or the slot is free", i)
+		case r[13] != 0 || r[18] != 0 || r[19] != 0 || ev.Tick > w.tick || ev.Chest >= uint32(w.geo.nchests):
+			return cpErr("event of player %d: bad fields", i)
+		case ev.Kind > uint8(wire.LootEventKindExpired):
+			return cpErr("event of player %d: kind %d", i, ev.Kind)
+		}
+		prev = i
+		k := evKey{ev.LootID, ev.Kind}
+		s, ok := slots[k]
+		if !ok {
+			if s = w.q.newEvent(&ev); s < 0 {
+				return cpErr("more distinct events than EventPool %d", len(w.q.events))
+			}
+			slots[k] = s
+		} else if w.q.events[s].ev != ev {
+			return cpErr("event %#x kind %d: two different contents", ev.LootID, ev.Kind)
+		}
+		if !w.q.push(&w.players[i].evQ, s, true) {
+			return cpErr("player %d: more than MaxPending events, or NodePool exhausted", i)
+		}
+		w.q.events[s].refs++
+	}
+	return nil
 }
 
 func allZero(b []byte) bool {

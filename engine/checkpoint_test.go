@@ -71,13 +71,30 @@ func runTiny(t testing.TB, ticks int, seed uint64) *World {
 // session that joined after the load are byte-identical to the original's;
 // the checkpoints of the original and of the loaded world stay identical.
 func TestCheckpointReplay(t *testing.T) {
-	const total, at = 1500, 700
+	checkCheckpointReplay(t, checkpointConfig(), 0)
+}
+
+// TestCheckpointReplayWithResume is TestCheckpointReplay with a grace
+// period and few keys: the checkpoint holds parked players and their
+// undelivered events, and parked players of the checkpoint resume (or
+// expire) after the load exactly as in the original.
+func TestCheckpointReplayWithResume(t *testing.T) {
 	cfg := checkpointConfig()
+	cfg.GraceTicks = 200
+	st := checkCheckpointReplay(t, cfg, 60)
+	if st.Resumes == 0 || st.ParkedExpired == 0 {
+		t.Fatalf("resumes %d, expired %d: the parked paths were not taken", st.Resumes, st.ParkedExpired)
+	}
+}
+
+func checkCheckpointReplay(t *testing.T, cfg Config, keys uint64) Stats {
+	const total, at = 1500, 700
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gen := newChaos(a, cfg.MaxPlayers, 0xc0ffee)
+	gen.keys = keys
 	scA, scB := NewScratch(), NewScratch()
 	var b, j *World
 	loadGen := map[int32]uint32{} // sessions active at the load
@@ -114,9 +131,10 @@ func TestCheckpointReplay(t *testing.T) {
 		}
 
 		if tick == at {
-			if a.respawnQ.n == 0 || a.expireQ.n == 0 || a.lootLive == 0 || a.q.nodesUsed == 0 {
-				t.Fatalf("checkpoint of a boring world: respawn %d expire %d loot %d nodes %d",
-					a.respawnQ.n, a.expireQ.n, a.lootLive, a.q.nodesUsed)
+			if a.respawnQ.n == 0 || a.expireQ.n == 0 || a.lootLive == 0 || a.q.nodesUsed == 0 ||
+				(cfg.GraceTicks > 0 && a.NumParked() == 0) {
+				t.Fatalf("checkpoint of a boring world: respawn %d expire %d loot %d nodes %d parked %d",
+					a.respawnQ.n, a.expireQ.n, a.lootLive, a.q.nodesUsed, a.NumParked())
 			}
 			var buf bytes.Buffer
 			if err := a.WriteCheckpoint(&buf); err != nil {
@@ -152,7 +170,7 @@ func TestCheckpointReplay(t *testing.T) {
 					t.Fatalf("chest %d differs", c)
 				}
 			}
-			t.Logf("checkpoint at tick %d: %d bytes, %d players, %d open chests, %d loot, %d queued deliveries dropped",
+			t.Logf("checkpoint at tick %d: %d bytes, %d players, %d open chests, %d loot, %d queued deliveries",
 				at, len(img), len(ps), a.respawnQ.n, a.lootLive, a.q.nodesUsed)
 		}
 		if b != nil && tick%100 == 0 {
@@ -180,6 +198,7 @@ func TestCheckpointReplay(t *testing.T) {
 			t.Errorf("path %s never taken", name)
 		}
 	}
+	return st
 }
 
 func must[T any](v T, ok bool) T {
@@ -278,8 +297,8 @@ func TestCheckpointInconsistent(t *testing.T) {
 		edit func(b []byte)
 	}{
 		{"magic", func(b []byte) { b[0] = 'X' }},
-		{"version", func(b []byte) { cpLE.PutUint16(b[8:], 2) }},
-		{"header size", func(b []byte) { cpLE.PutUint16(b[10:], 141) }},
+		{"version", func(b []byte) { cpLE.PutUint16(b[8:], checkpointVersion+1) }},
+		{"header size", func(b []byte) { cpLE.PutUint16(b[10:], checkpointHeaderSize+1) }},
 		{"hash", u64(16, w.Hash()+1)},
 		{"tick later", u32(12, w.tick+1)},
 		{"tick earlier", u32(12, w.tick-20)},
@@ -288,12 +307,13 @@ func TestCheckpointInconsistent(t *testing.T) {
 		{"config changed", u64(24, w.cfg.Seed+1)},           // chests elsewhere
 		{"huge config", u64(24+44, 1<<22)},                  // MaxPlayers: file too short
 		{"int overflow", u64(24+44, 1<<40)},                 // MaxPlayers beyond int32 range
-		{"loot free head", u32(124, uint32(w.cfg.MaxLoot))}, // out of range
-		{"loot live count", u32(128, uint32(w.lootLive+1))},
-		{"respawn length", u32(132, uint32(g.nchests+1))},
+		{"loot free head", u32(132, uint32(w.cfg.MaxLoot))}, // out of range
+		{"loot live count", u32(136, uint32(w.lootLive+1))},
+		{"respawn length", u32(140, uint32(g.nchests+1))},
 		{"zone head", u32(checkpointHeaderSize, uint32(w.cfg.MaxPlayers))},
 		{"free slot with data", func(b []byte) { b[playerOff(free)+8] = 1 }},
-		{"active flag 2", func(b []byte) { b[playerOff(p0)] = 2 }},
+		{"player flag 3", func(b []byte) { b[playerOff(p0)] = 3 }},
+		{"active player parked", func(b []byte) { b[playerOff(p0)] = cpParked }},
 		{"reserved", func(b []byte) { b[playerOff(p0)+2] = 1 }},
 		{"region", func(b []byte) { b[playerOff(p0)+1] = 1 }},
 		{"position", u32(playerOff(p0)+16, uint32(g.w))},
@@ -437,7 +457,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 		}
 		// Only small pools with a fixed CRC: they are the one allocation
 		// the file's bytes do not pay for.
-		if c, ok := getConfig(data[24:124]); !ok || c.NodePool > 1<<12 || c.EventPool > 1<<12 {
+		if c, err := ParseConfig(data[24 : 24+ConfigSize]); err != nil || c.NodePool > 1<<12 || c.EventPool > 1<<12 {
 			return
 		}
 		fixed := slices.Clone(data)

@@ -57,9 +57,21 @@ type Config struct {
 	// a smaller value is raised to MaxPlayers*MaxPending + MaxPending.
 	NodePool int
 	// EventPool is the number of distinct loot events that may be awaiting
-	// delivery at once. 0, or a smaller value, means 4 per chest, which
-	// cannot run out (delivery.go, Accounting).
+	// delivery at once. 0, or a smaller value, means what cannot run out
+	// (delivery.go, Accounting): 4 per chest without resume, more with a
+	// grace period (eventSlotsPerChest).
 	EventPool int
+
+	// TickHz is the number of Steps per second of wall time. The engine
+	// itself counts ticks, but every duration of the rules above is in
+	// ticks, so a world replayed or recovered at another rate would play
+	// differently: the rate is part of the world and of its journal.
+	TickHz uint32
+	// GraceTicks keeps the state of a player whose session ended (Leave)
+	// for this many ticks: position, items and undelivered loot events stay
+	// in its slot, invisible to others, and a Join with the same player key
+	// reattaches them (resume). 0 frees the slot at once.
+	GraceTicks uint32
 }
 
 // LivenessTicks: a player whose oldest undelivered loot event is older than
@@ -69,6 +81,27 @@ type Config struct {
 const LivenessTicks = 200
 
 func (c Config) livenessTicks() uint32 { return min(LivenessTicks, c.RespawnTicks-1) }
+
+// maxEventAge bounds how long an event slot can stay referenced: LivenessTicks
+// while its player is active, GraceTicks while parked, LivenessTicks again
+// after a resume, and the hard limit of resyncStale (2 x liveness + grace)
+// for a player that keeps leaving and resuming.
+func (c Config) maxEventAge() uint32 { return 2*c.livenessTicks() + c.GraceTicks }
+
+// eventSlotsPerChest is how many events of one chest can be referenced at
+// once: those of the generations with an event in any window of the longest
+// life of a reference, two events per generation, generations RespawnTicks
+// apart, each one's events within LootTTLTicks. A reference past the hard
+// limit is dropped at the next scan or resume, so it lives at most
+// maxEventAge + one liveness horizon (active, then parked before the scan)
+// + GraceTicks (parked) + 2. 4 per chest without resume (GraceTicks 0).
+func (c Config) eventSlotsPerChest() int {
+	window := int(c.maxEventAge()) + int(c.livenessTicks()) + int(c.GraceTicks) + 2
+	if c.GraceTicks == 0 {
+		window = int(c.livenessTicks()) + 1
+	}
+	return 2 * ((window+int(c.LootTTLTicks)-1)/int(c.RespawnTicks) + 1)
+}
 
 // DefaultConfig is a 3-region world of 32x32 zones of 32 m with 4 chests per
 // zone (12,288 chests), 16,384 player slots, 30 s chest respawn, 15 s loot
@@ -86,6 +119,7 @@ func DefaultConfig() Config {
 		LootTTLTicks:  300,
 		ReachMM:       3_000,
 		MaxSpeedMM:    300,
+		TickHz:        20,
 	}
 }
 
@@ -135,6 +169,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: NodePool %d not in [0, 2^30]", c.NodePool)
 	case c.EventPool < 0 || c.EventPool > 1<<30:
 		return fmt.Errorf("engine: EventPool %d not in [0, 2^30]", c.EventPool)
+	case c.TickHz < 1 || c.TickHz > 1000:
+		return fmt.Errorf("engine: TickHz %d not in [1, 1000]", c.TickHz)
+	case c.GraceTicks > 1<<24:
+		return fmt.Errorf("engine: GraceTicks %d > 2^24", c.GraceTicks)
 	case int64(c.MaxPlayers)*int64(c.normalized().MaxPending+32) > 1<<30:
 		return fmt.Errorf("engine: MaxPlayers %d x MaxPending %d: the reserved node pool exceeds 2^30", c.MaxPlayers, c.normalized().MaxPending)
 	}
@@ -161,7 +199,7 @@ func (c Config) normalized() Config {
 	// impossible to starve (delivery.go, Accounting); nobody may configure
 	// them away.
 	c.NodePool = max(c.NodePool, c.reservedNodes()+c.MaxPending)
-	c.EventPool = max(c.EventPool, 4*chests, 1)
+	c.EventPool = max(c.EventPool, c.eventSlotsPerChest()*chests, 1)
 	return c
 }
 

@@ -2,7 +2,7 @@ package engine
 
 import "github.com/treasured/treasured/schema"
 
-// Reliable delivery of loot events and Gone ids (DESIGN.md, Loot events).
+// Reliable delivery of loot events and Gone ids (docs/PROTOCOL.md "Loot events").
 //
 // Each player has two FIFO queues of pending items (events, Gone ids), linked
 // lists through one shared, preallocated node pool. An item rides in the
@@ -85,24 +85,27 @@ type queues struct {
 
 	// born lists live event slots in creation order with their tick, so the
 	// liveness check looks at the oldest few each tick instead of at every
-	// player. Capacity: the event pool (see Accounting).
-	born ring[evBirth]
+	// player; an entry with slot -1 asks for a scan when it comes of age
+	// (restartLiveness), at most one per tick. Capacity: the event pool
+	// plus one tick's mark per tick of the liveness horizon.
+	born     ring[evBirth]
+	bornMark uint32 // tick of the newest slot -1 entry
 }
 
 type evBirth struct {
-	slot int32
+	slot int32 // -1: a scan mark
 	tick uint32
 }
 
 // newQueues sizes the pools: nodes in all, of which reserved are kept for
 // event queues.
-func newQueues(nodes, reserved, events, maxPending int) queues {
+func newQueues(nodes, reserved, events, maxPending, horizon int) queues {
 	q := queues{
 		nodes:      make([]node, nodes),
 		goneBudget: nodes - reserved,
 		events:     make([]eventSlot, events),
 		maxPending: int32(maxPending),
-		born:       newRing[evBirth](events),
+		born:       newRing[evBirth](events + horizon + 1),
 	}
 	for i := range q.nodes {
 		q.nodes[i].next = int32(i + 1)
@@ -298,26 +301,58 @@ func (w *World) checkLiveness() {
 		}
 		q.born.pop()
 		// A freed slot may already hold a newer event: then it is not ours.
-		if e := &q.events[b.slot]; e.refs > 0 && e.ev.Tick == b.tick {
+		if b.slot < 0 {
+			stale = true
+		} else if e := &q.events[b.slot]; e.refs > 0 && e.ev.Tick == b.tick {
 			stale = true
 		}
 	}
 	if stale {
-		w.resyncStale(lim)
+		w.resyncStale(lim, w.tick-min(w.tick, w.cfg.maxEventAge()))
 	}
 }
 
-// resyncStale resyncs every player whose oldest event is of a tick < lim.
-// Every holder of such an event has it at the head of its FIFO queue.
-// zonePlayers lists every player active at the end of the last Step; those
-// who joined since hold nothing that old.
-func (w *World) resyncStale(lim uint32) {
+// resyncStale resyncs every player whose oldest event is of a tick < lim
+// and whose liveness clock started before lim (a resumed player gets the
+// whole horizon to acknowledge what it was owed), or of a tick < hard
+// whatever the clock (a player that keeps leaving and resuming without ever
+// acknowledging). Every holder of such an event has it at the head of its
+// FIFO queue. zonePlayers lists every player active at the end of the last
+// Step; those who joined since hold nothing that old, and a resumed one has
+// a fresh clock. Parked players are not active: their grace is theirs.
+func (w *World) resyncStale(lim, hard uint32) {
 	q := &w.q
 	for _, ps := range w.zonePlayers[:w.zoneStart[w.geo.zones]] {
 		i := int32(ps.ID)
 		p := &w.players[i]
-		if p.active && p.evQ.n > 0 && q.events[q.nodes[p.evQ.head].ref].ev.Tick < lim {
+		if !p.active || p.evQ.n == 0 {
+			continue
+		}
+		if t := q.events[q.nodes[p.evQ.head].ref].ev.Tick; t < lim && p.liveFrom < lim || t < hard {
 			w.resync(i, ResyncStale)
 		}
+	}
+}
+
+// restartLiveness starts player i's liveness clock now (a resume, a
+// checkpoint load) and makes sure a scan comes when it has run out: the
+// events it already holds came of age long ago, so nothing else would ask.
+// What is older than the hard limit goes at once, so leaving and resuming
+// over and over cannot keep events alive for ever.
+func (w *World) restartLiveness(i int32) {
+	p := &w.players[i]
+	p.liveFrom = w.tick
+	if p.evQ.n == 0 {
+		return
+	}
+	if q := &w.q; q.events[q.nodes[p.evQ.head].ref].ev.Tick < w.tick-min(w.tick, w.cfg.maxEventAge()) {
+		w.resync(i, ResyncStale)
+		return
+	}
+	if w.q.bornMark == w.tick && w.q.born.n > 0 {
+		return
+	}
+	if w.q.born.push(evBirth{slot: -1, tick: w.tick}) {
+		w.q.bornMark = w.tick
 	}
 }

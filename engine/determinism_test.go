@@ -26,6 +26,9 @@ type chaos struct {
 	loot []uint64          // recent loot ids
 	prev []Record          // last tick's records, for replays
 	out  []Record
+	// keys, when not 0, draws player keys from [1, keys]: a small space
+	// makes Joins meet parked players of the same key (resume.go).
+	keys uint64
 }
 
 func newChaos(w *World, n int, seed uint64) *chaos {
@@ -57,7 +60,7 @@ func (c *chaos) records() []Record {
 		} else {
 			c.gen[s]++
 			c.seq[s], c.hist[s] = 0, c.hist[s][:0]
-			out = append(out, Record{Kind: RecJoin, Player: s, Gen: c.gen[s], Region: uint8(rng.IntN(cfg.Regions + 1)), Key: rng.Uint64()})
+			out = append(out, Record{Kind: RecJoin, Player: s, Gen: c.gen[s], Region: uint8(rng.IntN(cfg.Regions + 1)), Key: c.key()})
 			if rng.IntN(4) == 0 {
 				out = append(out, out[len(out)-1]) // a repeated Connect
 			}
@@ -128,6 +131,13 @@ func (c *chaos) records() []Record {
 	return out
 }
 
+func (c *chaos) key() uint64 {
+	if c.keys == 0 {
+		return c.rng.Uint64()
+	}
+	return 1 + c.rng.Uint64N(c.keys)
+}
+
 // loops simulates netio: the records are spread over k event loops at random,
 // each loop's ring sees them in a random order, and the engine drains the
 // rings one after the other.
@@ -172,7 +182,28 @@ func TestDeterminism(t *testing.T) {
 	if testing.Short() {
 		ticks = 1_000
 	}
+	checkDeterminism(t, determinismConfig(), ticks, 0)
+}
+
+// TestDeterminismWithResume is TestDeterminism with a grace period and few
+// player keys, so sessions park, resume in place, resume in another slot,
+// get evicted and expire, all of it in shuffled arrival orders.
+func TestDeterminismWithResume(t *testing.T) {
 	cfg := determinismConfig()
+	cfg.GraceTicks = 60
+	ticks := 2_000
+	if testing.Short() {
+		ticks = 500
+	}
+	st := checkDeterminism(t, cfg, ticks, 400)
+	for name, v := range map[string]uint64{"resumes": st.Resumes, "expired": st.ParkedExpired, "evicted": st.ParkedEvicted} {
+		if v == 0 {
+			t.Errorf("path %s never taken", name)
+		}
+	}
+}
+
+func checkDeterminism(t *testing.T, cfg Config, ticks int, keys uint64) Stats {
 	worlds := make([]*World, 5) // a, b, c, replay, mutant
 	for i := range worlds {
 		w, err := New(cfg)
@@ -183,6 +214,7 @@ func TestDeterminism(t *testing.T) {
 	}
 	a, b, c, replay, mutant := worlds[0], worlds[1], worlds[2], worlds[3], worlds[4]
 	gen := newChaos(a, cfg.MaxPlayers, 11)
+	gen.keys = keys
 	rngB, rngC := rand.New(rand.NewPCG(1, 1)), rand.New(rand.NewPCG(2, 2))
 	scA, scB := NewScratch(), NewScratch()
 	mutateAt := uint32(ticks / 2)
@@ -251,4 +283,5 @@ func TestDeterminism(t *testing.T) {
 			t.Errorf("path %s never taken", name)
 		}
 	}
+	return st
 }

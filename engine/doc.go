@@ -19,6 +19,10 @@
 //	seqwindow.go  per-player action_seq exactly-once window
 //	interest.go   zone lists, visibility changes, Gone
 //	delivery.go   per-player queues of pending events / Gone, ack handling
+//	resume.go     parked players: a Leave keeps the state for GraceTicks,
+//	              a Join with the same player key reattaches it
+//	checkpoint.go the state of a tick as a file, and back
+//	configcodec.go  the portable encoding of Config (journal, checkpoint)
 //	snapshot.go   delta snapshots: watermark, packing, Scratch
 //	hash.go       incremental 64-bit state hash
 //	mix.go        integer mixing, loot ids and contents

@@ -1,6 +1,6 @@
 package engine
 
-// State hash (DESIGN.md, Determinism): 64 bits over all simulation state, every
+// State hash (docs/ARCHITECTURE.md "Determinism"): 64 bits over all simulation state, every
 // tick, sent in every snapshot so clients and treasure-replay can detect
 // divergence.
 //
@@ -12,8 +12,9 @@ package engine
 // different states collide only by accident (~2^-64 per comparison), which is
 // what divergence detection needs; it is not meant to resist an adversary.
 //
-// Covered: tick; every active player's slot generation, key, region,
-// position, zone, items, inventory, last change tick and action_seq window;
+// Covered: tick; every active or parked player's slot generation, key,
+// region, position, zone, items, inventory, last change tick, action_seq
+// window and (parked) grace deadline;
 // every chest's status, generation, loot id, opener, opening and change
 // ticks, live loot slot; every loot slot's generation, liveness, id, chest,
 // contents and expiry. Not covered: delivery and view state (event queues,
@@ -82,7 +83,7 @@ func (w *World) rehash() {
 
 func (w *World) hashPlayer(i int32) uint64 {
 	p := &w.players[i]
-	if !p.active {
+	if !p.active && !p.parked {
 		return 0 // a free slot contributes nothing, whatever it held
 	}
 	h := hstart(tagPlayer, uint64(i))
@@ -95,6 +96,11 @@ func (w *World) hashPlayer(i int32) uint64 {
 	h = hstep(h, p.win.mask)
 	for k := 0; k < itemKinds; k += 2 {
 		h = hstep(h, uint64(p.inv[k])|uint64(p.inv[k+1])<<32)
+	}
+	if p.parked {
+		// Only parked slots take this step, so active players hash as
+		// they did before resumption existed.
+		h = hstep(h, uint64(p.parkedUntil)|1<<32)
 	}
 	return fmix64(h)
 }

@@ -5,6 +5,7 @@ import (
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
+	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
 
@@ -150,6 +151,61 @@ func BenchmarkLivenessScan(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		w.resyncStale(0)
+		w.resyncStale(0, 0)
+	}
+}
+
+// TestLivenessAndResume: a parked player keeps what it is owed through its
+// grace period, however long past the liveness horizon, and after resuming
+// it has a whole horizon to acknowledge it (then it is shown the event);
+// one that resumes and still never acknowledges is resynced a horizon later.
+func TestLivenessAndResume(t *testing.T) {
+	for _, acks := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.Regions, cfg.ZonesX, cfg.ZonesY, cfg.ZoneSize = 1, 2, 2, 20_000
+		cfg.MaxPlayers = 4
+		cfg.ReachMM = 100_000 // anyone reaches any chest
+		cfg.GraceTicks = 1000
+		w, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := NewScratch()
+		w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 1, Key: 1}, {Kind: RecJoin, Player: 1, Gen: 1, Key: 2}})
+		open := Record{Kind: RecInput, Player: 0, Gen: 1, N: 1}
+		open.Actions[0] = schema.Action{Seq: 1, Kind: uint8(wire.ActionKindOpenChest), Target: 0}
+		w.Step([]Record{open})
+		id := w.TickEvents()[0].LootID
+		// Both leave and are parked (the opener only so that it is not a
+		// silent active player, resynced on its own account).
+		w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}, {Kind: RecLeave, Player: 1, Gen: 1}})
+		for range 2 * LivenessTicks {
+			w.Step(nil)
+		}
+		if n := w.players[1].evQ.n; n != 1 || w.Stats().EventsDropped != 0 {
+			t.Fatalf("parked past the horizon: %d events owed, want 1", n)
+		}
+		w.Step([]Record{{Kind: RecJoin, Player: 1, Gen: 2, Key: 2}}) // resume in place
+		before := w.Stats()
+		if !acks {
+			for range LivenessTicks + 2 {
+				w.Step(nil)
+			}
+			if st := w.Stats(); st.EventsDropped != before.EventsDropped+1 || st.Resyncs[ResyncStale] != before.Resyncs[ResyncStale]+1 {
+				t.Fatalf("resumed, never acknowledging: dropped %d, resyncs %v (before: %d, %v)", st.EventsDropped, st.Resyncs, before.EventsDropped, before.Resyncs)
+			}
+			continue
+		}
+		for range LivenessTicks - 2 {
+			w.Step(nil)
+		}
+		buf := w.Snapshot(1, sc)
+		if buf == nil || !snapshotCarries(buf, id) {
+			t.Fatal("the resumed player's snapshot lacks what it was owed")
+		}
+		w.Step([]Record{{Kind: RecInput, Player: 1, Gen: 2, AckTick: w.Tick()}})
+		if st := w.Stats(); w.players[1].evQ.n != 0 || st.EventsDropped != before.EventsDropped || st.EventsAcked == 0 {
+			t.Fatalf("after the ack: %d owed, dropped %d (before %d), acked %d", w.players[1].evQ.n, st.EventsDropped, before.EventsDropped, st.EventsAcked)
+		}
 	}
 }

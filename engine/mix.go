@@ -3,7 +3,7 @@ package engine
 // Integer mixing: the engine's only source of "randomness". Everything random
 // (chest placement, spawn points, loot ids and contents) is a pure function of
 // the seed and of entity indices, never of a shared RNG whose state would
-// depend on the order things happened in (DESIGN.md, Determinism).
+// depend on the order things happened in (docs/ARCHITECTURE.md "Determinism").
 
 // fmix64 is the MurmurHash3 finalizer. It is a bijection on uint64 (each step
 // is invertible), which is what makes loot ids unique and decodable.
@@ -64,7 +64,7 @@ func hstep(h, w uint64) uint64 {
 }
 
 // Loot ids. A loot id is a pure function of (seed, chest, generation)
-// (DESIGN.md, Engine rules) built so that it is also unique and invertible:
+// (docs/ARCHITECTURE.md "Exactly-once loot") built so that it is also unique and invertible:
 //
 //	x  = (chest+1)<<32 | generation      // injective, never 0
 //	id = fmix64(x ^ lootKey)             // bijection, keyed by the seed

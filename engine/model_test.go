@@ -10,7 +10,7 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// modelClient is the reference client of the protocol, as DESIGN.md defines
+// modelClient is the reference client of the protocol, as docs/PROTOCOL.md defines
 // it, reduced to what the engine's promises can be checked against:
 //
 //   - acknowledges the newest snapshot tick it received;

@@ -8,7 +8,7 @@ import (
 	"github.com/treasured/treasured/schema"
 )
 
-// Ordering of a tick's records (DESIGN.md, Determinism): records arrive in
+// Ordering of a tick's records (docs/ARCHITECTURE.md "Determinism"): records arrive in
 // any order, from any loop; the engine applies them in (player, kind, content)
 // order, a total order on their contents, so the same multiset of records
 // gives the same sequence — and the same journal bytes — whatever the arrival.

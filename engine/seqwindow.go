@@ -3,7 +3,7 @@ package engine
 import "math/bits"
 
 // seqWindow makes each action_seq of a player take effect once, whatever the
-// duplication and reordering on the path (DESIGN.md, Inputs). It is the
+// duplication and reordering on the path (docs/PROTOCOL.md "Inputs"). It is the
 // classic anti-replay window (RFC 4303 §3.4.3): the highest seq handled plus
 // a bitmap of the 64 below it.
 //

@@ -6,7 +6,7 @@ import (
 	"github.com/treasured/treasured/schema"
 )
 
-// Delta snapshots (DESIGN.md, Snapshots).
+// Delta snapshots (docs/PROTOCOL.md "Snapshots").
 //
 // The client applies snapshots in tick order (older ones are dropped, except
 // for their loot events), Gone before states, and keeps what it was told. The

@@ -261,7 +261,7 @@ func TestSeqWindow(t *testing.T) {
 // carried it. A snapshot short of room leaves it out; a client that got only
 // that one must get it again.
 func TestDeliverySpan(t *testing.T) {
-	q := newQueues(8, 8, 8, 8)
+	q := newQueues(8, 8, 8, 8, 1)
 	l := emptyQueue
 	ev := q.newEvent(&schema.LootEvent{LootID: 1})
 	q.events[ev].refs++

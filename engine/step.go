@@ -21,6 +21,9 @@ type Stats struct {
 	JoinReplaced  uint64 // other generation active: implicit leave first
 	JoinBadRegion uint64
 	Leaves        uint64
+	Resumes       uint64 // Joins that reattached a parked player (resume.go)
+	ParkedExpired uint64 // parked players freed at the end of their grace
+	ParkedEvicted uint64 // parked players freed early: their slot was given away
 	AcksFuture    uint64 // AckTick of a tick not yet snapshotted: ignored
 
 	// Actions, per action_seq.
@@ -90,6 +93,7 @@ func (w *World) Step(recs []Record) {
 		w.applyPlayer(w.ordered[i].Player, w.ordered[i:j])
 		i = j
 	}
+	w.expireParked()
 	w.checkLiveness()
 	w.respawnChests()
 	w.expireLoot()
@@ -140,8 +144,22 @@ func (w *World) applyPlayer(i int32, recs []Record) {
 			w.leave(i)
 			w.stats.JoinReplaced++
 		}
-		w.join(i, r)
 		w.stats.Joins++
+		if p.parked && p.key != r.Key {
+			w.dropParked(i) // netio gave the slot away: grace ends early
+			w.stats.ParkedEvicted++
+		}
+		if p.parked {
+			w.unpark(i)
+			w.attach(i, r)
+			continue
+		}
+		if j := w.findParked(r.Key); j >= 0 {
+			w.moveParked(i, j)
+			w.attach(i, r)
+			continue
+		}
+		w.join(i, r)
 	}
 
 	// Inputs: the union of their actions, applied once each in action_seq
@@ -195,15 +213,16 @@ func (w *World) join(i int32, r *Record) {
 		zNext:   -1,
 	}
 	*p = player{
-		active: true,
-		region: r.Region,
-		gen:    r.Gen,
-		key:    r.Key,
-		win:    newSeqWindow(),
-		evQ:    emptyQueue,
-		goneQ:  emptyQueue,
-		hash:   p.hash, // rehash() swaps the old term for the new one
-		dirty:  p.dirty,
+		active:   true,
+		region:   r.Region,
+		gen:      r.Gen,
+		key:      r.Key,
+		win:      newSeqWindow(),
+		evQ:      emptyQueue,
+		goneQ:    emptyQueue,
+		liveFrom: w.tick,
+		hash:     p.hash, // rehash() swaps the old term for the new one
+		dirty:    p.dirty,
 	}
 	for c := range p.zoneEnt {
 		p.zoneEnt[c] = w.tick
@@ -219,10 +238,14 @@ func (w *World) leave(i int32) {
 	p := &w.players[i]
 	w.forBlock(w.pHot[i].zone, i, func(v int32) { w.queueGone(v, i) })
 	w.unlinkZone(i)
-	w.q.clear(&p.evQ, true)
 	w.q.clear(&p.goneQ, false)
 	p.active = false
 	w.markPlayer(i)
+	if w.cfg.GraceTicks > 0 {
+		w.park(i) // keeps evQ: what it is owed survives until it resumes
+		return
+	}
+	w.q.clear(&p.evQ, true)
 }
 
 func (w *World) applyAction(i int32, a *schema.Action) {

@@ -5,7 +5,7 @@ import (
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// World is the whole simulation. Ownership (STYLE.md 11):
+// World is the whole simulation. Ownership (docs/ARCHITECTURE.md "Code conventions"):
 //
 //   - Step and every method not listed below: the tick goroutine only.
 //   - Snapshot: any number of fan-out goroutines at once between two Steps,
@@ -54,6 +54,8 @@ type World struct {
 	expireQ  ring[lootRef] // loot slot+generation, in creation order
 
 	q queues // pending event / Gone deliveries (delivery.go)
+
+	parked parkList // players in their grace period (resume.go)
 
 	// Per-tick scratch, reused every Step.
 	ordered  []Record
@@ -104,6 +106,15 @@ type player struct {
 
 	evQ   queue // loot events not yet acknowledged
 	goneQ queue // player ids that left the view, not yet acknowledged
+	// liveFrom is the tick this player's liveness clock starts from: its
+	// join, its resume, or a checkpoint load (delivery.go, Liveness).
+	liveFrom uint32
+
+	// Parked (resume.go): the session ended, the state waits for a Join
+	// with the same key until tick parkedUntil. Never both active and parked.
+	parked             bool
+	parkedUntil        uint32
+	parkPrev, parkNext int32
 
 	hash  uint64 // this player's current term of World.sum
 	dirty uint32 // tick it was queued for rehash
@@ -195,7 +206,7 @@ func New(cfg Config) (*World, error) {
 		zoneHead:    make([]int32, g.zones),
 		respawnQ:    newRing[int32](int(g.nchests)),
 		expireQ:     newRing[lootRef](int(g.nchests)),
-		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending),
+		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending, int(cfg.livenessTicks())),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
 		keys:        make([]uint64, 0, cfg.MaxPlayers),
 		keysTmp:     make([]uint64, 0, cfg.MaxPlayers),
@@ -206,6 +217,7 @@ func New(cfg Config) (*World, error) {
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
 		lootKey:     lootKey(cfg.Seed),
+		parked:      parkList{head: -1, tail: -1},
 	}
 	for i := range w.zoneHead {
 		w.zoneHead[i] = -1
@@ -213,6 +225,7 @@ func New(cfg Config) (*World, error) {
 	for i := range w.players {
 		p := &w.players[i]
 		p.zPrev = -1
+		p.parkPrev, p.parkNext = -1, -1
 		w.pHot[i].zNext = -1
 		p.evQ, p.goneQ = emptyQueue, emptyQueue
 	}

@@ -34,6 +34,10 @@ func AdminHandler(s *Server, reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
+// Health reports whether the server is healthy, and why not: the rule of
+// /healthz, for other health reporters (the Agones SDK client's pings).
+func (s *Server) Health() (ok bool, msg string) { return s.health() }
+
 // health is healthy while the tick advances and the server is not draining.
 // "Advances" allows 20 tick periods (one second at 20 Hz) without a tick:
 // a single overrun is a metric, a stall that long is an outage.

@@ -73,7 +73,7 @@ type Config struct {
 	// rejected with BadRegion. Default 1.
 	Regions int
 
-	// TickPeriod is the engine's tick (DESIGN.md: 50 ms, 20 Hz).
+	// TickPeriod is the engine's tick (docs/ARCHITECTURE.md "Threads and cores": 50 ms, 20 Hz).
 	TickPeriod time.Duration
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one
@@ -90,7 +90,7 @@ type Config struct {
 	BatchSize int
 
 	// IdleTimeout ends a session that sent nothing valid for this long
-	// (DESIGN.md: 10 s).
+	// (docs/PROTOCOL.md "Sessions": 10 s).
 	IdleTimeout time.Duration
 	// CookieTTL is how long a Challenge's cookie stays valid. Default 10 s:
 	// enough for a Connect across a bad mobile link, short enough that a
@@ -137,6 +137,14 @@ type Config struct {
 	// Logger gets start-up, warning and shutdown messages; never one per
 	// datagram. Default slog.Default().
 	Logger *slog.Logger
+
+	// ResumeGrace keeps the slot of an ended session reserved for its
+	// player key this long, so a reconnect with that key gets the same
+	// slot and generation back (engine.Config.GraceTicks, as a duration;
+	// 0: slots are free at once). Restore, if set, is asked about every
+	// slot at New: what a recovered world remembers (see RestoreFunc).
+	ResumeGrace time.Duration
+	Restore     RestoreFunc
 }
 
 // Backend selects the receive path. Both backends hand every datagram to

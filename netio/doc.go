@@ -1,4 +1,4 @@
-// Package netio turns the engine into a UDP server (DESIGN.md "Data flow").
+// Package netio turns the engine into a UDP server (docs/ARCHITECTURE.md "Data flow").
 //
 //	players --UDP--> N event loops, one SO_REUSEPORT socket each (loop.go):
 //	                   gnet's (server.go) or, with BackendMmsg, ours: ppoll,
@@ -36,7 +36,7 @@
 // everything) there is no loop thread at all: the tick goroutine's clock
 // serves the socket while it waits for the next deadline.
 //
-// Handshake, sessions and their limits follow DESIGN.md "Wire protocol":
+// Handshake, sessions and their limits follow docs/PROTOCOL.md:
 // stateless HMAC cookies with a rotating secret (cookie.go), answers never
 // larger than the request, session ids of slot + generation + random bits
 // (session.go), source address checks, per-session token buckets, 10 s

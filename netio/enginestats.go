@@ -17,11 +17,12 @@ import (
 // other counter here (stats.go). The copy is a few dozen stores per tick and
 // allocates nothing.
 //
-// The alert-worthy one is treasured_engine_loot_events_lost_total
-// (engine.Stats.EventOverflow): a loot event some player in view never gets.
-// The pools are sized so that it cannot happen, so any increase is a bug.
-// treasured_engine_events_dropped_total is different: events owed to players
-// that stopped acknowledging and were resynced (their own doing).
+// The alert-worthy one, engine.Stats.EventOverflow (a loot event some player
+// in view never gets; the pools are sized so that it cannot happen), is
+// exported as treasured_loot_undeliverable_total (metrics_loot.go), not
+// again here. treasured_engine_events_dropped_total is different: events
+// owed to players that stopped acknowledging and were resynced (their own
+// doing).
 
 // engineStatSource is what the tick goroutine reads the counters from:
 // engineWorld has it (its *engine.World), a test's fake World need not.
@@ -56,7 +57,6 @@ var (
 	dEngRespawns   = desc("treasured_engine_chests_respawned_total", "Chests closed again for their next generation.")
 	dEngQueued     = desc("treasured_engine_events_queued_total", "(player, loot event) deliveries queued.")
 	dEngAcked      = desc("treasured_engine_events_acked_total", "(player, loot event) deliveries acknowledged.")
-	dEngLost       = desc("treasured_engine_loot_events_lost_total", "ALERT on any increase: loot events a player in view never gets because a delivery pool was empty. The pools are sized so this cannot happen.")
 	dEngDropped    = desc("treasured_engine_events_dropped_total", "Undelivered loot events dropped when their player was resynced for not acknowledging.")
 	dEngGone       = desc("treasured_engine_gone_total", "Gone ids: queued, acked, withdrawn (back in view), overflow (not queued; the viewer was resynced instead, nothing lost).", "result")
 	dEngResyncs    = desc("treasured_engine_resyncs_total", "Players whose delivery state was dropped for a full snapshot: stale (oldest event older than the liveness bound), event_queue_full, gone_queue_full.", "reason")
@@ -104,7 +104,6 @@ func engineStatTable() []engineStat {
 		c(dEngRespawns, "", func(s *engine.Stats) uint64 { return s.ChestsRespawned }),
 		c(dEngQueued, "", func(s *engine.Stats) uint64 { return s.EventsQueued }),
 		c(dEngAcked, "", func(s *engine.Stats) uint64 { return s.EventsAcked }),
-		c(dEngLost, "", func(s *engine.Stats) uint64 { return s.EventOverflow }),
 		c(dEngDropped, "", func(s *engine.Stats) uint64 { return s.EventsDropped }),
 		c(dEngGone, "queued", func(s *engine.Stats) uint64 { return s.GoneQueued }),
 		c(dEngGone, "acked", func(s *engine.Stats) uint64 { return s.GoneAcked }),

@@ -37,7 +37,6 @@ func TestEngineCountersInMetrics(t *testing.T) {
 		`treasured_engine_joins_total{result="joined"}`:             float64(st.Joins),
 		`treasured_engine_actions_total{result="applied"}`:          float64(st.ActionsApplied),
 		"treasured_engine_moves_total":                              float64(st.Moves),
-		"treasured_engine_loot_events_lost_total":                   0,
 		"treasured_engine_events_dropped_total":                     0,
 		`treasured_engine_resyncs_total{reason="stale"}`:            0,
 		`treasured_engine_action_rejects_total{reason="loot_full"}`: 0,

@@ -6,12 +6,17 @@ import (
 	"github.com/treasured/treasured/engine"
 )
 
-// Journal is where the tick goroutine records each tick (DESIGN.md "Engine
-// rules": Journal). *journal.Writer (engine/journal) satisfies it; netio
+// Journal is where the tick goroutine records each tick (docs/ARCHITECTURE.md
+// "Journal and checkpoints"). *journal.Writer (engine/journal) satisfies it; netio
 // does not import that package, so its tests can use a fake.
 //
 // Append and Close are called from the tick goroutine only; SyncedTick may
 // be called from any goroutine (the metrics scrape).
+//
+// Order (crash recovery): Append runs right after World.Step and before any
+// snapshot of that tick is sent (TestJournalBeforeFanout). journal.Writer
+// and journal.Dir hand the frame to the kernel before Append returns, so no
+// client can have seen the effect of a tick a restart would not recover.
 type Journal interface {
 	// Append records tick's ordered records and the state hash after it.
 	// Append must not allocate in steady state: it runs inside the tick.

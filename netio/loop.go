@@ -55,6 +55,7 @@ type loop struct {
 
 	tick     *atomic.Uint32 // engine tick, published by the tick goroutine
 	draining *atomic.Bool   // shutting down: no new players
+	now      int64          // server clock of the datagram or sweep being handled
 
 	// Slots whose RecLeave did not fit in the ring; retried before each
 	// datagram and at each sweep. Capacity = partition size, so no growth.
@@ -99,6 +100,7 @@ func newLoop(idx int, p *loopParams, maxSlots, ringSize int, jar *cookieJar, see
 // and returns the reply to send to src, or nil. The reply aliases the
 // loop's encoder and is valid until the next call. Nothing of in is kept.
 func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
+	l.now = now
 	l.stats.DatagramsIn.inc()
 	l.stats.BytesIn.add(uint64(len(in)))
 	if len(l.pending) > 0 {
@@ -160,7 +162,7 @@ func decodeDrop(e schema.Error) DropReason {
 // reply returns out if it is no larger than in, else drops it. Every answer
 // to a datagram whose sender has not proved its address (Hello, Connect) or
 // that costs the server nothing to fake (Ping) goes through here, so the
-// server can never amplify a spoofed flood (DESIGN.md "Handshake").
+// server can never amplify a spoofed flood (docs/PROTOCOL.md "Handshake").
 func (l *loop) reply(out, in []byte) []byte {
 	if len(out) > len(in) {
 		l.drop(DropAmplification)
@@ -230,7 +232,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		s := &p.sess[local]
 		if s.nonce == c.ClientNonce && s.cookie == c.Cookie {
 			// The same Connect again: our Welcome was lost. Same answer,
-			// no second slot (DESIGN.md).
+			// no second slot (docs/PROTOCOL.md "Handshake").
 			s.lastSeen = now
 			l.stats.WelcomeRepeats.inc()
 			return l.welcome(in, s, p.slotOf(local))
@@ -250,7 +252,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		l.refuse(RefuseIPSessions)
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
-	local, ok := p.alloc()
+	local, resumed, ok := p.alloc(c.PlayerKey)
 	if !ok {
 		l.p.admit.release(pfx)
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
@@ -258,6 +260,12 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	slot := p.slotOf(local)
 	s := &p.sess[local]
 	gen := s.gen + 1
+	if resumed {
+		// The engine's parked player of this key: same slot, same
+		// generation, so the player's identity survives the reconnect.
+		gen = s.gen
+		l.stats.Resumes.inc()
+	}
 	id := makeSessionID(slot, gen, uint32(l.rng.Uint64()))
 	l.entry = ringEntry{
 		rec:     engine.Record{Kind: engine.RecJoin, Region: c.Region, Player: slot, Gen: gen, Key: c.PlayerKey},
@@ -268,7 +276,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		// The engine must learn of every join, so no Welcome without a
 		// queued RecJoin. The client repeats its Connect (the cookie is
 		// still good) and gets in once the ring has room.
-		p.unalloc(local)
+		p.unalloc(local, resumed)
 		l.p.admit.release(pfx)
 		l.drop(DropRingFull)
 		return nil
@@ -392,7 +400,7 @@ func (l *loop) pushLeave(local int32) bool {
 	if !l.ring.Push(&l.entry) {
 		return false
 	}
-	l.part.release(local)
+	l.part.release(local, l.now)
 	return true
 }
 
@@ -409,7 +417,9 @@ func (l *loop) retryLeaves() {
 // deferred leaves. It runs on the loop's goroutine about once a second
 // (Server schedules it with gnet's EventLoop.Execute), so it needs no lock.
 func (l *loop) sweep(now int64) {
+	l.now = now
 	l.retryLeaves()
+	l.part.expireParked(now)
 	for i := range l.part.sess {
 		s := &l.part.sess[i]
 		if s.state == slotActive && now-s.lastSeen > l.p.idle {

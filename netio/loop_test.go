@@ -521,7 +521,7 @@ func TestFlood(t *testing.T) {
 }
 
 // For every packet a sender can send before proving its address, the answer
-// is never larger than the request (DESIGN.md: no amplification).
+// is never larger than the request (docs/PROTOCOL.md "Handshake": no amplification).
 func TestAmplification(t *testing.T) {
 	r := newRig(t, rigOpts{slots: 1})
 	a := testAddr("127.0.0.1:10000")

@@ -28,6 +28,7 @@ func NewRegistry(s *Server) *prometheus.Registry {
 	reg.MustRegister(
 		&serverCollector{s: s},
 		engineCollector{&s.EngineStats},
+		lootCollector{s: s},
 		h.work, h.jitter,
 		newRuntimeCollector(),
 		collectors.NewGoCollector(),
@@ -149,7 +150,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 
-	var replies, replyBytes, replyErr, challenges, welcomes, repeats, inputs, pongs, flooders, retries uint64
+	var replies, replyBytes, replyErr, challenges, welcomes, repeats, inputs, pongs, flooders, retries, resumes uint64
 	var drops [NumDropReasons]uint64
 	var rejects [numRejectReasons]uint64
 	var ended [NumEndReasons]uint64
@@ -166,6 +167,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		challenges += ls.Challenges.Load()
 		welcomes += ls.Welcomes.Load()
 		repeats += ls.WelcomeRepeats.Load()
+		resumes += ls.Resumes.Load()
 		inputs += ls.Inputs.Load()
 		pongs += ls.Pongs.Load()
 		flooders += ls.Flooders.Load()
@@ -198,6 +200,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dHandshakes, challenges, "challenge")
 	counter(dHandshakes, welcomes, "welcome")
 	counter(dHandshakes, repeats, "welcome_repeat")
+	counter(dHandshakes, resumes, "resume") // a subset of "welcome"
 	gaugeOf(dSessions, float64(s.Sessions()))
 	counter(dFlooders, flooders)
 	counter(dInputs, inputs)
@@ -256,7 +259,7 @@ func unixSeconds(ns int64) float64 {
 }
 
 // runtimeCollector exports stop-the-world pauses and allocation from
-// runtime/metrics, the numbers BENCHMARKS.md reports as "gc" (DESIGN.md).
+// runtime/metrics, the numbers BENCHMARKS.md reports as "gc".
 // The pause histogram is re-bucketed onto fixed bounds: the runtime's own
 // has over a hundred buckets.
 type runtimeCollector struct {

@@ -9,8 +9,8 @@ import (
 
 // spsc is a bounded, preallocated single-producer single-consumer queue.
 //
-// It is the only channel from an event loop to the engine (DESIGN.md: "one
-// bounded lock-free ring per loop"). The producer is one event loop's
+// It is the only channel from an event loop to the engine (docs/ARCHITECTURE.md
+// "Data flow": one bounded lock-free ring per loop). The producer is one event loop's
 // goroutine, the consumer the tick goroutine. No locks and no channels: a
 // channel send takes a lock and may park the sender, and an event loop must
 // never wait for the engine.
@@ -70,7 +70,7 @@ func (r *spsc[T]) Len() int {
 
 // Push copies *v into the ring. It reports false, and leaves the ring as it
 // was, when the ring is full: the caller drops the newest entry and counts it
-// (DESIGN.md "Overload"), because inputs are redundant and the next datagram
+// (docs/ARCHITECTURE.md "Overload"), because inputs are redundant and the next datagram
 // repeats them. Producer only.
 func (r *spsc[T]) Push(v *T) bool {
 	t := r.tail.Load() // our own index: no other writer

@@ -22,7 +22,7 @@ import (
 // Server is the treasured UDP server: N gnet event loops that answer
 // handshakes and pings and queue inputs, a tick goroutine that drains the
 // queues into the engine on absolute deadlines, and a fan-out that sends
-// every player its snapshot each tick with sendmmsg (DESIGN.md "Data flow").
+// every player its snapshot each tick with sendmmsg (docs/ARCHITECTURE.md "Data flow").
 //
 // Goroutines and what they own:
 //
@@ -143,6 +143,7 @@ func New(cfg Config, w World) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.part.restore(cfg.Restore, int64(cfg.ResumeGrace))
 		s.loops[i] = l
 		s.bound[i].fd.Store(-1)
 	}
@@ -492,6 +493,7 @@ func (s *Server) tick(uint64) {
 	s.recs = s.drain.finish(s.recs)
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
+	s.publishLoot()
 	t := s.world.Tick()
 	if s.jrnl != nil {
 		s.journalTick(t)

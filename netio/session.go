@@ -6,7 +6,7 @@ import (
 	"github.com/treasured/treasured/schema"
 )
 
-// Session ids are (DESIGN.md) slot + generation + random bits:
+// Session ids are (docs/PROTOCOL.md "Sessions") slot + generation + random bits:
 //
 //	bit 63      always 1, so 0 never names a session
 //	bits 32..62 random, from the owning loop's generator
@@ -36,10 +36,11 @@ const (
 	slotFree    slotState = iota
 	slotActive            // joined: a RecJoin is in the ring
 	slotLeaving           // ended, but the ring was full when we pushed RecLeave
+	slotParked            // ended and left; the engine keeps the player for its key (resume)
 )
 
 // session is one player slot as its event loop sees it. It is pointer-free
-// on purpose (DESIGN.md "Everything ... pointer-free"): the loop's array of
+// on purpose (docs/ARCHITECTURE.md "Memory"): the loop's array of
 // them is never scanned by the GC.
 //
 // Owner: the event loop that owns the slot (see partition). No other
@@ -58,6 +59,7 @@ type session struct {
 	key    uint64
 
 	lastSeen int64 // server clock (ns) of the last valid datagram
+	parkedAt int64 // server clock (ns) of the RecLeave that parked the slot
 	bucket   tokenBucket
 }
 
@@ -82,6 +84,13 @@ type partition struct {
 	// it is sized up front so an insert does not grow it.
 	byAddr map[Addr]int32
 	active int
+
+	// Resumption (engine/resume.go): a slot whose session ended stays
+	// reserved for its player key for grace ns, so a reconnect with that
+	// key gets the same slot and generation, the engine's same player.
+	// parked finds it by key; it is sized up front like byAddr.
+	grace  int64
+	parked map[uint64]int32
 }
 
 func newPartition(loop, loops, maxSlots int) (*partition, error) {
@@ -100,6 +109,7 @@ func newPartition(loop, loops, maxSlots int) (*partition, error) {
 		sess:     make([]session, n),
 		freeList: make([]int32, n),
 		byAddr:   make(map[Addr]int32, n),
+		parked:   make(map[uint64]int32, n),
 	}
 	// Lowest index on top of the stack: the engine's arrays are then filled
 	// from the front, and tests can predict slots.
@@ -127,19 +137,35 @@ func (p *partition) lookup(id uint64) *session {
 	return s
 }
 
-// alloc takes a free slot, or returns ok == false when this loop's share of
-// the slots is used up. The caller fills the session and must either
-// commit it or give it back with unalloc.
-func (p *partition) alloc() (local int32, ok bool) {
-	if len(p.freeList) == 0 {
-		return 0, false
+// alloc takes the slot parked for key (resumed: the caller keeps its
+// generation), else a free slot, else, when this loop's share is used up,
+// any parked slot (the engine then drops that parked player early); ok is
+// false when every slot is active. The caller fills the session and must
+// either commit it or give it back with unalloc.
+func (p *partition) alloc(key uint64) (local int32, resumed, ok bool) {
+	if local, ok := p.parked[key]; ok {
+		delete(p.parked, key)
+		return local, true, true
 	}
-	local = p.freeList[len(p.freeList)-1]
-	p.freeList = p.freeList[:len(p.freeList)-1]
-	return local, true
+	if len(p.freeList) > 0 {
+		local = p.freeList[len(p.freeList)-1]
+		p.freeList = p.freeList[:len(p.freeList)-1]
+		return local, false, true
+	}
+	for k, local := range p.parked {
+		delete(p.parked, k)
+		return local, false, true
+	}
+	return 0, false, false
 }
 
-func (p *partition) unalloc(local int32) { p.freeList = append(p.freeList, local) }
+func (p *partition) unalloc(local int32, resumed bool) {
+	if resumed || p.sess[local].state == slotParked {
+		p.parked[p.sess[local].key] = local
+		return
+	}
+	p.freeList = append(p.freeList, local)
+}
 
 // end takes an active session out of service: its id and address stop
 // matching at once. The slot stays taken until its RecLeave is in the ring
@@ -153,13 +179,62 @@ func (p *partition) end(local int32) {
 	p.active--
 }
 
-// release returns a slot whose RecLeave is in the ring. The generation is kept
-// and bumped at the next join, so ids of the old occupant stay invalid.
-func (p *partition) release(local int32) {
+// release returns a slot whose RecLeave is in the ring: parked for its key
+// when there is a grace period, free otherwise. The generation is kept and
+// bumped at the next join of another key, so ids of the old occupant stay
+// invalid (a resume keeps it, but its session id has new random bits).
+func (p *partition) release(local int32, now int64) {
 	s := &p.sess[local]
-	s.state = slotFree
 	s.id = 0
+	if p.grace > 0 {
+		s.state, s.parkedAt = slotParked, now
+		p.parked[s.key] = local
+		return
+	}
+	s.state = slotFree
 	p.freeList = append(p.freeList, local)
+}
+
+// expireParked frees the parked slots whose grace is over.
+func (p *partition) expireParked(now int64) {
+	for i := range p.sess {
+		s := &p.sess[i]
+		if s.state != slotParked || now-s.parkedAt <= p.grace {
+			continue
+		}
+		if cur, ok := p.parked[s.key]; ok && cur == int32(i) {
+			delete(p.parked, s.key)
+		}
+		s.state = slotFree
+		p.freeList = append(p.freeList, int32(i))
+	}
+}
+
+// RestoreFunc tells a new server what the world it runs remembers about a
+// player slot: the newest generation used in it (new sessions continue
+// after it, so a slot and generation never name two players, even across
+// a restart), and whether a parked player with that key waits in it.
+type RestoreFunc func(slot int32) (gen uint32, key uint64, parked bool)
+
+// restore sets the partition's slots from the world, before any datagram.
+// Parked slots count from server clock 0 (grace ns from the start).
+func (p *partition) restore(f RestoreFunc, grace int64) {
+	p.grace = grace
+	if f == nil {
+		return
+	}
+	p.freeList = p.freeList[:0]
+	for i := len(p.sess) - 1; i >= 0; i-- {
+		s := &p.sess[i]
+		var parked bool
+		s.gen, s.key, parked = f(p.slotOf(int32(i)))
+		if parked && grace > 0 {
+			s.state = slotParked
+			p.parked[s.key] = int32(i)
+			continue
+		}
+		p.freeList = append(p.freeList, int32(i))
+	}
 }
 
 // tokenBucket limits one session's datagram rate, in integer nanoseconds of

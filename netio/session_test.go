@@ -12,7 +12,7 @@ func TestPartitionOwnership(t *testing.T) {
 		}
 		prev := int32(-1)
 		for {
-			local, ok := p.alloc()
+			local, _, ok := p.alloc(0)
 			if !ok {
 				break
 			}
@@ -45,7 +45,7 @@ func TestSessionIDLayout(t *testing.T) {
 	}
 	// A slot owned by another loop, or past the end, never resolves.
 	p, _ := newPartition(1, 2, 8)
-	local, _ := p.alloc()
+	local, _, _ := p.alloc(0)
 	s := &p.sess[local]
 	s.state, s.id = slotActive, makeSessionID(p.slotOf(local), 1, 5)
 	if p.lookup(s.id) != s {

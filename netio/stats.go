@@ -120,6 +120,7 @@ type LoopStats struct {
 	Challenges     counter // Hello answered
 	Welcomes       counter // new sessions
 	WelcomeRepeats counter // repeated Connect answered with the same Welcome
+	Resumes        counter // new sessions that got their key's parked slot back
 	Ended          [NumEndReasons]counter
 	Inputs         counter // RecInput pushed
 	Pongs          counter
@@ -169,5 +170,6 @@ type TickStats struct {
 	// tick goroutine starts.
 	EpochUnixNs   gauge
 	JournalErrors counter // journal appends (or the final close) that failed
+	LootOverflow  counter // loot event deliveries the engine dropped (metrics_loot.go)
 	_             cpu.CacheLinePad
 }

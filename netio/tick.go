@@ -63,7 +63,7 @@ type TickObserver interface {
 // work ends after the next deadline is an overrun: it is counted, and the next
 // tick starts at once, late, and is measured as such. No tick is ever
 // skipped: every k runs, in order, so the engine's tick number and the
-// journal never have holes (DESIGN.md "Overload").
+// journal never have holes (docs/ARCHITECTURE.md "Overload").
 type ticker struct {
 	clock  Clock
 	period time.Duration

@@ -306,7 +306,7 @@ func TestReason(t *testing.T) {
 	}
 }
 
-// TestNoAllocs guards the zero-allocation promise of DESIGN.md for every
+// TestNoAllocs guards the zero-allocation promise (docs/ARCHITECTURE.md "Memory") for every
 // encoder and for decoding, including the error path the receive loop takes
 // on junk.
 func TestNoAllocs(t *testing.T) {

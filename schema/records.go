@@ -26,7 +26,8 @@ const Version uint16 = 1
 const MaxDatagram = 1200
 
 // MaxActions is how many actions one Input carries at most: the client repeats
-// its last unacknowledged actions so a lost packet loses nothing (DESIGN.md).
+// its last unacknowledged actions so a lost packet loses nothing
+// (docs/PROTOCOL.md "Inputs").
 const MaxActions = 8
 
 // NoPlayer marks "no player" in opened_by / player fields.

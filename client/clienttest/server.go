@@ -4,7 +4,7 @@
 //
 // It speaks the real protocol through the schema codec: a handshake with a
 // nonce-bound cookie, exactly-once application of action seqs (the sliding
-// window of DESIGN.md), per-player delta snapshots against the acknowledged
+// window of docs/PROTOCOL.md "Inputs"), per-player delta snapshots against the acknowledged
 // tick, and loot events that repeat in every snapshot until a tick carrying
 // them is acknowledged. Its world is a row of chests (chest i at x = i m,
 // y = 0) that every player sees, with no reach or speed rules: it tests the
@@ -26,6 +26,10 @@ import (
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
+	// Addr is the UDP address to listen on; "" means 127.0.0.1 on a free
+	// port. A test of a server restart gives the second server the first
+	// one's Addr.
+	Addr      string
 	Chests    int           // chests in the world; 0 means 8
 	Tick      time.Duration // tick period; 0 means 5 ms (tests run fast)
 	RejectKey uint64        // a Connect with this player key gets Reject ServerFull; 0 = none
@@ -91,7 +95,15 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	laddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	if opts.Addr != "" {
+		a, err := net.ResolveUDPAddr("udp", opts.Addr)
+		if err != nil {
+			return nil, err
+		}
+		laddr = a
+	}
+	conn, err := net.ListenUDP("udp", laddr)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +263,12 @@ func (s *Server) handle(b []byte, from *net.UDPAddr) {
 		// oldest unacknowledged actions first, so the next seq due is
 		// either here or already applied.
 		for _, a := range in.Actions[:in.N] {
+			if len(p.Applied) == 0 && a.Seq > 0 {
+				// A client reconnecting to a server that does not know
+				// it goes on numbering where it was (as treasured's
+				// engine allows: its window restarts on a resume).
+				p.LastSeq = a.Seq - 1
+			}
 			if a.Seq != p.LastSeq+1 {
 				continue
 			}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
-	"github.com/treasured/treasured/schema"
-	"github.com/treasured/treasured/schema/wire"
 )
 
 const ckptTick = 20
@@ -36,17 +34,7 @@ func checkpointJournal(t *testing.T, dx int32) (full, seg []byte, ckpt string, h
 	var sw *journal.Writer
 	ckpt = filepath.Join(t.TempDir(), "ckpt")
 	for range ticks {
-		var recs []engine.Record
-		for p := range int32(10) {
-			if w.Tick() == 0 {
-				recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
-				continue
-			}
-			r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
-			r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: dx * (p + 1), Y: 70_000}}
-			recs = append(recs, r)
-		}
-		w.Step(recs)
+		w.Step(walkers(w, dx))
 		for _, j := range []*journal.Writer{jw, sw} {
 			if j == nil {
 				continue
@@ -102,7 +90,7 @@ func TestCheckpointRecovery(t *testing.T) {
 			name: "full journal", args: []string{"--checkpoint", ckpt, good}, code: 0,
 			out: []string{
 				fmt.Sprintf("checkpoint %s: tick %d, hash %#016x", ckpt, ckptTick, hashes[ckptTick-1]),
-				"format v1, starts after tick 0",
+				"format v2, starts after tick 0",
 				fmt.Sprintf("checkpoint matches the journal's hash of tick %d", ckptTick),
 				fmt.Sprintf("replayed %d ticks (%d..%d); final tick %d, hash %#016x", after, ckptTick+1, ticks, ticks, hashes[ticks-1]),
 				fmt.Sprintf("OK: all %d hashes match", after),

@@ -1,5 +1,5 @@
-// Command treasure-replay verifies a treasured journal offline (DESIGN.md,
-// "Engine rules": Journal). It builds a fresh world from the configuration
+// Command treasure-replay verifies a treasured journal offline
+// (docs/ARCHITECTURE.md "Journal and checkpoints"). It builds a fresh world from the configuration
 // in the journal's header, replays every tick's ordered records through the
 // engine and compares the state hash after each tick with the one the
 // server recorded, stopping at the first that differs.
@@ -10,9 +10,16 @@
 // replays from T+1 (journal.ReplayFrom). The journal may start at tick 0 or
 // be a segment started at or before T.
 //
+// Given a data directory (treasured --data-dir), it verifies what a restart
+// would recover: the newest checkpoint that loads (or --from-checkpoint
+// FILE, or with --from-start tick 0) and every journal segment after it,
+// checking that each segment starts where the previous one ended. It never
+// changes the directory.
+//
 // Usage:
 //
 //	treasure-replay [--verbose] [--until TICK] [--checkpoint FILE] journal-file
+//	treasure-replay [--verbose] [--until TICK] [--from-checkpoint FILE | --from-start] data-dir
 //
 // Exit status: 0 when every replayed hash matches (a torn tail, which a
 // crash leaves, is warned about and the ticks before it are still
@@ -47,10 +54,14 @@ const (
 )
 
 const usage = `usage: treasure-replay [--verbose] [--until TICK] [--checkpoint FILE] journal-file
+       treasure-replay [--verbose] [--until TICK] [--from-checkpoint FILE | --from-start] data-dir
 
 Replays a treasured journal through the engine and checks the state hash of
 every tick against the one the server recorded. With --checkpoint, starts
 from the checkpoint's world and tick instead of tick 0, as a restart does.
+Given a data directory (treasured --data-dir), replays what a restart would
+recover: the newest usable checkpoint (or --from-checkpoint, or --from-start
+for tick 0) and every journal segment after it.
 
 Exit status: 0 all hashes match, 1 divergence, 2 bad usage or bad file.
 
@@ -68,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("verbose", false, "print the journal and replay hash of every tick")
 	until := fs.Uint64("until", 0, "stop after this tick (0: the whole journal)")
 	ckptPath := fs.String("checkpoint", "", "start from this checkpoint `FILE` and replay the journal after its tick")
+	fs.StringVar(ckptPath, "from-checkpoint", "", "same as --checkpoint; with a data directory, instead of its newest usable checkpoint")
+	fromStart := fs.Bool("from-start", false, "with a data directory: replay from tick 0, ignoring its checkpoints")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -84,6 +97,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	path := fs.Arg(0)
+	stop := uint32(*until)
+	onTick := func(tick uint32, want, got uint64) bool {
+		if *verbose {
+			mark := "ok"
+			if got != want {
+				mark = "DIFFERS"
+			}
+			fmt.Fprintf(stdout, "tick %d: journal %#016x replay %#016x %s\n", tick, want, got, mark)
+		}
+		// After the first divergence every later hash differs too and says
+		// nothing new: stop there.
+		return got == want && (stop == 0 || tick < stop)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		opt := journal.DirReplay{Checkpoint: *ckptPath, FromStart: *fromStart,
+			OnTick: func(_ *engine.World, tick uint32, want, got uint64) bool { return onTick(tick, want, got) }}
+		res, err := journal.ReplayDir(path, opt)
+		fmt.Fprintf(stdout, "data directory %s: replay from tick %d\n", path, res.FromTick)
+		return report(res, err, stop, stdout, stderr)
+	}
+	if *fromStart {
+		fmt.Fprintln(stderr, "treasure-replay: --from-start needs a data directory")
+		return exitError
+	}
 
 	var world *engine.World
 	if *ckptPath != "" {
@@ -123,19 +160,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	stop := uint32(*until)
-	onTick := func(tick uint32, want, got uint64) bool {
-		if *verbose {
-			mark := "ok"
-			if got != want {
-				mark = "DIFFERS"
-			}
-			fmt.Fprintf(stdout, "tick %d: journal %#016x replay %#016x %s\n", tick, want, got, mark)
-		}
-		// After the first divergence every later hash differs too and says
-		// nothing new: stop there.
-		return got == want && (stop == 0 || tick < stop)
-	}
 	var res journal.Result
 	if world != nil {
 		res, err = journal.ReplayFrom(world, f, onTick)
@@ -145,11 +169,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		res, err = journal.Replay(f, onTick)
 	}
+	return report(res, err, stop, stdout, stderr)
+}
+
+// report prints how a replay ended and returns the exit status.
+func report(res journal.Result, err error, stop uint32, stdout, stderr io.Writer) int {
 	if res.Ticks > 0 {
 		fmt.Fprintf(stdout, "replayed %d ticks (%d..%d); final tick %d, hash %#016x\n",
 			res.Ticks, res.FirstTick, res.LastTick, res.LastTick, res.FinalHash)
-	} else if world != nil {
-		fmt.Fprintf(stdout, "replayed 0 ticks after the checkpoint's tick %d\n", world.Tick())
+	} else if res.FromTick > 0 {
+		fmt.Fprintf(stdout, "replayed 0 ticks after the checkpoint's tick %d\n", res.FromTick)
 	} else {
 		fmt.Fprintln(stdout, "replayed 0 ticks: the journal holds no complete frame")
 	}

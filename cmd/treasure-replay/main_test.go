@@ -18,6 +18,22 @@ import (
 
 const ticks = 50
 
+// walkers are the records of the next tick of the test worlds: 10 players
+// join at tick 1, then each walks towards x = dx*(player+1).
+func walkers(w *engine.World, dx int32) []engine.Record {
+	var recs []engine.Record
+	for p := range int32(10) {
+		if w.Tick() == 0 {
+			recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
+			continue
+		}
+		r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
+		r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: dx * (p + 1), Y: 70_000}}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
 // writeJournal runs a small world for 50 ticks (10 players join, then walk
 // around) with a journal file, as the server does, and returns the file's
 // bytes and the live hash after each tick.
@@ -36,17 +52,7 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	}
 	var hashes []uint64
 	for range ticks {
-		var recs []engine.Record
-		for p := range int32(10) {
-			if w.Tick() == 0 {
-				recs = append(recs, engine.Record{Kind: engine.RecJoin, Player: p, Gen: 1, Key: uint64(p) + 1})
-				continue
-			}
-			r := engine.Record{Kind: engine.RecInput, Player: p, Gen: 1, N: 1, AckTick: w.Tick()}
-			r.Actions[0] = schema.Action{Seq: w.Tick(), Kind: uint8(wire.ActionKindMove), Pos: schema.Vec2{X: 1000 * (p + 1), Y: 70_000}}
-			recs = append(recs, r)
-		}
-		w.Step(recs)
+		w.Step(walkers(w, 1000))
 		if err := jw.Append(w.Tick(), w.LastOrdered(), w.Hash()); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +128,7 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "ok", args: []string{good}, code: 0,
 			out: []string{
-				"format v1, starts after tick 0",
+				"format v2, starts after tick 0",
 				fmt.Sprintf("replayed %d ticks (1..%d); final tick %d, hash %#016x", ticks, ticks, ticks, hashes[ticks-1]),
 				fmt.Sprintf("OK: all %d hashes match", ticks),
 			},
@@ -131,7 +137,7 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "verbose", args: []string{"--verbose", good}, code: 0,
 			out:       []string{fmt.Sprintf("tick 7: journal %#016x replay %#016x ok", hashes[6], hashes[6])},
-			lineCount: 3 + ticks, prefix: "journal " + good + ": format v1",
+			lineCount: 3 + ticks, prefix: "journal " + good + ": format v2",
 		},
 		{
 			name: "header only", args: []string{save(t, file[:journal.HeaderSize])}, code: 0,

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/automaxprocs/maxprocs"
 
 	"github.com/treasured/treasured/affinity"
@@ -68,8 +69,17 @@ type options struct {
 	memlimit               size
 	logLevel, logFormat    string
 	journal                string
+	dataDir                string
+	checkpointEvery        time.Duration
+	keepCheckpoints        int
+	resumeGrace            time.Duration
 	lockThreads            string
 	backend                string
+	plan                   bool
+	planSysfs              string
+	agones, agonesRegion   string
+	agonesBeat             time.Duration
+	agonesBase             string // resolved from --agones and the environment
 
 	// Admission (netio/admission.go): per IPv4 address or IPv6 /64.
 	sessionsPerIP, handshakesPerIP int
@@ -141,10 +151,14 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	// 2,000, so it is not set automatically.
 	fs.StringVar(&o.backend, "backend", "gnet", "receive path: gnet (gnet event loops) or mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks)")
 	fs.StringVar(&o.journal, "journal", "", "append every tick's ordered inputs and state hash to a new journal `file` (it must not exist); empty: no journal")
+	fs.StringVar(&o.dataDir, "data-dir", "", "`directory` of journal segments and checkpoints: a new or empty one starts a fresh world, an existing one is recovered (newest checkpoint + journal); empty: no persistence")
+	fs.DurationVar(&o.checkpointEvery, "checkpoint-every", 10*time.Second, "checkpoint interval with --data-dir; the journal rotates to a new segment at each")
+	fs.IntVar(&o.keepCheckpoints, "keep-checkpoints", 2, "checkpoints kept in --data-dir (older ones and the segments only they need are deleted)")
+	fs.DurationVar(&o.resumeGrace, "resume-grace", time.Minute, "keep a disconnected player's position, items and unacknowledged loot this long for a reconnect with the same player key (0: forget at once)")
 	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
 	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
 	fs.Uint64Var(&o.seed, "seed", def.Seed, "world seed: chest placement and loot")
-	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period")
+	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
@@ -166,6 +180,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.Var(&o.memlimit, "memlimit", "soft memory limit for the Go runtime (`size`, e.g. 1GiB)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&o.plan, "plan", false, "print the core layout the server would use with these flags, and exit")
+	fs.StringVar(&o.planSysfs, "plan-sysfs", "", "with --plan: read the CPU topology from this recorded sysfs `dir` (a copy of another machine's /sys) instead of this host's")
+	fs.StringVar(&o.agones, "agones", "auto", "Agones SDK sidecar: auto (on when AGONES_SDK_HTTP_PORT is set), off, or its base `URL`")
+	fs.StringVar(&o.agonesRegion, "agones-region", "", "value of the treasured-region label for Agones allocation (empty: not set)")
+	fs.DurationVar(&o.agonesBeat, "agones-health-every", 2*time.Second, "Agones health ping period, while the tick is on time")
 
 	// Environment overrides of the defaults: applied through Set so they
 	// are parsed and checked exactly like the flag.
@@ -216,6 +235,13 @@ func run(ctx context.Context, stopSignals func(), args []string, getenv func(str
 		fmt.Fprintln(stderr, "treasured:", err)
 		return exitUsage
 	}
+	if o.plan || o.planSysfs != "" {
+		return printPlan(&o, stderr)
+	}
+	if err := checkAgones(&o, getenv); err != nil {
+		fmt.Fprintln(stderr, "treasured:", err)
+		return exitUsage
+	}
 	if err := serve(ctx, stopSignals, &o, log, ready); err != nil {
 		log.Error("treasured stopped", "err", err)
 		var ue usageError
@@ -258,15 +284,20 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		return err
 	}
 
-	ecfg := engine.DefaultConfig()
-	ecfg.MaxPlayers, ecfg.Regions, ecfg.Seed = o.maxPlayers, o.regions, o.seed
-	if err := ecfg.Validate(); err != nil {
-		return usage("%w", err)
-	}
-	world, err := engine.New(ecfg)
+	ecfg, err := engineConfig(o)
 	if err != nil {
-		return usage("%w", err)
+		return err
 	}
+	world, dir, err := openWorld(o, ecfg, log)
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		// After Shutdown the tick goroutine has closed it (this is then a
+		// no-op); after a failed start nobody has.
+		defer dir.Close()
+	}
+	tickPeriod := time.Second / time.Duration(ecfg.TickHz)
 
 	if int64(o.rcvbuf) > 1<<30 || int64(o.sndbuf) > 1<<30 {
 		return usage("socket buffers above 1GiB")
@@ -290,7 +321,9 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		FanoutWorkers: o.fanoutWorkers,
 		MaxPlayers:    ecfg.MaxPlayers,
 		Regions:       ecfg.Regions,
-		TickPeriod:    o.tick,
+		TickPeriod:    tickPeriod,
+		ResumeGrace:   time.Duration(ecfg.GraceTicks) * tickPeriod,
+		Restore:       world.SlotState,
 		RingSize:      o.ringSize,
 		BatchSize:     o.batch,
 		IdleTimeout:   o.idle,
@@ -325,7 +358,9 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	// the server cannot start: it holds only a header then, and leaving it
 	// would make the retry fail on "file exists".
 	var jw *journal.Writer
-	if o.journal != "" {
+	if dir != nil {
+		cfg.Journal = dir
+	} else if o.journal != "" {
 		if _, err := os.Lstat(o.journal); err == nil {
 			return usage("--journal %s: file exists; a journal is never overwritten (move it away or name a new file)", o.journal)
 		}
@@ -348,6 +383,9 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		return err
 	}
 	reg := netio.NewRegistry(srv)
+	if dir != nil {
+		registerDataDir(reg, dir)
+	}
 
 	// The admin listener is bound before the game port, so a bad --admin
 	// fails before any player could connect.
@@ -384,6 +422,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if ready != nil {
 		ready(srv, adminAddr)
 	}
+	stopAgones := startAgones(o, srv, log)
 
 	var runErr error
 	select {
@@ -400,6 +439,7 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
 	}
+	stopAgones(runErr)
 	closeAdmin()
 	return runErr
 }
@@ -442,23 +482,11 @@ func lockThreads(mode string) (bool, error) {
 }
 
 func planCores(o *options, log *slog.Logger) (coreLayout, error) {
-	eng, err := affinity.ParseCPUList(o.engineCores)
+	eng, io, err := coreFlags(o)
 	if err != nil {
-		return coreLayout{}, usage("--engine-cores: %w", err)
+		return coreLayout{}, err
 	}
-	io, err := affinity.ParseCPUList(o.ioCores)
-	if err != nil {
-		return coreLayout{}, usage("--io-cores: %w", err)
-	}
-	if o.ioLoops < 0 {
-		return coreLayout{}, usage("--io-loops %d: must be >= 0", o.ioLoops)
-	}
-	topo, err := affinity.ReadTopology("")
-	if err == nil {
-		if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
-			topo = topo.Restrict(allowed)
-		}
-	}
+	topo, err := hostTopology()
 	if err != nil {
 		// No topology (not Linux, no /sys): run unpinned, unless the
 		// operator asked for specific CPUs we cannot check.
@@ -471,6 +499,51 @@ func planCores(o *options, log *slog.Logger) (coreLayout, error) {
 		}
 		return coreLayout{Layout: affinity.Layout{Loops: max(1, o.ioLoops)}}, nil
 	}
+	cl, err := layoutFor(topo, eng, io, o)
+	if err != nil {
+		return coreLayout{}, err
+	}
+	layout := cl.Layout
+	log.Info("core layout", "topology", topo.String(),
+		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
+		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
+	for _, n := range layout.Notes {
+		log.Info("core layout note", "note", n)
+	}
+	return cl, nil
+}
+
+// coreFlags parses --engine-cores and --io-cores and checks --io-loops.
+func coreFlags(o *options) (eng, io []int, err error) {
+	if eng, err = affinity.ParseCPUList(o.engineCores); err != nil {
+		return nil, nil, usage("--engine-cores: %w", err)
+	}
+	if io, err = affinity.ParseCPUList(o.ioCores); err != nil {
+		return nil, nil, usage("--io-cores: %w", err)
+	}
+	if o.ioLoops < 0 {
+		return nil, nil, usage("--io-loops %d: must be >= 0", o.ioLoops)
+	}
+	return eng, io, nil
+}
+
+// hostTopology is this host's topology restricted to the CPUs the process
+// may use (its cpuset or taskset mask): the CPUs the server can pin to.
+func hostTopology() (affinity.Topology, error) {
+	topo, err := affinity.ReadTopology("")
+	if err != nil {
+		return topo, err
+	}
+	if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
+		topo = topo.Restrict(allowed)
+	}
+	return topo, nil
+}
+
+// layoutFor plans the layout on topo from the parsed --engine-cores and
+// --io-cores and the rest of o: what the server runs with, and what --plan
+// prints.
+func layoutFor(topo affinity.Topology, eng, io []int, o *options) (coreLayout, error) {
 	layout, err := affinity.Plan(topo, affinity.Request{EngineCores: eng, IOCores: io, IOLoops: o.ioLoops})
 	if err != nil {
 		return coreLayout{}, usage("%w", err)
@@ -485,11 +558,81 @@ func planCores(o *options, log *slog.Logger) (coreLayout, error) {
 	if layout.Loops == 0 {
 		layout.Loops = max(1, len(layout.IO))
 	}
-	log.Info("core layout", "topology", topo.String(),
-		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
-		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
-	for _, n := range layout.Notes {
-		log.Info("core layout note", "note", n)
-	}
 	return coreLayout{Layout: layout, fanout: fan}, nil
+}
+
+// engineConfig is the world the flags describe. The tick rate is part of it
+// (journaled and checkpointed), so --tick must be a whole number of ticks
+// per second.
+func engineConfig(o *options) (engine.Config, error) {
+	c := engine.DefaultConfig()
+	c.MaxPlayers, c.Regions, c.Seed = o.maxPlayers, o.regions, o.seed
+	if o.tick <= 0 || time.Second%o.tick != 0 {
+		return c, usage("--tick %v: want a period that divides one second (50ms, 20ms, 100ms...)", o.tick)
+	}
+	c.TickHz = uint32(time.Second / o.tick)
+	if o.resumeGrace < 0 || o.checkpointEvery < 0 {
+		return c, usage("--resume-grace and --checkpoint-every must be >= 0")
+	}
+	c.GraceTicks = uint32(min(o.resumeGrace/o.tick, 1<<25))
+	if err := c.Validate(); err != nil {
+		return c, usage("%w", err)
+	}
+	return c, nil
+}
+
+// openWorld builds the world: fresh, or from --data-dir (recovered when it
+// holds one). A directory that cannot be trusted is refused with exit 2 and
+// left as it is.
+func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *journal.Dir, error) {
+	if o.dataDir == "" {
+		w, err := engine.New(c)
+		if err != nil {
+			return nil, nil, usage("%w", err)
+		}
+		return w, nil, nil
+	}
+	if o.journal != "" {
+		return nil, nil, usage("--journal and --data-dir are exclusive: the data directory holds the journal")
+	}
+	if o.keepCheckpoints < 1 {
+		return nil, nil, usage("--keep-checkpoints %d: want >= 1", o.keepCheckpoints)
+	}
+	every := uint32(max(1, o.checkpointEvery/o.tick))
+	dir, rec, err := journal.Open(o.dataDir, c, journal.DirOptions{CheckpointEvery: every, Keep: o.keepCheckpoints, Logger: log})
+	if err != nil {
+		return nil, nil, usage("--data-dir %s: %w", o.dataDir, err)
+	}
+	if rec.Fresh {
+		log.Info("data directory: new world", "dir", o.dataDir, "checkpoint_every_ticks", every)
+	} else {
+		log.Info("data directory: recovered", "dir", o.dataDir, "checkpoint", rec.Checkpoint,
+			"checkpoint_tick", rec.CheckpointTick, "segments", rec.Segments, "replayed_ticks", rec.Replayed,
+			"recovered_tick", rec.RecoveredTick, "recovered_hash", fmt.Sprintf("%#016x", rec.RecoveredHash),
+			"tick", rec.Tick, "sessions_ended", rec.Ended, "load", rec.Load, "replay", rec.Replay,
+			"skipped_checkpoints", len(rec.Skipped), "torn_tail_cut", rec.Truncated != "")
+	}
+	return dir.World(), dir, nil
+}
+
+// registerDataDir exports the data directory's checkpoint counters.
+func registerDataDir(reg *prometheus.Registry, dir *journal.Dir) {
+	st := dir.Stats()
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_total",
+			Help: "Checkpoints written, fsynced and renamed into the data directory."},
+			func() float64 { return float64(st.Checkpoints.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_skipped_total",
+			Help: "Checkpoints not taken because the previous one was still being written."},
+			func() float64 { return float64(st.CheckpointSkipped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoint_errors_total",
+			Help: "Failed checkpoint writes, segment rotations and prunes."},
+			func() float64 { return float64(st.CheckpointErrors.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick",
+			Help: "Tick of the newest durable checkpoint."},
+			func() float64 { return float64(st.LastCheckpoint.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick_seconds",
+			Help: "Time the last checkpoint took on the tick goroutine (encoding and segment rotation)."},
+			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }),
+	)
 }

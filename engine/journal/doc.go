@@ -1,5 +1,5 @@
 // Package journal is treasured's append-only record of every tick's ordered
-// inputs (DESIGN.md, "Engine rules": Journal). The state after tick N is a
+// inputs (docs/ARCHITECTURE.md "Journal and checkpoints"). The state after tick N is a
 // pure function of (config, the ordered inputs of ticks <= N), so a journal
 // holding the config and each tick's records, plus the state hash the live
 // engine computed after that tick, lets treasure-replay rebuild the world
@@ -15,27 +15,28 @@
 //	...
 //	jw.Close()
 //
+// A server runs it through a data directory (Open, datadir.go): journal
+// segments and checkpoints, recovery at start. See "Data directory" below.
+//
 // Files: format.go (layout constants, header, record codec), writer.go
 // (Writer and its fsync policy), reader.go (Reader and how a journal ends),
-// replay.go (Replay, ReplayWorld, ReplayFrom).
+// replay.go (Replay, ReplayWorld, ReplayFrom), datadir.go (Dir: segments,
+// checkpoints, recovery, ReplayDir).
 //
-// # File format (version 1, all integers little-endian)
+// # File format (version 2, all integers little-endian)
 //
-// Header, HeaderSize (120) bytes:
+// Header, HeaderSize (128) bytes:
 //
 //	off  size  field
 //	  0     8  magic "TRSRJRNL"
-//	  8     2  format version (1)
-//	 10     2  header size in bytes (120), checked: a reader never guesses
+//	  8     2  format version (2; 1 had no tick rate and grace in the config)
+//	 10     2  header size in bytes (128), checked: a reader never guesses
 //	 12     4  start tick S: the first frame is tick S+1; S = 0 is a fresh
 //	           engine.New world, S > 0 needs a checkpoint of tick S
-//	 16   100  engine.Config, every field in declaration order: Seed u64,
-//	           Regions i64, ZonesX i64, ZonesY i64, ZoneSize i32,
-//	           ChestsPerZone i64, MaxPlayers i64, MaxLoot i64, RespawnTicks
-//	           u32, LootTTLTicks u32, ReachMM i32, MaxSpeedMM i32, MaxPending
-//	           i64, NodePool i64, EventPool i64 (Go ints are stored as i64 so
-//	           the file is the same on every platform)
-//	116     4  CRC-32C (Castagnoli) of bytes [0, 116)
+//	 16   108  engine.Config as engine.AppendConfig encodes it: every field
+//	           in declaration order, Go ints as i64 so the file is the same
+//	           on every platform, TickHz and GraceTicks last
+//	124     4  CRC-32C (Castagnoli) of bytes [0, 124)
 //
 // Then one frame per tick, ticks consecutive (S+1, S+2, ...; the tick loop
 // never skips one, see netio/tick.go):
@@ -90,6 +91,56 @@
 // ErrTruncatedTail with its offset: everything before it is the valid
 // journal. Damage followed by intact data is ErrCorrupt instead, which no
 // crash explains.
+//
+// # Data directory
+//
+// Open(dir, cfg, opts) holds a world's segments ("journal-T.seg", frames
+// T+1, T+2, ...) and checkpoints ("checkpoint-T.ckpt", the engine state of
+// tick T) in one directory. Every DirOptions.CheckpointEvery ticks (default
+// 10 s) Dir.Append, on the tick goroutine, encodes a checkpoint into a
+// reused buffer and swaps the journal to a segment that starts at that
+// tick (created ahead by the writer goroutine), allocating nothing; the
+// writer goroutine then closes (fsyncs) the previous segment, writes the
+// checkpoint atomically (temporary file, fsync, rename, directory fsync),
+// deletes the checkpoints older than the Keep newest (default 2) and the
+// segments only they needed, and creates the next segment ahead. A
+// checkpoint still being written when the next is due makes that one be
+// skipped (counted), never the tick wait.
+//
+// Start = recover: Open on a directory with data loads the newest
+// checkpoint that loads (a corrupt one is skipped and logged, the one
+// before is used), replays the segments after it (every frame checksummed,
+// every replayed hash compared with the journaled one, each segment
+// starting where the previous ended), cuts a torn tail off the last
+// segment (logged), removes segments that hold no frame, starts a new
+// segment at the recovered tick and journals one tick of Leaves for the
+// players whose sessions died with the process (they park, and resume by
+// player key when they reconnect). Tick numbers and chest generations go
+// on, so no loot id is ever issued twice. Open refuses (ErrRefused, exit 2
+// in treasured, the directory untouched) another world's data (any config
+// field: seed, regions, max players, tick rate...), a future format version
+// of a segment or a checkpoint, a gap, a broken hash chain, or damage
+// inside a segment; it never starts empty over existing data. A new or
+// empty directory starts a fresh world at tick 0.
+//
+// # What a crash loses
+//
+// Write policy: every tick's frame is handed to the kernel in one write(2)
+// before any snapshot of that tick is sent (netio journals right after
+// Step and before the fan-out), and fsynced in the background every
+// Options.SyncEvery ticks (default 20, one second at 20 Hz); a checkpoint
+// is fsynced before it is renamed into place, and a segment is fsynced
+// before the checkpoint that ends it is written.
+//
+//   - kill -9, an OOM kill, a panic: nothing. Every frame a client could
+//     have seen the effect of is in the page cache, and the restart
+//     recovers to the last tick the process wrote.
+//   - Power loss or a kernel crash: at most the ticks after the last
+//     completed fsync, about one second by default (plus a torn last
+//     frame, cut off at recovery). Clients may have seen those ticks; their
+//     effects are gone after the restart. A power loss that tears a segment
+//     which a newer segment follows is refused as a gap rather than
+//     silently skipped.
 //
 // # Checkpoints
 //

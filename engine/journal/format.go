@@ -12,17 +12,17 @@ import (
 )
 
 // The byte layout is documented in doc.go; the constants here are its
-// numbers. Encoders are append-style (STYLE.md 5): the caller owns and
+// numbers. Encoders are append-style (docs/ARCHITECTURE.md "Code conventions"): the caller owns and
 // reuses the buffer, so a steady-state tick allocates nothing.
 
 // Magic opens every journal file.
 const Magic = "TRSRJRNL"
 
 // Version is the format version this package writes and reads.
-const Version uint16 = 1
+const Version uint16 = 2
 
 const (
-	configSize = 100
+	configSize = engine.ConfigSize
 	// HeaderSize is the size of the file header.
 	HeaderSize = 16 + configSize + 4
 
@@ -103,22 +103,7 @@ func appendHeader(dst []byte, h *Header) []byte {
 	dst = le.AppendUint16(dst, h.Version)
 	dst = le.AppendUint16(dst, HeaderSize)
 	dst = le.AppendUint32(dst, h.StartTick)
-	c := &h.Config
-	dst = le.AppendUint64(dst, c.Seed)
-	dst = le.AppendUint64(dst, uint64(int64(c.Regions)))
-	dst = le.AppendUint64(dst, uint64(int64(c.ZonesX)))
-	dst = le.AppendUint64(dst, uint64(int64(c.ZonesY)))
-	dst = le.AppendUint32(dst, uint32(c.ZoneSize))
-	dst = le.AppendUint64(dst, uint64(int64(c.ChestsPerZone)))
-	dst = le.AppendUint64(dst, uint64(int64(c.MaxPlayers)))
-	dst = le.AppendUint64(dst, uint64(int64(c.MaxLoot)))
-	dst = le.AppendUint32(dst, c.RespawnTicks)
-	dst = le.AppendUint32(dst, c.LootTTLTicks)
-	dst = le.AppendUint32(dst, uint32(c.ReachMM))
-	dst = le.AppendUint32(dst, uint32(c.MaxSpeedMM))
-	dst = le.AppendUint64(dst, uint64(int64(c.MaxPending)))
-	dst = le.AppendUint64(dst, uint64(int64(c.NodePool)))
-	dst = le.AppendUint64(dst, uint64(int64(c.EventPool)))
+	dst = engine.AppendConfig(dst, &h.Config)
 	return le.AppendUint32(dst, checksum(dst[start:]))
 }
 
@@ -148,9 +133,9 @@ func parseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: checksum %08x, stored %08x", ErrHeader, got, want)
 	}
 	h.StartTick = le.Uint32(b[12:])
-	var ok bool
-	if h.Config, ok = decodeConfig(b[16 : 16+configSize]); !ok {
-		return h, fmt.Errorf("%w: config value does not fit this platform's int", ErrHeader)
+	var err error
+	if h.Config, err = engine.ParseConfig(b[16 : 16+configSize]); err != nil {
+		return h, fmt.Errorf("%w: %w", ErrHeader, err)
 	}
 	// The engine's own rule is the only sane bound on the config, and it
 	// keeps MaxPlayers (hence the frame caps) within 2^22.
@@ -158,44 +143,6 @@ func parseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: %w", ErrHeader, err)
 	}
 	return h, nil
-}
-
-// decodeConfig decodes the configSize bytes of appendHeader's config. It
-// reports false when a stored Go int does not fit this platform's int (a
-// 64-bit journal read on a 32-bit host): never a silent wrap.
-func decodeConfig(p []byte) (engine.Config, bool) {
-	ok := true
-	i64 := func() int {
-		v := int64(le.Uint64(p))
-		p = p[8:]
-		if int64(int(v)) != v {
-			ok = false
-		}
-		return int(v)
-	}
-	u32 := func() uint32 {
-		v := le.Uint32(p)
-		p = p[4:]
-		return v
-	}
-	var c engine.Config
-	c.Seed = le.Uint64(p)
-	p = p[8:]
-	c.Regions = i64()
-	c.ZonesX = i64()
-	c.ZonesY = i64()
-	c.ZoneSize = int32(u32())
-	c.ChestsPerZone = i64()
-	c.MaxPlayers = i64()
-	c.MaxLoot = i64()
-	c.RespawnTicks = u32()
-	c.LootTTLTicks = u32()
-	c.ReachMM = int32(u32())
-	c.MaxSpeedMM = int32(u32())
-	c.MaxPending = i64()
-	c.NodePool = i64()
-	c.EventPool = i64()
-	return c, ok && len(p) == 0
 }
 
 // errRecord is wrapped by Append's error for a record it cannot store.

@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -28,16 +29,16 @@ func TestHeaderCarriesEveryConfigField(t *testing.T) {
 		case reflect.Uint32, reflect.Uint64:
 			f.SetUint(uint64(n) | 1<<31)
 		default:
-			t.Fatalf("Config.%s has kind %s: teach appendHeader and decodeConfig about it", v.Type().Field(i).Name, f.Kind())
+			t.Fatalf("Config.%s has kind %s: teach engine.AppendConfig and ParseConfig about it", v.Type().Field(i).Name, f.Kind())
 		}
 	}
 	b := appendHeader(nil, &Header{Version: Version, StartTick: 77, Config: c})
 	if len(b) != HeaderSize {
 		t.Fatalf("header is %d bytes, HeaderSize %d", len(b), HeaderSize)
 	}
-	got, ok := decodeConfig(b[16 : 16+configSize])
-	if !ok || got != c {
-		t.Fatalf("config round trip (ok %v):\n got %+v\nwant %+v", ok, got, c)
+	got, err := engine.ParseConfig(b[16 : 16+configSize])
+	if err != nil || got != c {
+		t.Fatalf("config round trip (%v):\n got %+v\nwant %+v", err, got, c)
 	}
 	// That config is invalid, and a header carrying it is rejected.
 	if _, err := parseHeader(b); !errors.Is(err, ErrHeader) || !strings.Contains(err.Error(), "engine:") {
@@ -71,10 +72,10 @@ func TestHeaderErrors(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "file is 0 bytes"},
-		{"short", good[:HeaderSize-1], "file is 119 bytes"},
+		{"short", good[:HeaderSize-1], fmt.Sprintf("file is %d bytes", HeaderSize-1)},
 		{"magic", edit(func(b []byte) { b[0] = 'X' }), "not a journal file"},
-		{"version", edit(func(b []byte) { b[8] = 2; refix(b) }), "format version 2"},
-		{"size", edit(func(b []byte) { b[10]++; refix(b) }), "header size 121"},
+		{"version", edit(func(b []byte) { b[8] = byte(Version + 1); refix(b) }), fmt.Sprintf("format version %d", Version+1)},
+		{"size", edit(func(b []byte) { b[10]++; refix(b) }), fmt.Sprintf("header size %d", HeaderSize+1)},
 		{"checksum", edit(func(b []byte) { b[20] ^= 1 }), "checksum"},
 		{"config", edit(func(b []byte) { le.PutUint64(b[24:], 0); refix(b) }), "Regions 0"},
 	} {

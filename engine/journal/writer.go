@@ -32,7 +32,7 @@ var ErrClosed = errors.New("journal: writer closed")
 // syncer is what a destination needs for Sync to mean anything (*os.File).
 type syncer interface{ Sync() error }
 
-// Writer appends one frame per tick. Ownership (STYLE.md 11): Append, Sync
+// Writer appends one frame per tick. Ownership (docs/ARCHITECTURE.md "Code conventions"): Append, Sync
 // and Close belong to the tick goroutine (one at a time); SyncedTick may be
 // called from any goroutine; the fsync goroutine touches only the fields
 // under "Shared with the fsync goroutine".
@@ -106,6 +106,12 @@ func syncDir(dir string) error {
 // appends frames to it. If dst has a Sync() error method (an *os.File) it is
 // used for durability; otherwise Sync is a no-op. Close does not close dst.
 func NewWriter(dst io.Writer, cfg engine.Config, startTick uint32, opt Options) (*Writer, error) {
+	return newWriter(dst, cfg, startTick, opt, make([]byte, 0, 64<<10))
+}
+
+// newWriter is NewWriter encoding into buf (a rotating data directory hands
+// the previous segment's buffer on, so a rotation allocates no new one).
+func newWriter(dst io.Writer, cfg engine.Config, startTick uint32, opt Options, buf []byte) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -121,7 +127,7 @@ func NewWriter(dst io.Writer, cfg engine.Config, startTick uint32, opt Options) 
 	}
 	w.written.Store(startTick)
 	w.synced.Store(startTick)
-	w.buf = appendHeader(make([]byte, 0, 64<<10), &Header{Version: Version, StartTick: startTick, Config: cfg})
+	w.buf = appendHeader(buf[:0], &Header{Version: Version, StartTick: startTick, Config: cfg})
 	if _, err := dst.Write(w.buf); err != nil {
 		return nil, fmt.Errorf("journal: write header: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Command naive is the design that failed, rebuilt to be measured side by
-// side with treasured (DESIGN.md "Why it exists"): it speaks the same
+// side with treasured (docs/ARCHITECTURE.md "Why it exists"): it speaks the same
 // protocol, so treasure-bench drives it unchanged, but it is built the way
 // the studio built its tracker:
 //

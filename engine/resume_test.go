@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
+)
+
+// resumeWorld: one region small enough that every chest is in reach of
+// every player, so a test can open and pick up without walking.
+func resumeWorld(t *testing.T, grace uint32) *World {
+	t.Helper()
+	c := DefaultConfig()
+	c.Regions, c.ZonesX, c.ZonesY, c.ZoneSize = 1, 2, 2, 1_000
+	c.ChestsPerZone, c.MaxPlayers = 1, 8
+	c.ReachMM = 3_000
+	c.MaxPending = 16
+	c.GraceTicks = grace
+	w, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func act(player int32, gen, seq uint32, kind wire.ActionKind, target uint64) Record {
+	r := Record{Kind: RecInput, Player: player, Gen: gen, N: 1}
+	r.Actions[0] = schema.Action{Seq: seq, Kind: uint8(kind), Target: target}
+	return r
+}
+
+// lootOf opens chest 0 for (player, gen) and picks its loot up, never
+// acknowledging a snapshot: the player then holds items and is owed two
+// loot events.
+func lootOf(t *testing.T, w *World, player int32, gen uint32) {
+	t.Helper()
+	w.Step([]Record{act(player, gen, 1, wire.ActionKindOpenChest, 0)})
+	id := w.chests[0].lootID
+	if id == 0 {
+		t.Fatal("chest 0 did not open")
+	}
+	w.Step([]Record{act(player, gen, 2, wire.ActionKindPickupLoot, id)})
+	if p, _ := w.Player(player); p.Items == 0 || w.players[player].evQ.n != 2 {
+		t.Fatalf("items %d, %d events queued: the pickup failed", p.Items, w.players[player].evQ.n)
+	}
+}
+
+// TestResumeKeepsPlayer: a session ends (Leave) with items held and two
+// loot events unacknowledged; a Join with the same key within the grace
+// period, in the same slot or in another one, gets both back, the position
+// too, and its next snapshot carries the events. Without a grace period
+// (the behaviour before resumption) the same Join starts from nothing.
+func TestResumeKeepsPlayer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grace uint32
+		slot  int32
+		keep  bool
+	}{
+		{"in place", 100, 0, true},
+		{"other slot", 100, 5, true},
+		{"no grace", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := resumeWorld(t, tc.grace)
+			w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 1, Key: 42}, {Kind: RecJoin, Player: 1, Gen: 1, Key: 43}})
+			lootOf(t, w, 0, 1)
+			before, _ := w.Player(0)
+			w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}})
+			if w.Active(0) || (tc.grace > 0) != (w.NumParked() == 1) {
+				t.Fatalf("after Leave: active %v, parked %d", w.Active(0), w.NumParked())
+			}
+			w.Step(nil)
+			w.Step([]Record{{Kind: RecJoin, Player: tc.slot, Gen: 2, Key: 42}})
+			after, ok := w.Player(tc.slot)
+			if !ok {
+				t.Fatal("the Join did not activate its slot")
+			}
+			kept := after.Items == before.Items && after.Pos == before.Pos && w.players[tc.slot].evQ.n == 2
+			if kept != tc.keep {
+				t.Fatalf("items %d -> %d, pos %v -> %v, %d events queued; want kept=%v",
+					before.Items, after.Items, before.Pos, after.Pos, w.players[tc.slot].evQ.n, tc.keep)
+			}
+			if tc.slot != 0 && w.players[0].parked {
+				t.Fatal("the moved player's old slot is still parked")
+			}
+			if w.NumParked() != 0 {
+				t.Fatalf("%d parked after the resume", w.NumParked())
+			}
+			if !tc.keep {
+				return
+			}
+			sc := NewScratch()
+			if n := countLoot(t, w.Snapshot(tc.slot, sc)); n != 2 {
+				t.Fatalf("first snapshot after the resume carries %d loot events, want 2", n)
+			}
+			if w.fullHash() != w.Hash() {
+				t.Fatal("incremental hash differs from a full recomputation")
+			}
+		})
+	}
+}
+
+func countLoot(t *testing.T, b []byte) int {
+	t.Helper()
+	var d schema.Decoder
+	f := schema.NewSnapshotFrame()
+	if _, err := d.Decode(b); err != nil || !d.SnapshotInto(f) {
+		t.Fatalf("snapshot does not decode: %v", err)
+	}
+	return len(f.Events)
+}
+
+// TestParkedExpiresAndEvicts: a parked player is freed at the end of its
+// grace period (a later Join with its key starts afresh), and at once when
+// netio gives its slot to another key.
+func TestParkedExpiresAndEvicts(t *testing.T) {
+	w := resumeWorld(t, 10)
+	w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 1, Key: 42}})
+	lootOf(t, w, 0, 1)
+	w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}})
+	left := w.Tick()
+	for w.Tick() < left+9 {
+		w.Step(nil)
+	}
+	if w.NumParked() != 1 || w.q.nodesUsed != 2 {
+		t.Fatalf("tick %d: %d parked, %d nodes: freed before the grace ended", w.Tick(), w.NumParked(), w.q.nodesUsed)
+	}
+	w.Step(nil)
+	if w.NumParked() != 0 || w.q.nodesUsed != 0 || w.Stats().ParkedExpired != 1 {
+		t.Fatalf("tick %d: %d parked, %d nodes: not freed at the end of the grace", w.Tick(), w.NumParked(), w.q.nodesUsed)
+	}
+	w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 2, Key: 42}})
+	if p, _ := w.Player(0); p.Items != 0 {
+		t.Fatalf("a Join after the grace kept %d items", p.Items)
+	}
+
+	w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 2}})
+	w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 3, Key: 99}})
+	if w.NumParked() != 0 || w.Stats().ParkedEvicted != 1 || w.players[0].key != 99 {
+		t.Fatalf("parked %d, evicted %d: another key's Join did not evict", w.NumParked(), w.Stats().ParkedEvicted)
+	}
+	if w.fullHash() != w.Hash() {
+		t.Fatal("incremental hash differs from a full recomputation")
+	}
+}
