@@ -28,6 +28,13 @@ type Options struct {
 	// Retransmit is how often Hello and Connect are repeated while
 	// unanswered (they are lost like any datagram). 0 means 200 ms.
 	Retransmit time.Duration
+	// AckEvery: when the application sends no Input for this long while
+	// snapshots keep arriving, Poll sends one itself, carrying the ack (and
+	// the unacknowledged actions, if any). The server resyncs a player that
+	// acknowledges nothing for 10 s and deltas only against acknowledged
+	// ticks, so a game idling in a menu must keep acking. 0 means 100 ms
+	// (two ticks); negative turns it off.
+	AckEvery time.Duration
 
 	// Reconnect, when its Silence is set, makes Poll bring a lost session
 	// back by itself (see Reconnect).
@@ -73,6 +80,9 @@ type Client struct {
 	sendErr                  error
 	handled                  int
 
+	ackEvery  int64 // ns; <= 0: no automatic ack
+	lastInput int64 // Now() of the last Input sent
+
 	// Reconnection state (Options.Reconnect).
 	recon      Reconnect
 	rng        *rand.Rand
@@ -101,7 +111,10 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.Nonce == 0 {
 		opts.Nonce = rand.Uint64() | 1
 	}
-	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect}
+	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect, ackEvery: int64(opts.AckEvery)}
+	if opts.AckEvery == 0 {
+		c.ackEvery = int64(100 * time.Millisecond)
+	}
 	if c.recon.MinBackoff <= 0 {
 		c.recon.MinBackoff = 100 * time.Millisecond
 	}
@@ -213,8 +226,22 @@ func (c *Client) SendInput() error {
 	if !c.Connected() {
 		return nil
 	}
-	c.send(c.s.Input(c.Now()))
+	c.lastInput = c.Now()
+	c.send(c.s.Input(c.lastInput))
 	return c.takeSendErr()
+}
+
+// autoAck sends an Input when snapshots arrived that no Input acknowledged
+// and the application sent none for AckEvery (Options.AckEvery).
+func (c *Client) autoAck() {
+	if c.ackEvery <= 0 || c.s.State() != StateConnected || !c.s.AckDue() {
+		return
+	}
+	if now := c.Now(); now-c.lastInput >= c.ackEvery {
+		c.lastInput = now
+		c.s.Stats.AutoAcks++
+		c.send(c.s.Input(now))
+	}
 }
 
 // Ping sends a Ping; its Pong reaches Handlers.Pong from Poll.
@@ -237,6 +264,7 @@ func (c *Client) Poll(d time.Duration) (int, error) {
 			stop = c.nextTry // wake up for the next attempt
 		}
 		more, err := c.receive(stop)
+		c.autoAck()
 		if err != nil {
 			return c.handled, err
 		}

@@ -346,6 +346,28 @@ func TestSessionSteadyStateNoAlloc(t *testing.T) {
 	}
 }
 
+// TestIdleClientKeepsAcking: a game idling in a menu polls but never calls
+// SendInput. The library acknowledges for it, so the server deltas against
+// its acks (the server's liveness rule resyncs a player that acks nothing).
+func TestIdleClientKeepsAcking(t *testing.T) {
+	srv := newServer(t, clienttest.Options{Chests: 2})
+	c, err := Dial(context.Background(), srv.Addr(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Generous bound on a loaded machine; it normally ends within ~10 ticks.
+	for i := 0; i < 1000 && c.View().Stats.Delta == 0; i++ {
+		if _, err := c.Poll(5 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.View().Stats.Delta == 0 || c.Session().Stats.AutoAcks == 0 {
+		t.Fatalf("no delta snapshot: the idle client never acknowledged (view %+v, auto-acks %d)",
+			c.View().Stats, c.Session().Stats.AutoAcks)
+	}
+}
+
 // TestReconnectAfterServerRestart: the server goes away and a new one comes
 // up on the same address (a crash and a restart). A client with Reconnect
 // set notices the silence, handshakes again by itself with the same player

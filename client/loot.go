@@ -44,15 +44,30 @@ func (s *LootStats) TotalShown() uint64 { return s.Shown[0] + s.Shown[1] + s.Sho
 // it opened itself (the chest state names it as opener, and the finder always
 // gets its LootGenerated). Expect registers those ids; Lost counts the ones
 // whose LootGenerated was never shown.
+//
+// The own-openings memory is bounded by the same Window, counted on the
+// snapshot clock (Advance) as well as on event ticks: a hostile or broken
+// server that names this player opener of a new loot id in every snapshot,
+// and never sends an event, must not grow it without bound. An expectation
+// older than the window stays counted (Expected, and Lost if unmet); only
+// its id is forgotten.
 type Loot struct {
 	Window uint32
 
 	seen      map[LootKey]uint32 // shown key -> event tick
-	own       map[uint64]bool    // expected own loot id -> its Generated was shown
+	own       map[uint64]ownLoot // expected own loot id
 	newest    uint32             // newest event tick seen
+	clock     uint32             // newest event or snapshot tick seen
 	lastPrune uint32
 
 	Stats LootStats
+}
+
+// ownLoot is one expected own loot id: when it was expected (Loot.clock)
+// and whether its LootGenerated was shown.
+type ownLoot struct {
+	tick uint32
+	met  bool
 }
 
 // Reset forgets everything (a new session), keeping Window and the maps'
@@ -60,7 +75,7 @@ type Loot struct {
 func (l *Loot) Reset() {
 	clear(l.seen)
 	clear(l.own)
-	l.newest, l.lastPrune = 0, 0
+	l.newest, l.clock, l.lastPrune = 0, 0, 0
 	l.Stats = LootStats{}
 }
 
@@ -85,16 +100,25 @@ func (l *Loot) Offer(ev *schema.LootEvent) bool {
 		l.Stats.Shown[ev.Kind]++
 	}
 	if ev.Kind == lootGenerated {
-		if met, ok := l.own[ev.LootID]; ok && !met {
-			l.own[ev.LootID] = true
+		if o, ok := l.own[ev.LootID]; ok && !o.met {
+			l.own[ev.LootID] = ownLoot{tick: o.tick, met: true}
 			l.Stats.Met++
 		}
 	}
 	if ev.Tick > l.newest {
 		l.newest = ev.Tick
-		l.prune()
+		l.Advance(ev.Tick)
 	}
 	return true
+}
+
+// Advance moves the window's clock to tick (a snapshot's tick, which Session
+// passes before applying the snapshot) and forgets what fell out of it.
+func (l *Loot) Advance(tick uint32) {
+	if tick > l.clock {
+		l.clock = tick
+		l.prune()
+	}
 }
 
 // lootGenerated is wire.LootEventKindGenerated; kept as a constant here so
@@ -105,14 +129,14 @@ const lootGenerated = 0
 // its LootGenerated must be shown. Repeated calls for one id count once.
 func (l *Loot) Expect(lootID uint64) {
 	if l.own == nil {
-		l.own = make(map[uint64]bool, 16)
+		l.own = make(map[uint64]ownLoot, 16)
 	}
 	if _, ok := l.own[lootID]; ok {
 		return
 	}
 	l.Stats.Expected++
 	_, shown := l.seen[LootKey{lootID, lootGenerated}]
-	l.own[lootID] = shown
+	l.own[lootID] = ownLoot{tick: l.clock, met: shown}
 	if shown {
 		l.Stats.Met++
 	}
@@ -128,17 +152,27 @@ func (l *Loot) Seen(k LootKey) bool {
 	return ok
 }
 
-// prune forgets keys older than the window, at most once per quarter window
-// so the sweep is amortised.
+// prune forgets keys and own ids older than the window, at most once per
+// quarter window so the sweep is amortised. Shown keys age on event ticks
+// (newest), which is what Offer's Stale test compares with; own ids on the
+// clock, which a snapshot without events also moves.
 func (l *Loot) prune() {
-	if l.Window == 0 || l.newest < l.Window || l.newest-l.lastPrune < l.Window/4 {
+	if l.Window == 0 || l.clock < l.Window || l.clock-l.lastPrune < l.Window/4 {
 		return
 	}
-	l.lastPrune = l.newest
-	horizon := l.newest - l.Window
-	for k, t := range l.seen {
-		if t < horizon {
-			delete(l.seen, k)
+	l.lastPrune = l.clock
+	if l.newest >= l.Window {
+		horizon := l.newest - l.Window
+		for k, t := range l.seen {
+			if t < horizon {
+				delete(l.seen, k)
+			}
+		}
+	}
+	horizon := l.clock - l.Window
+	for id, o := range l.own {
+		if o.tick < horizon {
+			delete(l.own, id)
 		}
 	}
 }

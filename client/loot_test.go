@@ -83,3 +83,39 @@ func TestLootOfferNoAllocSteadyState(t *testing.T) {
 		t.Fatalf("%v allocs per event", n)
 	}
 }
+
+// TestHostileServerOwnOpeningsBounded: a hostile or broken server names this
+// player as the opener of a fresh loot id on each of 20 chests in every
+// snapshot, for 10 minutes of ticks, and never sends a loot event. Every id is
+// a new expectation (counted), but the memory of them is bounded by the
+// loot window, like the de-dup memory.
+func TestHostileServerOwnOpeningsBounded(t *testing.T) {
+	const me, chests, ticks, window = 7, 20, 12_000, 1200
+	s := NewSession(Config{LootWindow: window}, Handlers{})
+	s.state = StateConnected
+	s.welcome.PlayerID = me
+	enc := schema.NewEncoder()
+	f := &schema.SnapshotFrame{You: schema.PlayerState{ID: me}}
+	id := uint64(0)
+	most := 0
+	for tick := uint32(1); tick <= ticks; tick++ {
+		f.Tick, f.BaselineTick = tick, tick-1
+		f.Chests = f.Chests[:0]
+		for c := range uint32(chests) {
+			id++
+			f.Chests = append(f.Chests, schema.ChestState{ID: c, Status: 1, LootID: id, OpenedBy: me, ChangedTick: tick})
+		}
+		if _, err := s.Handle(enc.Snapshot(f), int64(tick)); err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, len(s.loot.own))
+	}
+	if s.loot.Stats.Expected != ticks*chests {
+		t.Fatalf("expected %d own loot ids, counted %d", ticks*chests, s.loot.Stats.Expected)
+	}
+	// The window plus the quarter window between two prunes.
+	if bound := (window + window/4 + 1) * chests; most > bound {
+		t.Fatalf("own-openings memory reached %d entries, bound %d", most, bound)
+	}
+	t.Logf("%d own ids expected, at most %d remembered", s.loot.Stats.Expected, most)
+}

@@ -81,6 +81,7 @@ type SessionStats struct {
 	SnapshotOld  uint64                    // snapshots too old to classify
 	Pongs        uint64                    // matched Pongs
 	OutboxFull   uint64                    // actions refused by Queue
+	AutoAcks     uint64                    // Inputs Client.Poll sent only to acknowledge
 }
 
 // Session is the protocol state of one player, with no I/O (sans-IO): it
@@ -115,7 +116,8 @@ type Session struct {
 	// them on the hot path does not allocate.
 	onApplied func(seq uint32, sched, sent int64)
 	onOwnLoot func(lootID uint64)
-	now       int64 // receipt time of the datagram being handled
+	now       int64  // receipt time of the datagram being handled
+	ackSent   uint32 // ack tick of the last Input built
 
 	Stats SessionStats
 }
@@ -167,6 +169,10 @@ func (s *Session) AckTick() uint32 {
 	return t
 }
 
+// AckDue reports whether a snapshot arrived that no Input has acknowledged
+// yet: an Input is owed even if there is no action to send.
+func (s *Session) AckDue() bool { return s.AckTick() > s.ackSent }
+
 // Hello returns the Hello datagram and moves to StateHello. Call it again
 // to retransmit (same nonce) while no Challenge has come.
 func (s *Session) Hello() []byte {
@@ -209,6 +215,7 @@ func (s *Session) Input(now int64) []byte {
 	in := &s.in
 	in.SessionID = s.welcome.SessionID
 	in.AckTick = s.AckTick()
+	s.ackSent = in.AckTick
 	acts := s.out.Window(in.Actions[:0], now)
 	in.N = len(acts)
 	return s.codec.Enc.Input(in)
@@ -341,6 +348,7 @@ func (s *Session) snapshot(now int64) {
 		return
 	}
 	s.Stats.Snapshots++
+	s.loot.Advance(f.Tick)
 	s.view.Apply(f, s.welcome.PlayerID, s.onOwnLoot)
 	s.now = now
 	s.out.Ack(f.LastActionSeq, s.onApplied)

@@ -730,6 +730,9 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 	if err := w.loadEvents(b[:int(h.evs)*cpEventSize]); err != nil {
 		return nil, err
 	}
+	for i := range w.players {
+		w.restartLiveness(int32(i))
+	}
 	b = b[int(h.evs)*cpEventSize:]
 	if len(b) != 0 {
 		panic("engine: checkpoint size accounting") // checkpointSize disagrees with decode
@@ -814,7 +817,7 @@ func (w *World) loadEvents(b []byte) error {
 		} else if w.q.events[s].ev != ev {
 			return cpErr("event %#x kind %d: two different contents", ev.LootID, ev.Kind)
 		}
-		if !w.q.push(&w.players[i].evQ, s) {
+		if !w.q.push(&w.players[i].evQ, s, true) {
 			return cpErr("player %d: more than MaxPending events, or NodePool exhausted", i)
 		}
 		w.q.events[s].refs++

@@ -45,16 +45,21 @@ type Config struct {
 	MaxSpeedMM int32
 
 	// MaxPending bounds each player's queue of undelivered loot events and,
-	// separately, of undelivered Gone ids. A client that stops acknowledging
-	// fills it; netio ends such a session after 10 s of silence, so size it
-	// for ~10 s of events in one view.
+	// separately, of undelivered Gone ids; a player whose queue reaches it is
+	// resynced (delivery.go). Every player's event queue is reserved in
+	// NodePool, so an honest client must never come near it. 0 means
+	// max(64, 2 x the chests of a view (9 zones)): every chest in view opened
+	// and emptied before the client acknowledges once (72 by default).
 	MaxPending int
 	// NodePool is the number of (player, pending item) entries shared by all
-	// queues. 0 means MaxPlayers*32 + 4*MaxPending: 32 per player on
-	// average, plus room for a few full queues (bursts) in small worlds.
+	// queues. MaxPlayers*MaxPending of them are reserved for event queues,
+	// the rest is the Gone queues' budget. 0 means MaxPlayers*(MaxPending+32);
+	// a smaller value is raised to MaxPlayers*MaxPending + MaxPending.
 	NodePool int
 	// EventPool is the number of distinct loot events that may be awaiting
-	// delivery at once. 0 means 1<<16.
+	// delivery at once. 0, or a smaller value, means what cannot run out
+	// (delivery.go, Accounting): 4 per chest without resume, more with a
+	// grace period (eventSlotsPerChest).
 	EventPool int
 
 	// TickHz is the number of Steps per second of wall time. The engine
@@ -67,6 +72,35 @@ type Config struct {
 	// in its slot, invisible to others, and a Join with the same player key
 	// reattaches them (resume). 0 frees the slot at once.
 	GraceTicks uint32
+}
+
+// LivenessTicks: a player whose oldest undelivered loot event is older than
+// this many ticks (10 s, netio's idle timeout) is resynced (delivery.go).
+// Worlds whose chests respawn sooner use RespawnTicks-1, the most the event
+// pool's bound allows.
+const LivenessTicks = 200
+
+func (c Config) livenessTicks() uint32 { return min(LivenessTicks, c.RespawnTicks-1) }
+
+// maxEventAge bounds how long an event slot can stay referenced: LivenessTicks
+// while its player is active, GraceTicks while parked, LivenessTicks again
+// after a resume, and the hard limit of resyncStale (2 x liveness + grace)
+// for a player that keeps leaving and resuming.
+func (c Config) maxEventAge() uint32 { return 2*c.livenessTicks() + c.GraceTicks }
+
+// eventSlotsPerChest is how many events of one chest can be referenced at
+// once: those of the generations with an event in any window of the longest
+// life of a reference, two events per generation, generations RespawnTicks
+// apart, each one's events within LootTTLTicks. A reference past the hard
+// limit is dropped at the next scan or resume, so it lives at most
+// maxEventAge + one liveness horizon (active, then parked before the scan)
+// + GraceTicks (parked) + 2. 4 per chest without resume (GraceTicks 0).
+func (c Config) eventSlotsPerChest() int {
+	window := int(c.maxEventAge()) + int(c.livenessTicks()) + int(c.GraceTicks) + 2
+	if c.GraceTicks == 0 {
+		window = int(c.livenessTicks()) + 1
+	}
+	return 2 * ((window+int(c.LootTTLTicks)-1)/int(c.RespawnTicks) + 1)
 }
 
 // DefaultConfig is a 3-region world of 32x32 zones of 32 m with 4 chests per
@@ -85,7 +119,6 @@ func DefaultConfig() Config {
 		LootTTLTicks:  300,
 		ReachMM:       3_000,
 		MaxSpeedMM:    300,
-		MaxPending:    512,
 		TickHz:        20,
 	}
 }
@@ -130,7 +163,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: RespawnTicks %d > 2^24", c.RespawnTicks)
 	case c.ReachMM < 0 || c.MaxSpeedMM < 0:
 		return errors.New("engine: ReachMM and MaxSpeedMM must be >= 0")
-	case c.MaxPending < 16 || c.MaxPending > 1<<20:
+	case c.MaxPending != 0 && (c.MaxPending < 16 || c.MaxPending > 1<<20):
 		return fmt.Errorf("engine: MaxPending %d not in [16, 2^20]", c.MaxPending)
 	case c.NodePool < 0 || c.NodePool > 1<<30:
 		return fmt.Errorf("engine: NodePool %d not in [0, 2^30]", c.NodePool)
@@ -140,6 +173,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: TickHz %d not in [1, 1000]", c.TickHz)
 	case c.GraceTicks > 1<<24:
 		return fmt.Errorf("engine: GraceTicks %d > 2^24", c.GraceTicks)
+	case int64(c.MaxPlayers)*int64(c.normalized().MaxPending+32) > 1<<30:
+		return fmt.Errorf("engine: MaxPlayers %d x MaxPending %d: the reserved node pool exceeds 2^30", c.MaxPlayers, c.normalized().MaxPending)
 	}
 	return nil
 }
@@ -154,11 +189,20 @@ func (c Config) normalized() Config {
 		// code has no empty special case.
 		c.MaxLoot = max(chests, 1)
 	}
+	if c.MaxPending == 0 {
+		c.MaxPending = max(64, 2*9*c.ChestsPerZone)
+	}
 	if c.NodePool == 0 {
-		c.NodePool = c.MaxPlayers*32 + 4*c.MaxPending
+		c.NodePool = c.MaxPlayers * (c.MaxPending + 32)
 	}
-	if c.EventPool == 0 {
-		c.EventPool = 1 << 16
-	}
+	// The floors below are what makes an honest player's delivery
+	// impossible to starve (delivery.go, Accounting); nobody may configure
+	// them away.
+	c.NodePool = max(c.NodePool, c.reservedNodes()+c.MaxPending)
+	c.EventPool = max(c.EventPool, c.eventSlotsPerChest()*chests, 1)
 	return c
 }
+
+// reservedNodes is the part of NodePool only event queues may use: every
+// player's event queue full at once.
+func (c Config) reservedNodes() int { return c.MaxPlayers * c.MaxPending }

@@ -22,6 +22,32 @@ import "github.com/treasured/treasured/schema"
 // Step appends, drops acknowledged nodes and frees; Snapshot only writes
 // first/last of its own player's nodes, which is why fan-out workers can run
 // concurrently for distinct players.
+//
+// Accounting (why an honest player's delivery cannot fail). The pools are
+// shared, so a player that never acknowledges must not be able to pin more
+// than its share, or it takes loot from everybody else:
+//
+//   - Event nodes are reserved: each queue holds at most MaxPending nodes and
+//     the pool keeps MaxPlayers*MaxPending of its nodes for event queues
+//     only, so an event push fails only when the player's own queue is full.
+//   - Gone nodes come from the rest of the pool (goneBudget). Running out of
+//     them costs nothing but bandwidth: the viewer is resynced (below), and a
+//     full snapshot removes whatever left its view without a Gone.
+//   - Event slots live only while a queue references them, and liveness
+//     (below) drops every reference older than LivenessTicks, so a slot lives
+//     at most LivenessTicks+1 ticks. In any RespawnTicks window a chest makes
+//     at most 4 events (two generations), so 4 slots per chest never run out
+//     (Config.normalized).
+//
+// Liveness is progress, not traffic: a session that keeps sending but never
+// acknowledges would pin its queue for ever. A player whose oldest
+// undelivered event is older than LivenessTicks, or whose event queue is at
+// MaxPending, is resynced: its queues are dropped (the events are counted as
+// lost to it, EventsDropped) and its next snapshot is a full one, which
+// carries the current state of every chest and player in view. A Gone queue
+// at MaxPending (or out of budget) resyncs the Gone side only, which loses
+// nothing. An idle-but-present client keeps acknowledging snapshots and is
+// never resynced; ending sessions stays netio's job (idle timeout).
 
 type node struct {
 	ref   int32  // event slot (evQ) or player id (goneQ)
@@ -50,17 +76,36 @@ type queues struct {
 	nodes      []node
 	nodeFree   int32
 	nodesUsed  int
+	goneUsed   int // nodes held by Gone queues, <= goneBudget
+	goneBudget int // nodes left over by the event queues' reservation
 	events     []eventSlot
 	eventFree  int32
 	eventsUsed int
 	maxPending int32
+
+	// born lists live event slots in creation order with their tick, so the
+	// liveness check looks at the oldest few each tick instead of at every
+	// player; an entry with slot -1 asks for a scan when it comes of age
+	// (restartLiveness), at most one per tick. Capacity: the event pool
+	// plus one tick's mark per tick of the liveness horizon.
+	born     ring[evBirth]
+	bornMark uint32 // tick of the newest slot -1 entry
 }
 
-func newQueues(nodes, events, maxPending int) queues {
+type evBirth struct {
+	slot int32 // -1: a scan mark
+	tick uint32
+}
+
+// newQueues sizes the pools: nodes in all, of which reserved are kept for
+// event queues.
+func newQueues(nodes, reserved, events, maxPending, horizon int) queues {
 	q := queues{
 		nodes:      make([]node, nodes),
+		goneBudget: nodes - reserved,
 		events:     make([]eventSlot, events),
 		maxPending: int32(maxPending),
+		born:       newRing[evBirth](events + horizon + 1),
 	}
 	for i := range q.nodes {
 		q.nodes[i].next = int32(i + 1)
@@ -97,10 +142,14 @@ func (q *queues) unrefEvent(s int32) {
 	}
 }
 
-// push appends ref to l. false when l is at MaxPending or the pool is empty.
-func (q *queues) push(l *queue, ref int32) bool {
-	if l.n >= q.maxPending || q.nodeFree < 0 {
+// push appends ref to l. false when l is at MaxPending, or a Gone queue's
+// budget is spent, or (never, by the reservation) the pool is empty.
+func (q *queues) push(l *queue, ref int32, isEvents bool) bool {
+	if l.n >= q.maxPending || q.nodeFree < 0 || !isEvents && q.goneUsed >= q.goneBudget {
 		return false
+	}
+	if !isEvents {
+		q.goneUsed++
 	}
 	i := q.nodeFree
 	nd := &q.nodes[i]
@@ -119,7 +168,10 @@ func (q *queues) push(l *queue, ref int32) bool {
 
 // unlink removes node i (whose predecessor is prev, -1 for head) from l and
 // returns it to the pool.
-func (q *queues) unlink(l *queue, prev, i int32) {
+func (q *queues) unlink(l *queue, prev, i int32, isEvents bool) {
+	if !isEvents {
+		q.goneUsed--
+	}
 	next := q.nodes[i].next
 	if prev < 0 {
 		l.head = next
@@ -150,7 +202,7 @@ func (q *queues) dropAcked(l *queue, ack uint32, isEvents bool) int {
 			if isEvents {
 				q.unrefEvent(nd.ref)
 			}
-			q.unlink(l, prev, i)
+			q.unlink(l, prev, i, isEvents)
 			dropped++
 		} else {
 			prev = i
@@ -160,12 +212,12 @@ func (q *queues) dropAcked(l *queue, ack uint32, isEvents bool) int {
 	return dropped
 }
 
-// remove drops the node of l whose ref is ref, if any.
+// remove drops the node of Gone queue l whose ref is ref, if any.
 func (q *queues) remove(l *queue, ref int32) bool {
 	prev := int32(-1)
 	for i := l.head; i >= 0; i = q.nodes[i].next {
 		if q.nodes[i].ref == ref {
-			q.unlink(l, prev, i)
+			q.unlink(l, prev, i, false)
 			return true
 		}
 		prev = i
@@ -179,7 +231,7 @@ func (q *queues) clear(l *queue, isEvents bool) {
 		if isEvents {
 			q.unrefEvent(q.nodes[l.head].ref)
 		}
-		q.unlink(l, -1, l.head)
+		q.unlink(l, -1, l.head, isEvents)
 	}
 }
 
@@ -192,4 +244,115 @@ func (nd *node) markSent(now, prev uint32) {
 		return
 	}
 	nd.first, nd.last = now, now
+}
+
+// ResyncReason says why a player's delivery state was dropped and rebuilt
+// from a full snapshot (see Liveness above).
+type ResyncReason uint8
+
+// Resync reasons; Stats.Resyncs is indexed by them.
+const (
+	ResyncStale    ResyncReason = iota // oldest undelivered event older than LivenessTicks
+	ResyncEventCap                     // event queue at MaxPending
+	ResyncGoneCap                      // Gone queue at MaxPending or Gone budget spent
+	NumResyncReasons
+)
+
+var resyncNames = [NumResyncReasons]string{"stale", "event_queue_full", "gone_queue_full"}
+
+func (r ResyncReason) String() string {
+	if r < NumResyncReasons {
+		return resyncNames[r]
+	}
+	return "unknown"
+}
+
+// resync drops player i's undelivered items and forgets its sent snapshots,
+// so its next snapshot is a full one (baseline 0). Only delivery and view
+// state change, which the state hash does not cover: resyncs cannot make two
+// replicas of a world diverge.
+func (w *World) resync(i int32, why ResyncReason) {
+	p := &w.players[i]
+	if why != ResyncGoneCap {
+		w.stats.EventsDropped += uint64(p.evQ.n)
+		w.q.clear(&p.evQ, true)
+	}
+	w.q.clear(&p.goneQ, false)
+	w.views[i] = view{}
+	w.stats.Resyncs[why]++
+}
+
+// checkLiveness resyncs every player holding an event older than
+// LivenessTicks. The born ring makes the common case cheap: it pops the
+// events that came of age this tick, and only if one of them is still
+// referenced does it look at the players, in zone-index order (deterministic).
+func (w *World) checkLiveness() {
+	live := w.cfg.livenessTicks()
+	if w.tick <= live {
+		return
+	}
+	lim := w.tick - live // events of ticks < lim are too old
+	q := &w.q
+	stale := false
+	for {
+		b, ok := q.born.peek()
+		if !ok || b.tick >= lim {
+			break
+		}
+		q.born.pop()
+		// A freed slot may already hold a newer event: then it is not ours.
+		if b.slot < 0 {
+			stale = true
+		} else if e := &q.events[b.slot]; e.refs > 0 && e.ev.Tick == b.tick {
+			stale = true
+		}
+	}
+	if stale {
+		w.resyncStale(lim, w.tick-min(w.tick, w.cfg.maxEventAge()))
+	}
+}
+
+// resyncStale resyncs every player whose oldest event is of a tick < lim
+// and whose liveness clock started before lim (a resumed player gets the
+// whole horizon to acknowledge what it was owed), or of a tick < hard
+// whatever the clock (a player that keeps leaving and resuming without ever
+// acknowledging). Every holder of such an event has it at the head of its
+// FIFO queue. zonePlayers lists every player active at the end of the last
+// Step; those who joined since hold nothing that old, and a resumed one has
+// a fresh clock. Parked players are not active: their grace is theirs.
+func (w *World) resyncStale(lim, hard uint32) {
+	q := &w.q
+	for _, ps := range w.zonePlayers[:w.zoneStart[w.geo.zones]] {
+		i := int32(ps.ID)
+		p := &w.players[i]
+		if !p.active || p.evQ.n == 0 {
+			continue
+		}
+		if t := q.events[q.nodes[p.evQ.head].ref].ev.Tick; t < lim && p.liveFrom < lim || t < hard {
+			w.resync(i, ResyncStale)
+		}
+	}
+}
+
+// restartLiveness starts player i's liveness clock now (a resume, a
+// checkpoint load) and makes sure a scan comes when it has run out: the
+// events it already holds came of age long ago, so nothing else would ask.
+// What is older than the hard limit goes at once, so leaving and resuming
+// over and over cannot keep events alive for ever.
+func (w *World) restartLiveness(i int32) {
+	p := &w.players[i]
+	p.liveFrom = w.tick
+	if p.evQ.n == 0 {
+		return
+	}
+	if q := &w.q; q.events[q.nodes[p.evQ.head].ref].ev.Tick < w.tick-min(w.tick, w.cfg.maxEventAge()) {
+		w.resync(i, ResyncStale)
+		return
+	}
+	if w.q.bornMark == w.tick && w.q.born.n > 0 {
+		return
+	}
+	if w.q.born.push(evBirth{slot: -1, tick: w.tick}) {
+		w.q.bornMark = w.tick
+	}
 }

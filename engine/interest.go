@@ -54,11 +54,15 @@ func (w *World) regainedSight(i, v int32) {
 	}
 }
 
+// queueGone tells viewer that gone left its view. When that cannot be
+// queued, the viewer's next snapshot is a full one instead, which removes
+// gone just as well (View.Apply purges what a full snapshot omits).
 func (w *World) queueGone(viewer, gone int32) {
-	if w.q.push(&w.players[viewer].goneQ, gone) {
+	if w.q.push(&w.players[viewer].goneQ, gone, false) {
 		w.stats.GoneQueued++
 	} else {
 		w.stats.GoneOverflow++
+		w.resync(viewer, ResyncGoneCap)
 	}
 }
 

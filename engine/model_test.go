@@ -106,6 +106,11 @@ func (c *modelClient) receive(t testing.TB, buf []byte) {
 		return // late: its states are older than what we hold
 	}
 	c.newest = tick
+	if s.BaselineTick() == 0 {
+		// A full snapshot: whatever it does not list left the view (as
+		// client.View purges it), Gone or no Gone.
+		clear(c.players)
+	}
 	for i := range s.GoneLength() {
 		delete(c.players, s.Gone(i))
 	}

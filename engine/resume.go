@@ -118,6 +118,7 @@ func (w *World) attach(i int32, r *Record) {
 		p.zoneEnt[c] = w.tick
 	}
 	w.views[i] = view{} // the next snapshot is a full one
+	w.restartLiveness(i)
 	hot.changed = w.tick
 	hot.zNext = -1
 	z := w.geo.zoneOf(p.region, hot.pos)

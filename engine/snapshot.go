@@ -81,7 +81,8 @@ type Scratch struct {
 	Stats SnapshotStats
 }
 
-// SnapshotStats are per-Scratch counters (the fan-out sums them).
+// SnapshotStats are per-Scratch counters. Nothing sums them: netio publishes
+// each fan-out worker's after every tick and exports them per worker.
 type SnapshotStats struct {
 	Snapshots uint64
 	Full      uint64 // built without a baseline

@@ -261,11 +261,11 @@ func TestSeqWindow(t *testing.T) {
 // carried it. A snapshot short of room leaves it out; a client that got only
 // that one must get it again.
 func TestDeliverySpan(t *testing.T) {
-	q := newQueues(8, 8, 8)
+	q := newQueues(8, 8, 8, 8, 1)
 	l := emptyQueue
 	ev := q.newEvent(&schema.LootEvent{LootID: 1})
 	q.events[ev].refs++
-	if !q.push(&l, ev) {
+	if !q.push(&l, ev, true) {
 		t.Fatal("push")
 	}
 	nd := &q.nodes[l.head]

@@ -49,13 +49,21 @@ type Stats struct {
 	ChestsRespawned uint64
 
 	// Delivery.
-	EventsQueued   uint64 // (player, event) deliveries queued
-	EventsAcked    uint64
-	EventOverflow  uint64 // delivery dropped: player queue at MaxPending or pools empty
-	GoneQueued     uint64
-	GoneAcked      uint64
-	GoneWithdrawn  uint64 // Gone cancelled because the player came back into view
-	GoneOverflow   uint64
+	EventsQueued uint64 // (player, event) deliveries queued
+	EventsAcked  uint64
+	// EventOverflow counts loot events some player in view never gets
+	// because a pool was empty. The pools are sized so that this cannot
+	// happen (delivery.go, Accounting): any increase is a bug, and the
+	// alert-worthy "loot lost" counter.
+	EventOverflow uint64
+	EventsDropped uint64 // undelivered events dropped by a resync (lost to a non-acknowledging player)
+	GoneQueued    uint64
+	GoneAcked     uint64
+	GoneWithdrawn uint64 // Gone cancelled because the player came back into view
+	GoneOverflow  uint64 // Gone not queued; the viewer was resynced instead (nothing lost)
+	// Resyncs counts players whose delivery state was dropped for a full
+	// snapshot, by ResyncReason.
+	Resyncs        [NumResyncReasons]uint64
 	NodesInUse     uint64
 	EventsInUse    uint64
 	LootLive       uint64
@@ -86,6 +94,7 @@ func (w *World) Step(recs []Record) {
 		i = j
 	}
 	w.expireParked()
+	w.checkLiveness()
 	w.respawnChests()
 	w.expireLoot()
 	w.fanOut()
@@ -204,15 +213,16 @@ func (w *World) join(i int32, r *Record) {
 		zNext:   -1,
 	}
 	*p = player{
-		active: true,
-		region: r.Region,
-		gen:    r.Gen,
-		key:    r.Key,
-		win:    newSeqWindow(),
-		evQ:    emptyQueue,
-		goneQ:  emptyQueue,
-		hash:   p.hash, // rehash() swaps the old term for the new one
-		dirty:  p.dirty,
+		active:   true,
+		region:   r.Region,
+		gen:      r.Gen,
+		key:      r.Key,
+		win:      newSeqWindow(),
+		evQ:      emptyQueue,
+		goneQ:    emptyQueue,
+		liveFrom: w.tick,
+		hash:     p.hash, // rehash() swaps the old term for the new one
+		dirty:    p.dirty,
 	}
 	for c := range p.zoneEnt {
 		p.zoneEnt[c] = w.tick
@@ -527,12 +537,22 @@ func (w *World) fanOut() {
 			// Nobody to tell: free the slot at once.
 			w.q.events[s].refs = 1
 			w.q.unrefEvent(s)
+		} else if !w.q.born.push(evBirth{slot: s, tick: w.tick}) {
+			// The ring holds the event pool: cannot fail (delivery.go).
+			w.stats.EventOverflow++
 		}
 	}
 }
 
+// deliver queues event slot s to player v. A full queue means v has not
+// acknowledged for a long time: it is resynced, which empties the queue, so
+// the push after it succeeds.
 func (w *World) deliver(v, s int32) {
-	if w.q.push(&w.players[v].evQ, s) {
+	l := &w.players[v].evQ
+	if l.n >= w.q.maxPending {
+		w.resync(v, ResyncEventCap)
+	}
+	if w.q.push(l, s, true) {
 		w.q.events[s].refs++
 		w.stats.EventsQueued++
 	} else {

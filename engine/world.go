@@ -106,6 +106,9 @@ type player struct {
 
 	evQ   queue // loot events not yet acknowledged
 	goneQ queue // player ids that left the view, not yet acknowledged
+	// liveFrom is the tick this player's liveness clock starts from: its
+	// join, its resume, or a checkpoint load (delivery.go, Liveness).
+	liveFrom uint32
 
 	// Parked (resume.go): the session ended, the state waits for a Join
 	// with the same key until tick parkedUntil. Never both active and parked.
@@ -203,7 +206,7 @@ func New(cfg Config) (*World, error) {
 		zoneHead:    make([]int32, g.zones),
 		respawnQ:    newRing[int32](int(g.nchests)),
 		expireQ:     newRing[lootRef](int(g.nchests)),
-		q:           newQueues(cfg.NodePool, cfg.EventPool, cfg.MaxPending),
+		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending, int(cfg.livenessTicks())),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
 		keys:        make([]uint64, 0, cfg.MaxPlayers),
 		keysTmp:     make([]uint64, 0, cfg.MaxPlayers),

@@ -28,7 +28,17 @@ type testClient struct {
 }
 
 func newTestClient(server netip.AddrPort, nonce uint64) (*testClient, error) {
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	return newTestClientFrom(server, netip.Addr{}, nonce)
+}
+
+// newTestClientFrom binds the client to local (any port), e.g. 127.x.y.z to
+// stand for a host of its own; the zero Addr lets the kernel choose.
+func newTestClientFrom(server netip.AddrPort, local netip.Addr, nonce uint64) (*testClient, error) {
+	var laddr *net.UDPAddr
+	if local.IsValid() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
+	conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		return nil, err
 	}

@@ -107,10 +107,24 @@ type Config struct {
 	// retransmits; six times that is a generous margin before "flooder".
 	SessionRate  float64
 	SessionBurst int
-	// HandshakeRate and HandshakeBurst limit Hello+Connect per source
-	// address (hashed into a fixed table). Defaults 10/s and 10.
+	// HandshakeRate and HandshakeBurst limit the handshakes in flight per
+	// prefix, i.e. per IPv4 address or IPv6 /64, not per address and port
+	// (admission.go): a token bucket charged by every Hello and by every
+	// Connect whose cookie fails. Defaults 8/s and 64: a NAT's worth of
+	// players joins at once, and about HandshakeBurst cookies are
+	// outstanding per cookie lifetime.
 	HandshakeRate  float64
 	HandshakeBurst int
+	// HandshakeBudget is the global rate of handshakes (Hello and Connect,
+	// every loop and prefix together) the server answers, so a flood from
+	// many prefixes costs at most this many HMACs and replies per second.
+	// Connects get headroom above it (admission.go). Default 10,000/s, with
+	// a tenth of a second of burst.
+	HandshakeBudget float64
+	// SessionsPerIP caps the live sessions of one prefix (IPv4 address or
+	// IPv6 /64), across all loops. Default 64, for players behind a shared
+	// NAT; negative: no cap (a load generator on one host).
+	SessionsPerIP int
 
 	// RecvBuffer and SendBuffer are SO_RCVBUF / SO_SNDBUF per socket.
 	// Default 4 MiB each: one tick of snapshots for 3,000 players. The kernel
@@ -170,16 +184,18 @@ func ParseBackend(s string) (Backend, error) {
 
 // Default values; see the Config fields for why.
 const (
-	DefaultTickPeriod   = 50 * time.Millisecond
-	DefaultRingSize     = 4096 // the smallest default; see Config.RingSize
-	DefaultBatchSize    = 64
-	DefaultIdleTimeout  = 10 * time.Second
-	DefaultCookieTTL    = 10 * time.Second
-	DefaultSessionRate  = 120
-	DefaultSessionBurst = 40
-	DefaultHSRate       = 10
-	DefaultHSBurst      = 10
-	DefaultSocketBuffer = 4 << 20
+	DefaultTickPeriod    = 50 * time.Millisecond
+	DefaultRingSize      = 4096 // the smallest default; see Config.RingSize
+	DefaultBatchSize     = 64
+	DefaultIdleTimeout   = 10 * time.Second
+	DefaultCookieTTL     = 10 * time.Second
+	DefaultSessionRate   = 120
+	DefaultSessionBurst  = 40
+	DefaultHSRate        = 8
+	DefaultHSBurst       = 64
+	DefaultHSBudget      = 10_000
+	DefaultSessionsPerIP = 64
+	DefaultSocketBuffer  = 4 << 20
 )
 
 // defaultRingSize is the smallest power of two that holds two ticks of one
@@ -292,7 +308,16 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	if c.HandshakeBurst == 0 {
 		c.HandshakeBurst = DefaultHSBurst
 	}
-	for _, r := range []float64{c.SessionRate, c.HandshakeRate} {
+	if c.HandshakeBudget == 0 {
+		c.HandshakeBudget = DefaultHSBudget
+	}
+	switch {
+	case c.SessionsPerIP == 0:
+		c.SessionsPerIP = DefaultSessionsPerIP
+	case c.SessionsPerIP < 0:
+		c.SessionsPerIP = -1
+	}
+	for _, r := range []float64{c.SessionRate, c.HandshakeRate, c.HandshakeBudget} {
 		if !(r >= 0.01 && r <= 1e6) { // also rejects NaN
 			return ap, configErr("rate %v/s: want 0.01..1e6", r)
 		}
@@ -333,6 +358,7 @@ func (c *Config) params(originUnixMs int64) *loopParams {
 	}
 	p.sessMax = p.sessCost * int64(c.SessionBurst)
 	p.hsMax = p.hsCost * int64(c.HandshakeBurst)
+	p.admit = newAdmission(c.MaxPlayers, c.SessionsPerIP, cost(c.HandshakeBudget), max(1, int64(c.HandshakeBudget/10)))
 	return p
 }
 

@@ -39,8 +39,12 @@
 // Handshake, sessions and their limits follow docs/PROTOCOL.md:
 // stateless HMAC cookies with a rotating secret (cookie.go), answers never
 // larger than the request, session ids of slot + generation + random bits
-// (session.go), source address checks, per-session token buckets, a
-// per-address handshake budget, 10 s idle timeout.
+// (session.go), source address checks, per-session token buckets, 10 s
+// idle timeout. Admission (admission.go) is per prefix (IPv4 address, IPv6
+// /64), not per address and port: live sessions and handshakes in flight per
+// prefix, and a global handshake budget with headroom for clients that
+// already hold a cookie. The engine's own counters and each fan-out worker's
+// snapshot counters are published after every tick (enginestats.go).
 //
 // The tick clock runs on absolute deadlines start + k*period (tick.go) and
 // publishes its epoch: engine tick T is scheduled to start at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -225,8 +226,6 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	srv := startServer(t, bc.config(Config{
 		Loops: 2, IOCPUs: []int{10, 11}, EngineCPUs: []int{12}, PinThread: pins.pin,
 		MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
-		// Every client handshakes from 127.0.0.1 within a second; the
-		// per-address budget is for floods from one address and port.
 	}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 90*time.Second)
@@ -345,7 +344,13 @@ func playFleet(t *testing.T, srv *Server, n int, ecfg engine.Config, limit time.
 	var finished atomic.Int32
 	allDone := make(chan struct{})
 	for i := range n {
-		c, err := newTestClient(srv.Addr(), uint64(i+1))
+		// On IPv4 loopback each player is a host of its own (127.1.x.y),
+		// as on the Internet: the per-IP admission limits are for hosts.
+		var local netip.Addr
+		if a := srv.Addr().Addr(); a.Is4() && a.IsLoopback() {
+			local = netip.AddrFrom4([4]byte{127, 1, byte(i / 250), byte(i%250 + 1)})
+		}
+		c, err := newTestClientFrom(srv.Addr(), local, uint64(i+1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -120,6 +120,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	if s.fan, err = newFanout(players, []*fanWorker{w}, false, nil); err != nil {
 		t.Fatal(err)
 	}
+	s.EngineStats.bind(s.fan.workers)
 	r := &tickRig{s: s, players: players}
 	for i := range players {
 		r.e = ringEntry{

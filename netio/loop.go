@@ -31,8 +31,10 @@ type loopParams struct {
 	originUnixMs int64  // unix ms at server clock 0; cookie expiries are unix ms
 	sessCost     int64  // token bucket: ns of credit per datagram
 	sessMax      int64  // and most credit held
-	hsCost       int64  // handshake bucket, per source address
+	hsCost       int64  // handshake bucket, per prefix (admission.go)
 	hsMax        int64
+	// admit is the admission state every loop shares (its own locking).
+	admit *admission
 }
 
 // loop is one event loop's state: its sessions, its ring to the engine, its
@@ -85,15 +87,11 @@ func newLoop(idx int, p *loopParams, maxSlots, ringSize int, jar *cookieJar, see
 		mac:      newCookieMAC(jar),
 		enc:      schema.NewEncoder(),
 		rng:      rng,
-		hs:       handshakeLimiter{seed: rng.Uint64() | 1},
+		hs:       newHandshakeLimiter(rng.Uint64()|1, p.hsMax),
 		stats:    stats,
 		tick:     tick,
 		draining: draining,
 		pending:  make([]int32, 0, len(part.sess)),
-	}
-	// Every address starts with a full handshake budget, from clock 0.
-	for i := range l.hs.buckets {
-		l.hs.buckets[i].credit = p.hsMax
 	}
 	return l, nil
 }
@@ -180,9 +178,19 @@ func (l *loop) reject(in []byte, reason wire.RejectReason, nonce uint64) []byte 
 
 func (l *loop) nowUnixMs(now int64) uint64 { return uint64(l.p.originUnixMs + now/1e6) }
 
+func (l *loop) refuse(r RefuseReason) { l.stats.Refused[r].inc() }
+
 func (l *loop) onHello(in []byte, src Addr, now int64) []byte {
-	if !l.hs.allow(src, now, l.p.hsCost, l.p.hsMax) {
+	// The prefix's own bucket first: one host's flood then never reaches
+	// the budget everybody shares.
+	if !l.hs.allow(prefixOf(src), now, l.p.hsCost, l.p.hsMax) {
 		l.drop(DropHandshakeLimited)
+		l.refuse(RefuseIPHandshakes)
+		return nil
+	}
+	if !l.p.admit.budget.allow(now, l.p.admit.budget.helloTol) {
+		l.drop(DropHandshakeBudget)
+		l.refuse(RefuseGlobalBudget)
 		return nil
 	}
 	l.dec.HelloInto(&l.hello)
@@ -196,8 +204,12 @@ func (l *loop) onHello(in []byte, src Addr, now int64) []byte {
 }
 
 func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
-	if !l.hs.allow(src, now, l.p.hsCost, l.p.hsMax) {
-		l.drop(DropHandshakeLimited)
+	// Not charged to the prefix's bucket unless the cookie fails: a client
+	// holding a valid cookie must not wait behind its NAT neighbours'
+	// Hellos, and it gets the budget's headroom (admission.go).
+	if !l.p.admit.budget.allow(now, l.p.admit.budget.connectTol) {
+		l.drop(DropHandshakeBudget)
+		l.refuse(RefuseGlobalBudget)
 		return nil
 	}
 	c := &l.connect
@@ -207,8 +219,10 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	}
 	switch l.mac.check(src, c.ClientNonce, c.Expiry, c.Cookie, l.nowUnixMs(now), l.p.cookieTTLms) {
 	case cookieExpired:
+		l.hs.allow(prefixOf(src), now, l.p.hsCost, l.p.hsMax)
 		return l.reject(in, wire.RejectReasonCookieExpired, c.ClientNonce)
 	case cookieBad:
+		l.hs.allow(prefixOf(src), now, l.p.hsCost, l.p.hsMax)
 		return l.reject(in, wire.RejectReasonBadCookie, c.ClientNonce)
 	}
 	// From here the sender has proved it receives at src.
@@ -233,8 +247,14 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	if int(c.Region) >= l.p.regions {
 		return l.reject(in, wire.RejectReasonBadRegion, c.ClientNonce)
 	}
+	pfx := prefixOf(src)
+	if !l.p.admit.acquire(pfx) {
+		l.refuse(RefuseIPSessions)
+		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
+	}
 	local, resumed, ok := p.alloc(c.PlayerKey)
 	if !ok {
+		l.p.admit.release(pfx)
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
 	slot := p.slotOf(local)
@@ -257,6 +277,7 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		// queued RecJoin. The client repeats its Connect (the cookie is
 		// still good) and gets in once the ring has room.
 		p.unalloc(local, resumed)
+		l.p.admit.release(pfx)
 		l.drop(DropRingFull)
 		return nil
 	}
@@ -363,6 +384,7 @@ func (l *loop) onBye(src Addr) {
 // to queue it when the ring has room again: a leave is never dropped, or the
 // engine would keep a player that netio has forgotten.
 func (l *loop) endSession(local int32, why EndReason) {
+	l.p.admit.release(prefixOf(l.part.sess[local].addr))
 	l.part.end(local)
 	l.stats.Sessions.set(int64(l.part.active))
 	l.stats.Ended[why].inc()
@@ -404,36 +426,4 @@ func (l *loop) sweep(now int64) {
 			l.endSession(int32(i), EndTimeout)
 		}
 	}
-}
-
-// handshakeLimiter rate-limits Hello and Connect per source address before
-// any state exists for it: a fixed table of token buckets indexed by a keyed
-// hash of the address. A flood from one address (or from addresses that
-// collide with it) is cut down to the bucket's rate; the table never grows,
-// so a flood from many spoofed addresses costs no memory. The hash is keyed
-// with a per-loop random seed so that nobody can aim collisions at a victim.
-type handshakeLimiter struct {
-	seed    uint64
-	buckets [1024]tokenBucket
-}
-
-func (h *handshakeLimiter) allow(a Addr, now, cost, max int64) bool {
-	ok, _ := h.buckets[h.index(a)].allow(now, cost, max)
-	return ok
-}
-
-func (h *handshakeLimiter) index(a Addr) int {
-	// Two rounds of a multiply-xorshift mix over the 18 address bytes:
-	// not cryptographic, but with a secret seed an outsider cannot predict
-	// which addresses share a bucket.
-	x := h.seed
-	for i := 0; i < 16; i += 8 {
-		w := uint64(a.IP[i]) | uint64(a.IP[i+1])<<8 | uint64(a.IP[i+2])<<16 | uint64(a.IP[i+3])<<24 |
-			uint64(a.IP[i+4])<<32 | uint64(a.IP[i+5])<<40 | uint64(a.IP[i+6])<<48 | uint64(a.IP[i+7])<<56
-		x = (x ^ w) * 0x9e3779b97f4a7c15
-		x ^= x >> 29
-	}
-	x = (x ^ uint64(a.Port)) * 0xbf58476d1ce4e5b9
-	x ^= x >> 32
-	return int(x & uint64(len(h.buckets)-1))
 }

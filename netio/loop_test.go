@@ -510,8 +510,12 @@ func TestFlood(t *testing.T) {
 	if answered != DefaultHSBurst || r.drops(DropHandshakeLimited) != n-DefaultHSBurst {
 		t.Fatalf("hello flood: %d answered, %d limited", answered, r.drops(DropHandshakeLimited))
 	}
-	// Another address is not affected.
-	if r.send(hello, testAddr("127.0.0.1:9002")) == nil {
+	// Another port of the same host is the same prefix: limited too.
+	if r.send(hello, testAddr("127.0.0.1:9002")) != nil {
+		t.Fatal("another port of the flooding host got a Challenge")
+	}
+	// Another host is not affected.
+	if r.send(hello, testAddr("127.0.0.2:9002")) == nil {
 		t.Fatal("innocent address limited")
 	}
 }

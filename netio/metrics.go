@@ -27,6 +27,7 @@ func NewRegistry(s *Server) *prometheus.Registry {
 	s.SetTickObserver(h)
 	reg.MustRegister(
 		&serverCollector{s: s},
+		engineCollector{&s.EngineStats},
 		lootCollector{s: s},
 		h.work, h.jitter,
 		newRuntimeCollector(),
@@ -89,6 +90,7 @@ var (
 	dHandshakes   = desc("treasured_handshakes_total", "Handshake answers: challenge (to Hello), welcome (new session), welcome_repeat (repeated Connect).", "step")
 	dSessions     = desc("treasured_sessions_active", "Active sessions.")
 	dEnded        = desc("treasured_sessions_ended_total", "Sessions ended, by reason.", "reason")
+	dRefused      = desc("treasured_admission_refused_total", "Handshakes and sessions refused by admission: ip_sessions (prefix at its session cap, Reject ServerFull), ip_handshakes (prefix's handshake bucket empty), handshake_budget (global budget spent). A prefix is an IPv4 address or an IPv6 /64.", "reason")
 	dFlooders     = desc("treasured_flooders_total", "Sessions rate-limited at least once.")
 	dInputs       = desc("treasured_inputs_total", "Input records queued to the engine.")
 	dPongs        = desc("treasured_pongs_total", "Pings answered.")
@@ -127,7 +129,7 @@ type serverCollector struct{ s *Server }
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		dRecv, dRecvBytes, dSent, dSentBytes, dDrops, dRejects, dHandshakes, dSessions, dEnded,
-		dFlooders, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
+		dFlooders, dRefused, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
 		dEncodeErr, dNoAddr, dEpoch, dPeriod,
 	} {
@@ -152,6 +154,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	var drops [NumDropReasons]uint64
 	var rejects [numRejectReasons]uint64
 	var ended [NumEndReasons]uint64
+	var refused [NumRefuseReasons]uint64
 	for i := range s.LoopStats {
 		ls := &s.LoopStats[i]
 		loop := strconv.Itoa(i)
@@ -178,6 +181,12 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		for r := range ended {
 			ended[r] += ls.Ended[r].Load()
 		}
+		for r := range refused {
+			refused[r] += ls.Refused[r].Load()
+		}
+	}
+	for r, v := range refused {
+		counter(dRefused, v, RefuseReason(r).String())
 	}
 	for r, v := range drops {
 		counter(dDrops, v, DropReason(r).String())

@@ -3,11 +3,14 @@ package netio
 import "github.com/prometheus/client_golang/prometheus"
 
 // Lost loot as the server sees it. Each loot event is delivered to a player
-// by repeating it until acknowledged (docs/PROTOCOL.md "Loot events"); the
-// only way the server itself gives one up is a player's pending queue (or
-// the shared pools) being full, which the engine counts. A client that
-// never shows such an event has lost loot; this counter is the server-side
-// half of that measure (the client's half is treasure-bench's lost_loot).
+// by repeating it until acknowledged (docs/PROTOCOL.md "Loot events"). The
+// server gives one up in two ways: a delivery pool was empty (this counter,
+// engine.Stats.EventOverflow; the pools are sized so it cannot happen, so
+// alert on any increase), or the player stopped acknowledging and was
+// resynced (treasured_engine_events_dropped_total, enginestats.go: its own
+// doing). A client that never shows an event has lost loot; this counter is
+// the server-side half of that measure (the client's half is
+// treasure-bench's lost_loot).
 
 // lootOverflower is the optional World method behind the counter; worlds
 // without it (test fakes) export 0.
@@ -29,7 +32,7 @@ func (s *Server) publishLoot() {
 }
 
 var dLootOverflow = desc("treasured_loot_undeliverable_total",
-	"Loot event deliveries the engine dropped because a player's pending queue or the delivery pools were full: loot that player will never be shown.")
+	"ALERT on any increase: loot event deliveries the engine dropped because a delivery pool was empty, loot that player will never be shown. The pools are sized so this cannot happen.")
 
 // lootCollector exports treasured_loot_undeliverable_total.
 type lootCollector struct{ s *Server }

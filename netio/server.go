@@ -49,6 +49,7 @@ type Server struct {
 	LoopStats   []LoopStats
 	FanoutStats []FanoutStats
 	TickStats   TickStats
+	EngineStats EngineStats // the engine's own counters, published each tick
 
 	tickNo   atomic.Uint32 // engine tick, for Welcome and Pong
 	draining atomic.Bool
@@ -132,6 +133,7 @@ func New(cfg Config, w World) (*Server, error) {
 		houseDone:   make(chan struct{}),
 	}
 	s.params = cfg.params(s.origin.UnixMilli())
+	s.EngineStats = newEngineStats(w, cfg.FanoutWorkers)
 	for i := range s.loops {
 		var seed [32]byte
 		if _, err := crand.Read(seed[:]); err != nil {
@@ -350,6 +352,7 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		return err
 	}
 	s.fan = fan
+	s.EngineStats.bind(fan.workers)
 	return nil
 }
 
@@ -499,6 +502,7 @@ func (s *Server) tick(uint64) {
 	s.TickStats.Tick.set(int64(t))
 	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
 	s.fan.send(s.fan.players, false)
+	s.EngineStats.publish()
 	s.TickStats.LastAt.set(s.now())
 }
 

@@ -47,10 +47,11 @@ const (
 	DropBadSession                         // unknown, stale or ended session id
 	DropWrongAddress                       // right session id from another source address
 	DropRateLimited                        // session over its token bucket
-	DropHandshakeLimited                   // Hello/Connect over the per-address handshake budget
+	DropHandshakeLimited                   // Hello over its prefix's handshake bucket (admission.go)
 	DropRingFull                           // loop's ring to the engine was full: the newest input is dropped
 	DropAmplification                      // the answer would have been larger than the request
 	DropBadSource                          // source address gnet could not give as UDP
+	DropHandshakeBudget                    // Hello/Connect over the global handshake budget
 	NumDropReasons
 )
 
@@ -68,6 +69,7 @@ var dropReasonNames = [NumDropReasons]string{
 	DropRingFull:         "ring_full",
 	DropAmplification:    "amplification",
 	DropBadSource:        "bad_source",
+	DropHandshakeBudget:  "handshake_budget",
 }
 
 func (r DropReason) String() string {
@@ -126,6 +128,8 @@ type LoopStats struct {
 	LeaveRetries   counter // RecLeave deferred because the ring was full
 
 	Sessions gauge // active sessions of this loop
+
+	Refused [NumRefuseReasons]counter // admission refusals (admission.go)
 
 	_ cpu.CacheLinePad
 }

@@ -241,7 +241,9 @@ func TestKillAndRecover(t *testing.T) {
 	pc.Close()
 	args := []string{"--listen", addr, "--admin", "", "--pin=false", "--max-players", "256", "--regions", "1",
 		"--data-dir", dir, "--checkpoint-every", "1s", "--keep-checkpoints", "1000", "--resume-grace", "2m",
-		"--log-format", "json", "--io-loops", "1"}
+		"--log-format", "json", "--io-loops", "1",
+		// Every player runs from 127.0.0.1: lift the per-IP admission limits.
+		"--sessions-per-ip", "0", "--handshakes-per-ip", "100000", "--handshake-rate-per-ip", "100000"}
 
 	srv := startChild(t, args...)
 	bots := make([]*crashBot, players)

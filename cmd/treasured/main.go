@@ -80,6 +80,10 @@ type options struct {
 	agones, agonesRegion   string
 	agonesBeat             time.Duration
 	agonesBase             string // resolved from --agones and the environment
+
+	// Admission (netio/admission.go): per IPv4 address or IPv6 /64.
+	sessionsPerIP, handshakesPerIP int
+	handshakeRate, hsBudget        float64
 }
 
 // size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
@@ -159,6 +163,13 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
 	fs.IntVar(&o.batch, "batch", netio.DefaultBatchSize, "datagrams per sendmmsg call")
+	// Sized for players behind one shared NAT; a load generator on one
+	// host needs --sessions-per-ip 0 and a --handshakes-per-ip of its
+	// player count.
+	fs.IntVar(&o.sessionsPerIP, "sessions-per-ip", netio.DefaultSessionsPerIP, "live sessions per IPv4 address or IPv6 /64 (0: no cap)")
+	fs.IntVar(&o.handshakesPerIP, "handshakes-per-ip", netio.DefaultHSBurst, "handshakes in flight per IPv4 address or IPv6 /64 (token bucket burst)")
+	fs.Float64Var(&o.handshakeRate, "handshake-rate-per-ip", netio.DefaultHSRate, "handshakes per second per IPv4 address or IPv6 /64 (token bucket refill)")
+	fs.Float64Var(&o.hsBudget, "handshake-budget", netio.DefaultHSBudget, "handshakes per second answered in all (Hello and Connect, every address); Connects get headroom above it")
 	o.rcvbuf, o.sndbuf, o.memlimit = netio.DefaultSocketBuffer, netio.DefaultSocketBuffer, 1<<30
 	fs.Var(&o.rcvbuf, "rcvbuf", "SO_RCVBUF per socket (`size`, e.g. 4MiB)")
 	fs.Var(&o.sndbuf, "sndbuf", "SO_SNDBUF per socket (`size`)")
@@ -291,6 +302,17 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if int64(o.rcvbuf) > 1<<30 || int64(o.sndbuf) > 1<<30 {
 		return usage("socket buffers above 1GiB")
 	}
+	if o.sessionsPerIP < 0 {
+		return usage("--sessions-per-ip %d: want >= 0 (0: no cap)", o.sessionsPerIP)
+	}
+	if !(o.hsBudget > 0) || !(o.handshakeRate > 0) || o.handshakesPerIP < 1 {
+		return usage("--handshake-budget %v, --handshake-rate-per-ip %v, --handshakes-per-ip %d: want > 0",
+			o.hsBudget, o.handshakeRate, o.handshakesPerIP)
+	}
+	sessionsPerIP := o.sessionsPerIP
+	if sessionsPerIP == 0 {
+		sessionsPerIP = -1 // netio.Config: negative means no cap
+	}
 	cfg := netio.Config{
 		Addr:          o.listen,
 		Loops:         layout.Loops,
@@ -305,9 +327,14 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		RingSize:      o.ringSize,
 		BatchSize:     o.batch,
 		IdleTimeout:   o.idle,
-		RecvBuffer:    int(o.rcvbuf),
-		SendBuffer:    int(o.sndbuf),
-		Logger:        log,
+
+		SessionsPerIP:   sessionsPerIP,
+		HandshakeBurst:  o.handshakesPerIP,
+		HandshakeRate:   o.handshakeRate,
+		HandshakeBudget: o.hsBudget,
+		RecvBuffer:      int(o.rcvbuf),
+		SendBuffer:      int(o.sndbuf),
+		Logger:          log,
 	}
 	locked, err := lockThreads(o.lockThreads)
 	if err != nil {
