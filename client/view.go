@@ -12,7 +12,7 @@ const MaxViewEntities = 1 << 16
 type ViewStats struct {
 	Full        uint64 // snapshots with baseline_tick 0
 	Delta       uint64 // snapshots with a baseline
-	Stale       uint64 // snapshots older than the newest one applied (reordered)
+	Stale       uint64 // snapshots not newer than the newest one applied (reordered): only their Gone ids and own openings are used
 	NoBase      uint64 // deltas that arrived before any full snapshot
 	Overflow    uint64 // entities ignored because the view already held MaxViewEntities
 	OwnOpenings uint64 // chest openings by this player seen in chest state
@@ -29,16 +29,12 @@ type playerEntry struct {
 }
 
 // View is the client's picture of the world: the chests and players of its
-// interest area, rebuilt from full and delta snapshots (DESIGN.md
-// "Snapshots").
+// interest area, rebuilt from full and delta snapshots by the rules in the
+// package documentation ("The view").
 //
-// A delta lists every entity that changed since its baseline with its whole
-// state, and the players that left. Because entries are whole states, a delta
-// against baseline B applies correctly onto any view at tick >= B; and
-// because UDP reorders, every entry remembers the tick of the snapshot that
-// wrote it, so an older snapshot arriving late never overwrites newer state
-// or removes a player that came back. A full snapshot (baseline_tick 0)
-// additionally removes whatever older entries it does not list.
+// Every entry remembers the tick of the snapshot that wrote it, so a Gone in
+// a late snapshot cannot remove a player that newer snapshots wrote and a
+// complete full snapshot can tell what it did not list.
 //
 // Entities live in dense slices with an id -> index map (ids are world-wide,
 // a view holds a few dozen of them: per-id slices would cost every client
@@ -46,7 +42,6 @@ type playerEntry struct {
 // Steady state allocates nothing. A View is owned by one goroutine.
 type View struct {
 	tick    uint32 // newest snapshot tick applied
-	youTick uint32
 	you     schema.PlayerState
 	hadFull bool
 
@@ -99,22 +94,22 @@ func (v *View) Reset() {
 	v.players = v.players[:0]
 	clear(v.chestIdx)
 	clear(v.playerIdx)
-	v.tick, v.youTick, v.hadFull = 0, 0, false
+	v.tick, v.hadFull = 0, false
 	v.you = schema.PlayerState{}
 	v.Stats = ViewStats{}
 }
 
-// Apply folds snapshot f into the view. me is this player's id; onOwnLoot,
-// when not nil, is called with the loot id of every chest state naming me as
-// opener with a loot id not seen before on that chest (the input of the
+// Apply folds snapshot f into the view by the rules of the package
+// documentation ("The view"). me is this player's id; onOwnLoot, when not
+// nil, is called with the loot id of every chest state naming me as opener
+// with a loot id not seen before on that chest (the input of the
 // exactly-once accounting, see Loot.Expect).
 func (v *View) Apply(f *schema.SnapshotFrame, me uint32, onOwnLoot func(lootID uint64)) {
-	t := f.Tick
-	if t < v.tick {
-		v.Stats.Stale++
-	} else {
-		v.tick = t
+	if v.chestIdx == nil {
+		v.chestIdx = make(map[uint32]int32, 64)
+		v.playerIdx = make(map[uint32]int32, 64)
 	}
+	t := f.Tick
 	if f.BaselineTick == 0 {
 		v.Stats.Full++
 	} else {
@@ -123,23 +118,60 @@ func (v *View) Apply(f *schema.SnapshotFrame, me uint32, onOwnLoot func(lootID u
 			v.Stats.NoBase++
 		}
 	}
-	if t >= v.youTick {
-		v.you, v.youTick = f.You, t
-	}
-
-	if v.chestIdx == nil {
-		v.chestIdx = make(map[uint32]int32, 64)
-		v.playerIdx = make(map[uint32]int32, 64)
-	}
-
-	// Gone before upserts: a player listed in both is present.
+	// Gone first, from late snapshots too: a departure removes only what
+	// an older snapshot wrote, so a player seen again later stays.
 	for _, id := range f.Gone {
 		if i, ok := v.playerIdx[id]; ok && v.players[i].tick <= t {
 			v.removePlayer(i)
 		}
 	}
-	for j := range f.Chests {
-		c := &f.Chests[j]
+	if t <= v.tick && v.tick != 0 {
+		// A late snapshot: every state in it is older than the view's, and
+		// the server never counts on it (it deltas against the newest tick
+		// acknowledged). Only own openings are taken from it, so the loot
+		// accounting does not depend on arrival order.
+		v.Stats.Stale++
+		v.ownOpenings(f, me, onOwnLoot)
+		return
+	}
+	v.tick = t
+	v.you = f.You
+	v.upsertChests(f.Chests, t, me, onOwnLoot)
+	v.upsertPlayers(f.Players, t)
+	if f.BaselineTick != 0 {
+		return
+	}
+	v.hadFull = true
+	if f.More {
+		// A partial full snapshot: the rest of the interest area follows
+		// in deltas, against this snapshot or an older acknowledged one,
+		// and what it does not list may be exactly what those deltas
+		// count on the view to hold.
+		return
+	}
+	// A complete full snapshot lists the whole interest area: whatever
+	// the view holds besides is out of it.
+	for i := int32(0); int(i) < len(v.chests); {
+		if v.chests[i].tick != t {
+			v.removeChest(i)
+			continue
+		}
+		i++
+	}
+	for i := int32(0); int(i) < len(v.players); {
+		if v.players[i].tick != t {
+			v.removePlayer(i)
+			continue
+		}
+		i++
+	}
+}
+
+// upsertChests writes the chest states of the snapshot of tick t, the newest
+// the view has seen.
+func (v *View) upsertChests(chests []schema.ChestState, t, me uint32, onOwnLoot func(uint64)) {
+	for j := range chests {
+		c := &chests[j]
 		i, ok := v.chestIdx[c.ID]
 		if !ok {
 			if len(v.chests) >= MaxViewEntities {
@@ -149,11 +181,9 @@ func (v *View) Apply(f *schema.SnapshotFrame, me uint32, onOwnLoot func(lootID u
 			i = int32(len(v.chests))
 			v.chests = append(v.chests, chestEntry{})
 			v.chestIdx[c.ID] = i
-		} else if v.chests[i].tick > t {
-			continue
 		}
 		e := &v.chests[i]
-		if c.OpenedBy == me && c.LootID != 0 && (!ok || e.st.LootID != c.LootID) {
+		if isOwnOpening(c, me) && (!ok || e.st.LootID != c.LootID) {
 			v.Stats.OwnOpenings++
 			if onOwnLoot != nil {
 				onOwnLoot(c.LootID)
@@ -161,8 +191,12 @@ func (v *View) Apply(f *schema.SnapshotFrame, me uint32, onOwnLoot func(lootID u
 		}
 		e.st, e.tick = *c, t
 	}
-	for j := range f.Players {
-		p := &f.Players[j]
+}
+
+// upsertPlayers writes the player states of the snapshot of tick t.
+func (v *View) upsertPlayers(players []schema.PlayerState, t uint32) {
+	for j := range players {
+		p := &players[j]
 		i, ok := v.playerIdx[p.ID]
 		if !ok {
 			if len(v.players) >= MaxViewEntities {
@@ -172,30 +206,32 @@ func (v *View) Apply(f *schema.SnapshotFrame, me uint32, onOwnLoot func(lootID u
 			i = int32(len(v.players))
 			v.players = append(v.players, playerEntry{})
 			v.playerIdx[p.ID] = i
-		} else if v.players[i].tick > t {
-			continue
 		}
 		v.players[i] = playerEntry{st: *p, tick: t}
 	}
-	if f.BaselineTick == 0 {
-		v.hadFull = true
-		// Whatever a full snapshot does not list and no newer snapshot
-		// wrote is no longer in view.
-		for i := int32(0); int(i) < len(v.chests); {
-			if v.chests[i].tick < t {
-				v.removeChest(i)
-				continue
-			}
-			i++
+}
+
+// ownOpenings reports the own openings of a late snapshot that the view
+// does not show: the view has moved on, but the opening happened, and
+// Loot.Expect counts each loot id once however often it is told.
+func (v *View) ownOpenings(f *schema.SnapshotFrame, me uint32, onOwnLoot func(uint64)) {
+	for j := range f.Chests {
+		c := &f.Chests[j]
+		if !isOwnOpening(c, me) {
+			continue
 		}
-		for i := int32(0); int(i) < len(v.players); {
-			if v.players[i].tick < t {
-				v.removePlayer(i)
-				continue
-			}
-			i++
+		if i, ok := v.chestIdx[c.ID]; ok && v.chests[i].st.LootID == c.LootID {
+			continue // the view has it: counted when it was applied
+		}
+		v.Stats.OwnOpenings++
+		if onOwnLoot != nil {
+			onOwnLoot(c.LootID)
 		}
 	}
+}
+
+func isOwnOpening(c *schema.ChestState, me uint32) bool {
+	return c.OpenedBy == me && me != schema.NoPlayer && c.LootID != 0
 }
 
 // removeChest swap-removes the entry at index i.

@@ -186,3 +186,62 @@ func TestViewMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// A full snapshot with more set lists only a prefix of the interest area.
+// The server sends the rest as deltas against whichever of its snapshots it
+// has seen acknowledged, possibly an older partial full one, and never
+// repeats what that one carried: a view that dropped everything a later
+// partial full snapshot did not list lost it for good (issue: chests vanish
+// after a partial full snapshot).
+func TestViewPartialFullKeepsUnlisted(t *testing.T) {
+	var v View
+	ids := func(lo, hi uint32) []schema.ChestState {
+		var cs []schema.ChestState
+		for id := lo; id < hi; id++ {
+			cs = append(cs, chest(id, 0, schema.NoPlayer))
+		}
+		return cs
+	}
+	v.Apply(&schema.SnapshotFrame{Tick: 1, Chests: ids(0, 3), More: true}, 9, nil)
+	// The ack of tick 1 reaches the server after it built tick 2, another
+	// full snapshot whose rotation starts past the first one's prefix.
+	v.Apply(&schema.SnapshotFrame{Tick: 2, Chests: ids(3, 6), More: true}, 9, nil)
+	// Tick 3 is a delta against tick 1: everything above tick 1's
+	// watermark, i.e. all but chests 0..2.
+	v.Apply(&schema.SnapshotFrame{Tick: 3, BaselineTick: 1, Chests: ids(3, 10)}, 9, nil)
+	for id := range uint32(10) {
+		if _, ok := v.Chest(id); !ok {
+			t.Errorf("chest %d missing from the view", id)
+		}
+	}
+	// A complete full snapshot is the whole interest area.
+	v.Apply(&schema.SnapshotFrame{Tick: 4, Chests: ids(5, 7)}, 9, nil)
+	if v.NumChests() != 2 {
+		t.Fatalf("after a complete full snapshot: %d chests, want 2", v.NumChests())
+	}
+}
+
+// A Gone removes a player; a snapshot older than the Gone that arrives
+// after it must not bring the player back: the server sends the Gone until
+// it is acknowledged and then never again (issue: a player that left comes
+// back).
+func TestViewLateSnapshotDoesNotResurrect(t *testing.T) {
+	var v View
+	v.Apply(&schema.SnapshotFrame{Tick: 10, Players: []schema.PlayerState{{ID: 7, Items: 1}}}, 3, nil)
+	v.Apply(&schema.SnapshotFrame{Tick: 12, BaselineTick: 10, Gone: []uint32{7}}, 3, nil)
+	// Tick 11 was held back by the network: 7 moved in it.
+	v.Apply(&schema.SnapshotFrame{Tick: 11, BaselineTick: 10, Players: []schema.PlayerState{{ID: 7, Items: 2}},
+		Chests: []schema.ChestState{chest(4, 0, schema.NoPlayer)}}, 3, nil)
+	if p, ok := v.Player(7); ok {
+		t.Fatalf("player 7 came back from a late snapshot: %+v", p)
+	}
+	if _, ok := v.Chest(4); ok {
+		t.Fatal("a late snapshot wrote a chest")
+	}
+	// A late snapshot still reports an own opening (counted once).
+	var got []uint64
+	v.Apply(&schema.SnapshotFrame{Tick: 9, Chests: []schema.ChestState{chest(5, 55, 3)}}, 3, func(id uint64) { got = append(got, id) })
+	if len(got) != 1 || got[0] != 55 || v.Stats.Stale != 2 {
+		t.Fatalf("own openings from late snapshots %v, stale %d", got, v.Stats.Stale)
+	}
+}
