@@ -582,7 +582,7 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 			opened++
 			bad = bad || c.openedTick == 0 || c.openedTick > T ||
 				uint64(c.openedTick)+uint64(w.cfg.RespawnTicks) <= uint64(T) ||
-				c.openedBy >= uint32(np) || c.lootID != makeLootID(w.lootKey, int32(i), c.gen) ||
+				(c.openedBy >= uint32(np) && c.openedBy != schema.NoPlayer) || c.lootID != makeLootID(w.lootKey, int32(i), c.gen) ||
 				c.loot < -1 || c.loot >= nl
 		default:
 			bad = true

@@ -58,6 +58,8 @@ type Stats struct {
 	LootLive       uint64
 	DirtyRehashed  uint64 // entity hashes recomputed (incremental state hash)
 	RecordsApplied uint64
+	// OpenersForgotten counts opened chests whose opener left (forgetOpeners).
+	OpenersForgotten uint64
 }
 
 // Step advances the world by exactly one tick, applying recs (in any order:
@@ -81,6 +83,9 @@ func (w *World) Step(recs []Record) {
 		}
 		w.applyPlayer(w.ordered[i].Player, w.ordered[i:j])
 		i = j
+	}
+	if w.lastLeave == w.tick {
+		w.forgetOpeners()
 	}
 	w.respawnChests()
 	w.expireLoot()
@@ -214,6 +219,32 @@ func (w *World) leave(i int32) {
 	w.q.clear(&p.goneQ, false)
 	p.active = false
 	w.markPlayer(i)
+	w.leftAt[i], w.lastLeave = w.tick, w.tick
+}
+
+// forgetOpeners clears the opener of every opened chest whose opener's
+// session ended this tick. opened_by names a player slot, and slots are
+// reused: left in place, a previous occupant's openings would read as the
+// new occupant's own ("you opened this"), and its client would wait for
+// loot that was never its own. So opened_by names a slot only while the
+// session that opened the chest lasts.
+//
+// A chest opened this tick was opened by the slot's current session: the
+// records of a session that left are ignored from its leave on. Only opened
+// chests are in respawnQ, so one pass over it per tick with a leave covers
+// every opening.
+func (w *World) forgetOpeners() {
+	for k := range w.respawnQ.n {
+		c := w.respawnQ.at(k)
+		ch := &w.chests[c]
+		if by := ch.openedBy; by == schema.NoPlayer || ch.openedTick == w.tick || w.leftAt[by] != w.tick {
+			continue
+		}
+		ch.openedBy = schema.NoPlayer
+		ch.changed = w.tick
+		w.markChest(c)
+		w.stats.OpenersForgotten++
+	}
 }
 
 func (w *World) applyAction(i int32, a *schema.Action) {

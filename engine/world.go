@@ -66,6 +66,11 @@ type World struct {
 	dirtyC   []int32
 	dirtyL   []int32
 
+	// leftAt[i] is the last tick slot i's session left, and lastLeave the
+	// last tick any did: the openings to forget (forgetOpeners).
+	leftAt    []uint32
+	lastLeave uint32
+
 	lootKey uint64
 	stats   Stats
 }
@@ -115,7 +120,7 @@ type chest struct {
 	status     uint8 // wire.ChestStatus
 	gen        uint32
 	lootID     uint64 // loot of the current generation, 0 when closed
-	openedBy   uint32 // schema.NoPlayer when closed
+	openedBy   uint32 // schema.NoPlayer when closed or its opener's session ended
 	openedTick uint32
 	changed    uint32
 	loot       int32 // live loot slot, -1 when none (picked up, expired, closed)
@@ -205,6 +210,7 @@ func New(cfg Config) (*World, error) {
 		dirtyP:      make([]int32, 0, cfg.MaxPlayers),
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
+		leftAt:      make([]uint32, cfg.MaxPlayers),
 		lootKey:     lootKey(cfg.Seed),
 	}
 	for i := range w.zoneHead {
