@@ -25,8 +25,8 @@ type engineLink struct {
 	in   schema.InputFrame
 	rng  *rand.Rand
 	imp  Impairment
-	bots []*linkBot // by slot, nil when free
-	gens []uint32   // last generation of each slot
+	bots []*linkBot      // by slot, nil when free
+	gens []uint32        // last generation of each slot
 	recs []engine.Record // joins and leaves for the next Step
 	// upQ delays Inputs by len(upQ)-1 ticks of latency: upQ[k] holds the
 	// Records of the Step of tick k mod len(upQ).
