@@ -8,10 +8,13 @@ import (
 
 // Delta snapshots (DESIGN.md, Snapshots).
 //
-// The client applies snapshots in tick order (older ones are dropped, except
-// for their loot events), Gone before states, and keeps what it was told. The
-// server's duty: every entity in view eventually reaches the client in its
-// current state, and nothing is ever lost because it did not fit.
+// The client follows the view rules written in package client's
+// documentation ("The view"): only a snapshot newer than all it applied
+// writes state (a late one counts only for its loot events and Gone ids),
+// Gone before states; a full snapshot with more removes nothing, a complete
+// one removes what it does not list; silence means unchanged. The server's
+// duty: every entity in view eventually reaches the client in its current
+// state, and nothing is ever lost because it did not fit.
 //
 // Per-entity change ticks and the "effective" tick. Each chest and player
 // records the tick of its last change. For a viewer, an entity's effective
