@@ -125,18 +125,10 @@ func (a *adversary) frame() (f *schema.SnapshotFrame, ok bool) {
 		if !ok || (y%17 == 0 && !a.flood) {
 			break
 		}
-		nc, np, ng, ne := len(f.Chests), len(f.Players), len(f.Gone), len(f.Events)
-		switch (y >> 4) % 4 {
-		case 0:
-			nc++
-		case 1:
-			np++
-		case 2:
-			ng++
-		default:
-			ne++
-		}
-		if schema.SnapshotSize(nc, np, ng, ne) > schema.MaxDatagram {
+		// Vector lengths with one more of the kind y chooses (add's order).
+		n := [4]int{len(f.Chests), len(f.Players), len(f.Gone), len(f.Events)}
+		n[(y>>4)%4]++
+		if schema.SnapshotSize(n[0], n[1], n[2], n[3]) > schema.MaxDatagram {
 			break
 		}
 		a.add(f, y, evTick)
