@@ -10,8 +10,7 @@ import (
 // zones and open chests often: 20-24 sessions in 5x5 zones of 12 m, fast
 // respawns. chestsPerZone sets how much a view holds: at 48 a view is 432
 // chests, ~17 datagrams' worth, so full snapshots and zone entries are cut
-// into many partial ones (more set), the snapshot budget being tiny against
-// the view.
+// into many partial ones (more set).
 func linkConfig(chestsPerZone int) engine.Config {
 	c := engine.DefaultConfig()
 	c.Seed = 0x15
@@ -43,15 +42,23 @@ func TestViewConvergesUnderHostileLink(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		chestsPerZone int
-	}{{"sparse", 4}, {"more", 48}} {
+		budget        int // snapshot bytes, 0 for a whole datagram
+	}{
+		{"sparse", 4, 0},
+		{"crowded", 48, 0},
+		// A 400-byte budget holds the header, a few events and about
+		// five chests: most snapshots are cut (more set).
+		{"tiny-budget", 4, 400},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runConvergence(t, linkConfig(tc.chestsPerZone), hostileTicks, 0x15)
+			runConvergence(t, linkConfig(tc.chestsPerZone), tc.budget, hostileTicks, 0x15)
 		})
 	}
 }
 
-func runConvergence(t *testing.T, cfg engine.Config, hostileTicks int, seed uint64) {
+func runConvergence(t *testing.T, cfg engine.Config, budget, hostileTicks int, seed uint64) {
 	l := newEngineLink(t, cfg, seed, 2)
+	l.sc.Budget = budget
 	hostile := Impairment{Loss: 0.22, Dup: 0.05, Reorder: 0.10, MaxHold: 3 * linkTickNS, Seed: seed}
 	l.setImpairment(hostile)
 	for slot := range int32(cfg.MaxPlayers - 4) {
