@@ -230,17 +230,22 @@ func (w *World) leave(i int32) {
 // session that opened the chest lasts.
 //
 // A chest opened this tick was opened by the slot's current session: the
-// records of a session that left are ignored from its leave on. Only opened
-// chests are in respawnQ, so one pass over it per tick with a leave covers
-// every opening.
+// records of a session that left are ignored from its leave on. Every
+// opened chest is in respawnQ with its opener, so one pass over that dense
+// array per tick with a leave covers every opening; a chest is touched only
+// when its opener left.
 func (w *World) forgetOpeners() {
 	for k := range w.respawnQ.n {
-		c := w.respawnQ.at(k)
-		ch := &w.chests[c]
-		if by := ch.openedBy; by == schema.NoPlayer || ch.openedTick == w.tick || w.leftAt[by] != w.tick {
+		o := w.respawnQ.ref(k)
+		if o.by == schema.NoPlayer || w.leftAt[o.by] != w.tick {
 			continue
 		}
-		ch.openedBy = schema.NoPlayer
+		ch := &w.chests[o.chest]
+		if ch.openedTick == w.tick {
+			continue
+		}
+		c := o.chest
+		o.by, ch.openedBy = schema.NoPlayer, schema.NoPlayer
 		ch.changed = w.tick
 		w.markChest(c)
 		w.stats.OpenersForgotten++
@@ -403,7 +408,7 @@ func (w *World) openChest(i int32, target uint64) {
 	w.markChest(c)
 	// Both queues hold at most one entry per chest (Validate: TTL <
 	// respawn), and their capacity is the chest count: push cannot fail.
-	w.respawnQ.push(c)
+	w.respawnQ.push(opening{chest: c, by: uint32(i)})
 	w.expireQ.push(lootRef{slot, l.gen})
 
 	w.stats.LootGenerated++
@@ -464,10 +469,11 @@ func (w *World) emit(kind wire.LootEventKind, l *loot, ch *chest, who uint32, ac
 // generation, so the next opening makes a new loot id.
 func (w *World) respawnChests() {
 	for {
-		c, ok := w.respawnQ.peek()
+		o, ok := w.respawnQ.peek()
 		if !ok {
 			return
 		}
+		c := o.chest
 		ch := &w.chests[c]
 		if ch.openedTick+w.cfg.RespawnTicks > w.tick {
 			return

@@ -50,7 +50,7 @@ type World struct {
 	// Chests close, and loot expires, a fixed number of ticks after the
 	// event that queued them, so both queues are FIFO in due order and each
 	// holds at most one entry per chest: no timer wheel, no heap.
-	respawnQ ring[int32]   // chest index, in opening order
+	respawnQ ring[opening] // opened chests, in opening order
 	expireQ  ring[lootRef] // loot slot+generation, in creation order
 
 	q queues // pending event / Gone deliveries (delivery.go)
@@ -143,6 +143,15 @@ type loot struct {
 	dirty uint32
 }
 
+// opening is an entry of the respawn queue: an opened chest and its opener,
+// a copy of the chest's openedBy, so that the pass over the queue on a tick
+// with a leave (forgetOpeners) reads one dense array instead of every
+// opened chest.
+type opening struct {
+	chest int32
+	by    uint32 // schema.NoPlayer once forgotten
+}
+
 type lootRef struct {
 	slot int32
 	gen  uint32
@@ -198,7 +207,7 @@ func New(cfg Config) (*World, error) {
 		chests:      make([]chest, g.nchests),
 		loots:       make([]loot, cfg.MaxLoot),
 		zoneHead:    make([]int32, g.zones),
-		respawnQ:    newRing[int32](int(g.nchests)),
+		respawnQ:    newRing[opening](int(g.nchests)),
 		expireQ:     newRing[lootRef](int(g.nchests)),
 		q:           newQueues(cfg.NodePool, cfg.EventPool, cfg.MaxPending),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
@@ -389,6 +398,15 @@ func (r *ring[T]) peek() (T, bool) {
 		return zero, false
 	}
 	return r.buf[r.head], true
+}
+
+// ref returns the k-th oldest element, 0 <= k < n, for update in place.
+func (r *ring[T]) ref(k int) *T {
+	i := r.head + k
+	if i >= len(r.buf) {
+		i -= len(r.buf)
+	}
+	return &r.buf[i]
 }
 
 func (r *ring[T]) pop() {
