@@ -79,10 +79,11 @@
 // current ones once the link has been clean for a few ticks.
 //
 // Opener identity. A chest state's opened_by is the player id (slot) of the
-// session that opened it while that session lasts; the server clears it
-// (0xFFFFFFFF) when the session ends, because the slot's next session gets
-// the same player id. A client compares it with its Welcome's player_id:
-// equal means "this session opened it".
+// player that opened it. Slots are reused, so when another player takes the
+// slot the server clears the openings of the slot's earlier players
+// (0xFFFFFFFF) in the same tick, before the new player's first snapshot. A
+// client compares opened_by with its Welcome's player_id: equal means "this
+// player opened it", never a stranger's opening.
 //
 // Bounds. A view holds at most MaxViewEntities chests and as many players
 // (a newcomer past that evicts an older entry), and Loot at most

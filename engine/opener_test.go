@@ -31,12 +31,12 @@ func walkAndOpen(t *testing.T, w *World, i int32, gen uint32, c int32, seq *uint
 }
 
 // opened_by names a player slot, and a slot is reused by the next session
-// (last freed, first reused). A chest opened by a session that ended must not
-// name the slot any more, or the slot's next occupant reads the opening as
-// its own: its game shows "you opened this" and its loot accounting waits
-// for a LootGenerated that was never its own (issue: a new session inherits
-// a stranger's chests).
-func TestOpenerForgottenWhenSessionEnds(t *testing.T) {
+// (last freed, first reused). A chest opened by a slot's earlier player must
+// not name the slot once a new player has it, or the new player reads the
+// opening as its own: its game shows "you opened this" and its loot
+// accounting waits for a LootGenerated that was never its own (issue: a new
+// session inherits a stranger's chests).
+func TestOpenerForgottenWhenSlotChangesHands(t *testing.T) {
 	w, err := New(tinyCheckpointConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestOpenerForgottenWhenSessionEnds(t *testing.T) {
 	w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}, {Kind: RecJoin, Player: 0, Gen: 2, Key: 3}})
 	c0, _ := w.Chest(0)
 	if c0.OpenedBy != schema.NoPlayer || c0.Status != uint8(wire.ChestStatusOpened) || c0.ChangedTick != w.Tick() {
-		t.Fatalf("chest 0 after its opener left: %+v (tick %d)", c0, w.Tick())
+		t.Fatalf("chest 0 after its slot changed hands: %+v (tick %d)", c0, w.Tick())
 	}
 	if c1, _ := w.Chest(1); c1.OpenedBy != 1 {
 		t.Fatalf("chest 1 lost its opener, who is still here: %+v", c1)
@@ -58,10 +58,13 @@ func TestOpenerForgottenWhenSessionEnds(t *testing.T) {
 	// The new session's own openings are its own.
 	seq0 = 0
 	walkAndOpen(t, w, 0, 2, 2, &seq0)
-	// Slot 1 leaves for good: its opening is forgotten too.
+	// Slot 1's session ends; while nobody has the slot nobody can read
+	// the opening as its own, and the next player of the slot does not.
 	w.Step([]Record{{Kind: RecLeave, Player: 1, Gen: 1}})
+	w.Step(nil)
+	w.Step([]Record{{Kind: RecJoin, Player: 1, Gen: 2, Key: 4}})
 	if c1, _ := w.Chest(1); c1.OpenedBy != schema.NoPlayer {
-		t.Fatalf("chest 1 after its opener left: %+v", c1)
+		t.Fatalf("chest 1 after its slot changed hands: %+v", c1)
 	}
 	if c2, _ := w.Chest(2); c2.OpenedBy != 0 {
 		t.Fatalf("chest 2 opened by the new session: %+v", c2)
@@ -76,7 +79,7 @@ func TestOpenerForgottenWhenSessionEnds(t *testing.T) {
 	}
 }
 
-// BenchmarkForgetOpeners: the pass a tick with a leave adds, over the
+// BenchmarkForgetOpeners: the pass a tick with a new occupant adds, over the
 // opened chests of the warmed 10,000-player world (no opener left, so
 // every entry is read and none written: the pass at its dearest per entry).
 //

@@ -58,7 +58,8 @@ type Stats struct {
 	LootLive       uint64
 	DirtyRehashed  uint64 // entity hashes recomputed (incremental state hash)
 	RecordsApplied uint64
-	// OpenersForgotten counts opened chests whose opener left (forgetOpeners).
+	// OpenersForgotten counts opened chests whose opener's slot got a new
+	// player (forgetOpeners).
 	OpenersForgotten uint64
 }
 
@@ -84,7 +85,7 @@ func (w *World) Step(recs []Record) {
 		w.applyPlayer(w.ordered[i].Player, w.ordered[i:j])
 		i = j
 	}
-	if w.lastLeave == w.tick {
+	if w.lastTaken == w.tick {
 		w.forgetOpeners()
 	}
 	w.respawnChests()
@@ -209,6 +210,7 @@ func (w *World) join(i int32, r *Record) {
 	w.linkZone(i, z)
 	w.forBlock(z, i, func(v int32) { w.regainedSight(i, v) })
 	w.markPlayer(i)
+	w.newOccupant(i)
 }
 
 func (w *World) leave(i int32) {
@@ -219,25 +221,29 @@ func (w *World) leave(i int32) {
 	w.q.clear(&p.goneQ, false)
 	p.active = false
 	w.markPlayer(i)
-	w.leftAt[i], w.lastLeave = w.tick, w.tick
 }
 
-// forgetOpeners clears the opener of every opened chest whose opener's
-// session ended this tick. opened_by names a player slot, and slots are
-// reused: left in place, a previous occupant's openings would read as the
-// new occupant's own ("you opened this"), and its client would wait for
-// loot that was never its own. So opened_by names a slot only while the
-// session that opened the chest lasts.
-//
-// A chest opened this tick was opened by the slot's current session: the
-// records of a session that left are ignored from its leave on. Every
-// opened chest is in respawnQ with its opener, so one pass over that dense
-// array per tick with a leave covers every opening; a chest is touched only
-// when its opener left.
+// newOccupant records that slot i now belongs to a player other than its
+// previous one. opened_by names a player slot, and slots are reused: left in
+// place, the previous players' openings would read as the new player's own
+// ("you opened this"), and its client would wait for loot that was never its
+// own. So every path that gives a slot to a different player calls this, and
+// the openings of the slot's earlier players are forgotten this tick
+// (forgetOpeners), before the new player's first snapshot is built.
+func (w *World) newOccupant(i int32) {
+	w.takenAt[i], w.lastTaken = w.tick, w.tick
+}
+
+// forgetOpeners clears the opener of every opened chest whose opener's slot
+// got a new player this tick (newOccupant). A chest opened this tick was
+// opened by the slot's new player: the records of the one before are
+// ignored from its leave on. Every opened chest is in respawnQ with its
+// opener, so one pass over that dense array per such tick covers every
+// opening; a chest is touched only when it is forgotten.
 func (w *World) forgetOpeners() {
 	for k := range w.respawnQ.n {
 		o := w.respawnQ.ref(k)
-		if o.by == schema.NoPlayer || w.leftAt[o.by] != w.tick {
+		if o.by == schema.NoPlayer || w.takenAt[o.by] != w.tick {
 			continue
 		}
 		ch := &w.chests[o.chest]

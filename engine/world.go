@@ -66,10 +66,10 @@ type World struct {
 	dirtyC   []int32
 	dirtyL   []int32
 
-	// leftAt[i] is the last tick slot i's session left, and lastLeave the
-	// last tick any did: the openings to forget (forgetOpeners).
-	leftAt    []uint32
-	lastLeave uint32
+	// takenAt[i] is the last tick slot i got a new player, and lastTaken
+	// the last tick any did: the openings to forget (forgetOpeners).
+	takenAt   []uint32
+	lastTaken uint32
 
 	lootKey uint64
 	stats   Stats
@@ -120,7 +120,7 @@ type chest struct {
 	status     uint8 // wire.ChestStatus
 	gen        uint32
 	lootID     uint64 // loot of the current generation, 0 when closed
-	openedBy   uint32 // schema.NoPlayer when closed or its opener's session ended
+	openedBy   uint32 // schema.NoPlayer when closed or once another player took the opener's slot
 	openedTick uint32
 	changed    uint32
 	loot       int32 // live loot slot, -1 when none (picked up, expired, closed)
@@ -219,7 +219,7 @@ func New(cfg Config) (*World, error) {
 		dirtyP:      make([]int32, 0, cfg.MaxPlayers),
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
-		leftAt:      make([]uint32, cfg.MaxPlayers),
+		takenAt:     make([]uint32, cfg.MaxPlayers),
 		lootKey:     lootKey(cfg.Seed),
 	}
 	for i := range w.zoneHead {
