@@ -11,6 +11,14 @@ type LootKey struct {
 	Kind uint8 // wire.LootEventKind
 }
 
+// MaxLootKeys bounds how many shown keys, and separately how many expected
+// own loot ids, a Loot remembers. A server's repeats stop a few round trips
+// after an event and a view sees a few events a second, so a real session
+// stays far below it; a broken or hostile server inventing ids must not
+// grow the client without bound. Past it, new keys are dropped unshown
+// (LootStats.Overflow) and new own ids are not registered (OwnOverflow).
+const MaxLootKeys = 1 << 16
+
 // LootStats is the exactly-once accounting of one client.
 type LootStats struct {
 	Received uint64    // event instances that arrived, repeats included
@@ -19,6 +27,10 @@ type LootStats struct {
 	Stale    uint64    // instances dropped because they are older than the window and unknown
 	Expected uint64    // own openings whose LootGenerated must be shown
 	Met      uint64    // of those, already shown
+	// Overflow counts instances dropped because MaxLootKeys keys were
+	// remembered, OwnOverflow own loot ids not registered for the same.
+	Overflow    uint64
+	OwnOverflow uint64
 }
 
 // TotalShown sums Shown over all kinds.
@@ -95,6 +107,16 @@ func (l *Loot) Offer(ev *schema.LootEvent) bool {
 		l.Stats.Stale++
 		return false
 	}
+	if ev.Tick > l.newest {
+		l.newest = ev.Tick
+		l.prune()
+	}
+	if len(l.seen) >= MaxLootKeys {
+		// The scheduled prune frees room as event ticks advance; a sweep
+		// per dropped instance would let a flood cost O(keys) each.
+		l.Stats.Overflow++
+		return false
+	}
 	l.seen[k] = ev.Tick
 	if ev.Kind < uint8(len(l.Stats.Shown)) {
 		l.Stats.Shown[ev.Kind]++
@@ -132,6 +154,10 @@ func (l *Loot) Expect(lootID uint64) {
 		l.own = make(map[uint64]ownLoot, 16)
 	}
 	if _, ok := l.own[lootID]; ok {
+		return
+	}
+	if len(l.own) >= MaxLootKeys {
+		l.Stats.OwnOverflow++
 		return
 	}
 	l.Stats.Expected++

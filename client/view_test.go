@@ -93,18 +93,26 @@ func TestViewOwnLoot(t *testing.T) {
 	}
 }
 
+// A server naming ever new ids cannot grow the view past MaxViewEntities,
+// and the view keeps following it: the newest snapshot's entities are in.
 func TestViewOverflow(t *testing.T) {
 	var v View
 	f := &schema.SnapshotFrame{Chests: make([]schema.ChestState, 1000)}
-	for tick := uint32(1); tick <= MaxViewEntities/1000+2; tick++ {
+	last := uint32(MaxViewEntities/1000 + 2)
+	for tick := uint32(1); tick <= last; tick++ {
 		f.Tick, f.BaselineTick = tick, 1
 		for i := range f.Chests {
 			f.Chests[i].ID = tick*1000 + uint32(i)
 		}
 		v.Apply(f, 0, nil)
 	}
-	if v.NumChests() != MaxViewEntities || v.Stats.Overflow == 0 {
-		t.Fatalf("chests %d overflow %d", v.NumChests(), v.Stats.Overflow)
+	if v.NumChests() != MaxViewEntities || v.Stats.Evicted == 0 {
+		t.Fatalf("chests %d evicted %d", v.NumChests(), v.Stats.Evicted)
+	}
+	for i := range uint32(1000) {
+		if _, ok := v.Chest(last*1000 + i); !ok {
+			t.Fatalf("chest %d of the newest snapshot not in view", last*1000+i)
+		}
 	}
 }
 
@@ -184,5 +192,90 @@ func TestViewMatchesModel(t *testing.T) {
 				t.Fatalf("tick %d: stray chest %d", tick, v.ChestAt(i).ID)
 			}
 		}
+	}
+}
+
+// A full snapshot with more set lists only a prefix of the interest area.
+// The server sends the rest as deltas against whichever of its snapshots it
+// has seen acknowledged, possibly an older partial full one, and never
+// repeats what that one carried: a view that dropped everything a later
+// partial full snapshot did not list lost it for good (issue: chests vanish
+// after a partial full snapshot).
+func TestViewPartialFullKeepsUnlisted(t *testing.T) {
+	var v View
+	ids := func(lo, hi uint32) []schema.ChestState {
+		var cs []schema.ChestState
+		for id := lo; id < hi; id++ {
+			cs = append(cs, chest(id, 0, schema.NoPlayer))
+		}
+		return cs
+	}
+	v.Apply(&schema.SnapshotFrame{Tick: 1, Chests: ids(0, 3), More: true}, 9, nil)
+	// The ack of tick 1 reaches the server after it built tick 2, another
+	// full snapshot whose rotation starts past the first one's prefix.
+	v.Apply(&schema.SnapshotFrame{Tick: 2, Chests: ids(3, 6), More: true}, 9, nil)
+	// Tick 3 is a delta against tick 1: everything above tick 1's
+	// watermark, i.e. all but chests 0..2.
+	v.Apply(&schema.SnapshotFrame{Tick: 3, BaselineTick: 1, Chests: ids(3, 10)}, 9, nil)
+	for id := range uint32(10) {
+		if _, ok := v.Chest(id); !ok {
+			t.Errorf("chest %d missing from the view", id)
+		}
+	}
+	// A complete full snapshot is the whole interest area.
+	v.Apply(&schema.SnapshotFrame{Tick: 4, Chests: ids(5, 7)}, 9, nil)
+	if v.NumChests() != 2 {
+		t.Fatalf("after a complete full snapshot: %d chests, want 2", v.NumChests())
+	}
+}
+
+// A Gone removes a player; a snapshot older than the Gone that arrives
+// after it must not bring the player back: the server sends the Gone until
+// it is acknowledged and then never again (issue: a player that left comes
+// back).
+func TestViewLateSnapshotDoesNotResurrect(t *testing.T) {
+	var v View
+	v.Apply(&schema.SnapshotFrame{Tick: 10, Players: []schema.PlayerState{{ID: 7, Items: 1}}}, 3, nil)
+	v.Apply(&schema.SnapshotFrame{Tick: 12, BaselineTick: 10, Gone: []uint32{7}}, 3, nil)
+	// Tick 11 was held back by the network: 7 moved in it.
+	v.Apply(&schema.SnapshotFrame{Tick: 11, BaselineTick: 10, Players: []schema.PlayerState{{ID: 7, Items: 2}},
+		Chests: []schema.ChestState{chest(4, 0, schema.NoPlayer)}}, 3, nil)
+	if p, ok := v.Player(7); ok {
+		t.Fatalf("player 7 came back from a late snapshot: %+v", p)
+	}
+	if _, ok := v.Chest(4); ok {
+		t.Fatal("a late snapshot wrote a chest")
+	}
+	// A late snapshot still reports an own opening (counted once).
+	var got []uint64
+	v.Apply(&schema.SnapshotFrame{Tick: 9, Chests: []schema.ChestState{chest(5, 55, 3)}}, 3, func(id uint64) { got = append(got, id) })
+	if len(got) != 1 || got[0] != 55 || v.Stats.Stale != 2 {
+		t.Fatalf("own openings from late snapshots %v, stale %d", got, v.Stats.Stale)
+	}
+}
+
+// BenchmarkViewApply: one delta snapshot of a busy view (30 chests, 20
+// players, a Gone) applied per op, every 8th arriving late.
+//
+//	go test -run=^$ -bench=ViewApply -benchmem ./client
+func BenchmarkViewApply(b *testing.B) {
+	var v View
+	f := &schema.SnapshotFrame{Chests: make([]schema.ChestState, 30), Players: make([]schema.PlayerState, 20), Gone: []uint32{0}}
+	tick := uint32(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		tick++
+		f.Tick, f.BaselineTick = tick, tick-1
+		if tick%8 == 0 {
+			f.Tick = tick - 3
+		}
+		for i := range f.Chests {
+			f.Chests[i] = schema.ChestState{ID: (tick + uint32(i)) % 64, LootID: uint64(tick), OpenedBy: uint32(i % 4)}
+		}
+		for i := range f.Players {
+			f.Players[i] = schema.PlayerState{ID: (tick*3 + uint32(i)) % 48, Items: tick}
+		}
+		f.Gone[0] = tick % 48
+		v.Apply(f, 1, nil)
 	}
 }

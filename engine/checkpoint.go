@@ -275,7 +275,7 @@ func (w *World) AppendCheckpoint(dst []byte) []byte {
 		cpLE.PutUint32(r[24:], l.expires)
 	}
 	for k := range w.respawnQ.n {
-		cpLE.PutUint32(b[off:], uint32(w.respawnQ.at(k)))
+		cpLE.PutUint32(b[off:], uint32(w.respawnQ.at(k).chest))
 		off += 4
 	}
 	for k := range w.expireQ.n {
@@ -618,7 +618,7 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 			opened++
 			bad = bad || c.openedTick == 0 || c.openedTick > T ||
 				uint64(c.openedTick)+uint64(w.cfg.RespawnTicks) <= uint64(T) ||
-				c.openedBy >= uint32(np) || c.lootID != makeLootID(w.lootKey, int32(i), c.gen) ||
+				(c.openedBy >= uint32(np) && c.openedBy != schema.NoPlayer) || c.lootID != makeLootID(w.lootKey, int32(i), c.gen) ||
 				c.loot < -1 || c.loot >= nl
 		default:
 			bad = true
@@ -698,7 +698,7 @@ func (h *cpHeader) decode(b []byte) (*World, error) {
 		}
 		seen[c/64] |= 1 << (c % 64)
 		last = w.chests[c].openedTick
-		w.respawnQ.push(c)
+		w.respawnQ.push(opening{chest: c, by: w.chests[c].openedBy})
 	}
 	if h.resp != opened {
 		return nil, cpErr("%d opened chests, %d in the respawn queue", opened, h.resp)

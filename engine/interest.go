@@ -118,3 +118,25 @@ func (w *World) forBlock(z, self int32, f func(v int32)) {
 		}
 	}
 }
+
+// AppendInView appends to chests and players the ids of the chests and of
+// the other players that player sees: its interest area, the set every
+// snapshot to it is about. For tests and tools that check a client's view
+// against the world; not used on the tick's hot path.
+func (w *World) AppendInView(player int32, chests, players []uint32) ([]uint32, []uint32) {
+	if !w.Active(player) {
+		return chests, players
+	}
+	z := w.pHot[player].zone
+	for cell := range 9 {
+		cz := w.geo.cellZone(z, cell)
+		if cz < 0 {
+			continue
+		}
+		for c := cz * w.geo.cpz; c < (cz+1)*w.geo.cpz; c++ {
+			chests = append(chests, uint32(c))
+		}
+	}
+	w.forBlock(z, player, func(v int32) { players = append(players, uint32(v)) })
+	return chests, players
+}

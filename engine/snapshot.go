@@ -8,10 +8,13 @@ import (
 
 // Delta snapshots (docs/PROTOCOL.md "Snapshots").
 //
-// The client applies snapshots in tick order (older ones are dropped, except
-// for their loot events), Gone before states, and keeps what it was told. The
-// server's duty: every entity in view eventually reaches the client in its
-// current state, and nothing is ever lost because it did not fit.
+// The client follows the view rules written in package client's
+// documentation ("The view"): only a snapshot newer than all it applied
+// writes state (a late one counts only for its loot events and Gone ids),
+// Gone before states; a full snapshot with more removes nothing, a complete
+// one removes what it does not list; silence means unchanged. The server's
+// duty: every entity in view eventually reaches the client in its current
+// state, and nothing is ever lost because it did not fit.
 //
 // Per-entity change ticks and the "effective" tick. Each chest and player
 // records the tick of its last change. For a viewer, an entity's effective
@@ -76,6 +79,12 @@ type Scratch struct {
 	enc   *schema.Encoder
 	frame schema.SnapshotFrame
 	cands []uint64
+
+	// Budget is how many bytes a snapshot may fill: 0 (or anything above
+	// schema.MaxDatagram) means a whole datagram. Tests shrink it so that
+	// a view never fits and every rule about partial snapshots (more) is
+	// exercised; events and Gone ids keep their shares (Packing).
+	Budget int
 
 	// Stats counts this worker's snapshots.
 	Stats SnapshotStats
@@ -200,13 +209,17 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 	taken, tc, tp := len(cands), nc, np
 	partial := false
 	var last uint64 // greatest key taken, when not all are
-	if schema.SnapshotSize(nc, np, g1, e1) > schema.MaxDatagram {
+	limit := schema.MaxDatagram
+	if s.Budget > 0 {
+		limit = min(s.Budget, limit)
+	}
+	if schema.SnapshotSize(nc, np, g1, e1) > limit {
 		// Too much for one datagram: send a prefix in key order (oldest
 		// first). The order is needed only now, and only for the first
 		// k, where k players (the smallest entity) are what fits at
 		// most: select those k, and sort them only if chests are among
 		// them (then fewer fit and the cut point depends on the order).
-		k := min(len(cands), fitPlayers(g1, e1))
+		k := min(len(cands), fitPlayers(limit, g1, e1))
 		selectSmallest(cands, k)
 		cands = cands[:k]
 		partial = true
@@ -228,7 +241,7 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 				} else {
 					pl++
 				}
-				if schema.SnapshotSize(c, pl, g1, e1) > schema.MaxDatagram {
+				if schema.SnapshotSize(c, pl, g1, e1) > limit {
 					break
 				}
 				taken, tc, tp = taken+1, c, pl
@@ -238,10 +251,10 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 			}
 		}
 	}
-	for e1 < nev && schema.SnapshotSize(tc, tp, g1, e1+1) <= schema.MaxDatagram {
+	for e1 < nev && schema.SnapshotSize(tc, tp, g1, e1+1) <= limit {
 		e1++
 	}
-	for g1 < ngone && schema.SnapshotSize(tc, tp, g1+1, e1) <= schema.MaxDatagram {
+	for g1 < ngone && schema.SnapshotSize(tc, tp, g1+1, e1) <= limit {
 		g1++
 	}
 
@@ -375,10 +388,11 @@ func (sc *viewScan) players(zone []schema.PlayerState, self int32, ent uint32) {
 	sc.cands, sc.np = cands, np
 }
 
-// fitPlayers is how many player states fit beside g gone ids and e events.
-func fitPlayers(g, e int) int {
+// fitPlayers is how many player states fit in limit bytes beside g gone ids
+// and e events.
+func fitPlayers(limit, g, e int) int {
 	n := 0
-	for n < maxSnapPlayers && schema.SnapshotSize(0, n+1, g, e) <= schema.MaxDatagram {
+	for n < maxSnapPlayers && schema.SnapshotSize(0, n+1, g, e) <= limit {
 		n++
 	}
 	return n

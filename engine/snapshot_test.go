@@ -353,7 +353,7 @@ func TestCrowdRoundRobin(t *testing.T) {
 			worst = max(worst, ps.ChangedTick-known.ChangedTick)
 		}
 	}
-	per := fitPlayers(0, 0)
+	per := fitPlayers(schema.MaxDatagram, 0, 0)
 	bound := uint32(2 * (cfg.MaxPlayers + per - 1) / per) // two rounds
 	t.Logf("%d players in view, %d per datagram: worst staleness %d ticks (bound %d)", cfg.MaxPlayers-1, per, worst, bound)
 	if worst > bound {

@@ -69,6 +69,9 @@ type Stats struct {
 	LootLive       uint64
 	DirtyRehashed  uint64 // entity hashes recomputed (incremental state hash)
 	RecordsApplied uint64
+	// OpenersForgotten counts opened chests whose opener's slot got a new
+	// player (forgetOpeners).
+	OpenersForgotten uint64
 }
 
 // Step advances the world by exactly one tick, applying recs (in any order:
@@ -95,6 +98,9 @@ func (w *World) Step(recs []Record) {
 	}
 	w.expireParked()
 	w.checkLiveness()
+	if w.lastTaken == w.tick {
+		w.forgetOpeners()
+	}
 	w.respawnChests()
 	w.expireLoot()
 	w.fanOut()
@@ -157,6 +163,7 @@ func (w *World) applyPlayer(i int32, recs []Record) {
 		if j := w.findParked(r.Key); j >= 0 {
 			w.moveParked(i, j)
 			w.attach(i, r)
+			w.newOccupant(i) // slot i's earlier players' openings are not this player's
 			continue
 		}
 		w.join(i, r)
@@ -232,6 +239,7 @@ func (w *World) join(i int32, r *Record) {
 	w.linkZone(i, z)
 	w.forBlock(z, i, func(v int32) { w.regainedSight(i, v) })
 	w.markPlayer(i)
+	w.newOccupant(i)
 }
 
 func (w *World) leave(i int32) {
@@ -246,6 +254,41 @@ func (w *World) leave(i int32) {
 		return
 	}
 	w.q.clear(&p.evQ, true)
+}
+
+// newOccupant records that slot i now belongs to a player other than its
+// previous one. opened_by names a player slot, and slots are reused: left in
+// place, the previous players' openings would read as the new player's own
+// ("you opened this"), and its client would wait for loot that was never its
+// own. So every path that gives a slot to a different player calls this, and
+// the openings of the slot's earlier players are forgotten this tick
+// (forgetOpeners), before the new player's first snapshot is built.
+func (w *World) newOccupant(i int32) {
+	w.takenAt[i], w.lastTaken = w.tick, w.tick
+}
+
+// forgetOpeners clears the opener of every opened chest whose opener's slot
+// got a new player this tick (newOccupant). A chest opened this tick was
+// opened by the slot's new player: the records of the one before are
+// ignored from its leave on. Every opened chest is in respawnQ with its
+// opener, so one pass over that dense array per such tick covers every
+// opening; a chest is touched only when it is forgotten.
+func (w *World) forgetOpeners() {
+	for k := range w.respawnQ.n {
+		o := w.respawnQ.ref(k)
+		if o.by == schema.NoPlayer || w.takenAt[o.by] != w.tick {
+			continue
+		}
+		ch := &w.chests[o.chest]
+		if ch.openedTick == w.tick {
+			continue
+		}
+		c := o.chest
+		o.by, ch.openedBy = schema.NoPlayer, schema.NoPlayer
+		ch.changed = w.tick
+		w.markChest(c)
+		w.stats.OpenersForgotten++
+	}
 }
 
 func (w *World) applyAction(i int32, a *schema.Action) {
@@ -404,7 +447,7 @@ func (w *World) openChest(i int32, target uint64) {
 	w.markChest(c)
 	// Both queues hold at most one entry per chest (Validate: TTL <
 	// respawn), and their capacity is the chest count: push cannot fail.
-	w.respawnQ.push(c)
+	w.respawnQ.push(opening{chest: c, by: uint32(i)})
 	w.expireQ.push(lootRef{slot, l.gen})
 
 	w.stats.LootGenerated++
@@ -465,10 +508,11 @@ func (w *World) emit(kind wire.LootEventKind, l *loot, ch *chest, who uint32, ac
 // generation, so the next opening makes a new loot id.
 func (w *World) respawnChests() {
 	for {
-		c, ok := w.respawnQ.peek()
+		o, ok := w.respawnQ.peek()
 		if !ok {
 			return
 		}
+		c := o.chest
 		ch := &w.chests[c]
 		if ch.openedTick+w.cfg.RespawnTicks > w.tick {
 			return

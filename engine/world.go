@@ -50,7 +50,7 @@ type World struct {
 	// Chests close, and loot expires, a fixed number of ticks after the
 	// event that queued them, so both queues are FIFO in due order and each
 	// holds at most one entry per chest: no timer wheel, no heap.
-	respawnQ ring[int32]   // chest index, in opening order
+	respawnQ ring[opening] // opened chests, in opening order
 	expireQ  ring[lootRef] // loot slot+generation, in creation order
 
 	q queues // pending event / Gone deliveries (delivery.go)
@@ -67,6 +67,11 @@ type World struct {
 	dirtyP   []int32
 	dirtyC   []int32
 	dirtyL   []int32
+
+	// takenAt[i] is the last tick slot i got a new player, and lastTaken
+	// the last tick any did: the openings to forget (forgetOpeners).
+	takenAt   []uint32
+	lastTaken uint32
 
 	lootKey uint64
 	stats   Stats
@@ -126,7 +131,7 @@ type chest struct {
 	status     uint8 // wire.ChestStatus
 	gen        uint32
 	lootID     uint64 // loot of the current generation, 0 when closed
-	openedBy   uint32 // schema.NoPlayer when closed
+	openedBy   uint32 // schema.NoPlayer when closed or once another player took the opener's slot
 	openedTick uint32
 	changed    uint32
 	loot       int32 // live loot slot, -1 when none (picked up, expired, closed)
@@ -147,6 +152,15 @@ type loot struct {
 
 	hash  uint64
 	dirty uint32
+}
+
+// opening is an entry of the respawn queue: an opened chest and its opener,
+// a copy of the chest's openedBy, so that the pass over the queue on a tick
+// with a leave (forgetOpeners) reads one dense array instead of every
+// opened chest.
+type opening struct {
+	chest int32
+	by    uint32 // schema.NoPlayer once forgotten
 }
 
 type lootRef struct {
@@ -204,7 +218,7 @@ func New(cfg Config) (*World, error) {
 		chests:      make([]chest, g.nchests),
 		loots:       make([]loot, cfg.MaxLoot),
 		zoneHead:    make([]int32, g.zones),
-		respawnQ:    newRing[int32](int(g.nchests)),
+		respawnQ:    newRing[opening](int(g.nchests)),
 		expireQ:     newRing[lootRef](int(g.nchests)),
 		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending, int(cfg.livenessTicks())),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
@@ -216,6 +230,7 @@ func New(cfg Config) (*World, error) {
 		dirtyP:      make([]int32, 0, cfg.MaxPlayers),
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
+		takenAt:     make([]uint32, cfg.MaxPlayers),
 		lootKey:     lootKey(cfg.Seed),
 		parked:      parkList{head: -1, tail: -1},
 	}
@@ -396,6 +411,15 @@ func (r *ring[T]) peek() (T, bool) {
 		return zero, false
 	}
 	return r.buf[r.head], true
+}
+
+// ref returns the k-th oldest element, 0 <= k < n, for update in place.
+func (r *ring[T]) ref(k int) *T {
+	i := r.head + k
+	if i >= len(r.buf) {
+		i -= len(r.buf)
+	}
+	return &r.buf[i]
 }
 
 func (r *ring[T]) pop() {
