@@ -109,7 +109,7 @@ func (l *Loot) Offer(ev *schema.LootEvent) bool {
 	}
 	if ev.Tick > l.newest {
 		l.newest = ev.Tick
-		l.prune()
+		l.Advance(ev.Tick) // before the cap below, so the window frees room first
 	}
 	if len(l.seen) >= MaxLootKeys {
 		// The scheduled prune frees room as event ticks advance; a sweep
@@ -126,10 +126,6 @@ func (l *Loot) Offer(ev *schema.LootEvent) bool {
 			l.own[ev.LootID] = ownLoot{tick: o.tick, met: true}
 			l.Stats.Met++
 		}
-	}
-	if ev.Tick > l.newest {
-		l.newest = ev.Tick
-		l.Advance(ev.Tick)
 	}
 	return true
 }
