@@ -1,5 +1,5 @@
 // Command treasure-token is the issuing side of connect tokens
-// (docs/PROTOCOL.md "Connect tokens and authenticated datagrams"): it makes
+// (docs/PROTOCOL.md "Who holds what"): it makes
 // and rotates the key file an issuer shares with its servers, and issues a
 // token the way a backend that authenticated a user would, for tests,
 // development and scripts.

@@ -9,8 +9,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Authenticated datagram layout (docs/PROTOCOL.md "Connect tokens and
-// authenticated datagrams"):
+// Datagram layout (docs/PROTOCOL.md "Authenticated datagrams"):
 //
 //	0   8  session id, u64 LE, bit 63 set   clear, authenticated
 //	8   8  sequence number, u64 LE, from 1  clear, authenticated; the nonce

@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// Key file: the shared secret of an issuer and its servers, as text.
+// Key file: the shared secret of an issuer and its servers, as text
+// (docs/PROTOCOL.md "Key rotation").
 //
 //	# comments and blank lines are ignored
 //	<key id, decimal u32> <secret, 64 hex digits>   the current key: tokens are issued with it

@@ -12,8 +12,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Token layout (docs/PROTOCOL.md "Connect tokens and authenticated
-// datagrams"). Every field has a fixed offset so the parser never loops over
+// Token layout (docs/PROTOCOL.md "Token layout (208 bytes)"). Every field has a fixed offset so the parser never loops over
 // attacker-chosen lengths.
 const (
 	TokenVersion = 1
