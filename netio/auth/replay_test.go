@@ -120,3 +120,38 @@ func TestNewReplayCacheRefusesBadSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCacheConcurrent: event loops admitting the same tokens at once
+// (a token replayed to two sockets) let exactly one owner have each.
+func TestReplayCacheConcurrent(t *testing.T) {
+	c, err := NewReplayCache(4096, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const loops, tokens = 4, 500
+	wins := make([][]bool, loops)
+	done := make(chan struct{})
+	for l := range loops {
+		wins[l] = make([]bool, tokens)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for n := range tokens {
+				wins[l][n] = c.Admit(tokenID(uint64(n)), uint64(l+1), 100, 10) == nil
+			}
+		}()
+	}
+	for range loops {
+		<-done
+	}
+	for n := range tokens {
+		owners := 0
+		for l := range loops {
+			if wins[l][n] {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Fatalf("token %d admitted for %d owners", n, owners)
+		}
+	}
+}
