@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -349,11 +350,6 @@ func (t *Token) decodePrivate() error {
 	return nil
 }
 
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
-}
+func allZero(b []byte) bool { return !slices.ContainsFunc(b, isNonZero) }
+
+func isNonZero(x byte) bool { return x != 0 }

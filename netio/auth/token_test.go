@@ -108,6 +108,14 @@ func TestTokenRefusals(t *testing.T) {
 	extended := bytes.Clone(good)
 	extended[offExpires+2]++
 
+	ver2 := bytes.Clone(good)
+	ver2[offVersion] = 2
+	// Random bytes behind a header that passes every cheap check: only the
+	// signature can refuse them.
+	randomGarbage := make([]byte, TokenSize)
+	_, _ = crand.Read(randomGarbage)
+	copy(randomGarbage, good[:offNonce])
+
 	cases := []struct {
 		name string
 		tok  []byte
@@ -133,30 +141,9 @@ func TestTokenRefusals(t *testing.T) {
 		{"reserved byte set", flip(good, offReserved+1), testNow, ErrMalformed},
 		{"garbage", bytes.Repeat([]byte{0x5a}, TokenSize), testNow, ErrVersion},
 		{"zeros", make([]byte, TokenSize), testNow, ErrVersion},
+		{"version 2", ver2, testNow, ErrVersion},
+		{"random garbage with a valid header", randomGarbage, testNow, ErrBadSignature},
 	}
-	ver2 := bytes.Clone(good)
-	ver2[offVersion] = 2
-	cases = append(cases, struct {
-		name string
-		tok  []byte
-		now  time.Time
-		want error
-	}{"version 2", ver2, testNow, ErrVersion})
-	randomGarbage := make([]byte, TokenSize)
-	_, _ = crand.Read(randomGarbage)
-	randomGarbage[offVersion] = TokenVersion
-	randomGarbage[offReserved], randomGarbage[offReserved+1], randomGarbage[offReserved+2] = 0, 0, 0
-	randomGarbage[offKeyID], randomGarbage[offKeyID+1], randomGarbage[offKeyID+2], randomGarbage[offKeyID+3] = 3, 0, 0, 0
-	for i := range 8 {
-		randomGarbage[offExpires+i] = 0xff
-	}
-	cases = append(cases, struct {
-		name string
-		tok  []byte
-		now  time.Time
-		want error
-	}{"random garbage with a valid header", randomGarbage, testNow, ErrBadSignature})
-
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got Token
