@@ -116,7 +116,8 @@ func (c *Channel) Seal(buf []byte, n int) ([]byte, error) {
 
 // Open verifies and decrypts datagram b in place and returns its body, a
 // sub-slice of b. Replays are refused before the tag is checked and the
-// window moves only after it verified.
+// window moves only after it verified. A refused datagram's body may have
+// been overwritten: drop it, never forward it.
 func (c *Channel) Open(b []byte) ([]byte, error) {
 	if len(b) < Overhead {
 		return nil, ErrShortDatagram
