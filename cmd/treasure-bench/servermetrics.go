@@ -121,14 +121,9 @@ func SummarizeServer(start, end *Metrics, secs float64) *ServerReport {
 		}
 		return v
 	}
-	for i := range end.Samples {
-		s := &end.Samples[i]
-		if s.Name != "treasured_drops_total" {
-			continue
-		}
-		reason := s.Label("reason")
-		a, _ := start.Get(s.Name, "reason", reason)
-		if d := s.Value - a; d != 0 {
+	before := start.ByLabel("treasured_drops_total", "reason")
+	for reason, v := range end.ByLabel("treasured_drops_total", "reason") {
+		if d := v - before[reason]; d != 0 {
 			r.DropsByReason[reason] += d
 		}
 	}
