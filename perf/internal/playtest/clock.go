@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/internal/metricname"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -50,8 +51,8 @@ func TickClock(t *testing.T, addr string, expose func(io.Writer), period time.Du
 	}
 	var buf bytes.Buffer
 	expose(&buf)
-	epoch, ok1 := gauge(buf.String(), "treasured_tick_epoch_unix_seconds")
-	per, ok2 := gauge(buf.String(), "treasured_tick_period_seconds")
+	epoch, ok1 := gauge(buf.String(), metricname.TickEpoch)
+	per, ok2 := gauge(buf.String(), metricname.TickPeriod)
 	if !ok1 || !ok2 {
 		t.Fatal("tick epoch or period not exported")
 	}
