@@ -33,8 +33,9 @@ import (
 
 const idleTimeout = 10 * time.Second
 
-// defaultTick is the tick period; tests give a server a shorter one.
-const defaultTick = 50 * time.Millisecond
+// defaultTick is the engine's default tick period; tests give a server a
+// shorter one.
+var defaultTick = time.Second / time.Duration(engine.DefaultConfig().TickHz)
 
 type slot struct {
 	active   bool
