@@ -297,11 +297,11 @@ func (w *World) putLoots(b []byte, off int) int {
 // and returns their end.
 func (w *World) putQueues(b []byte, off int) int {
 	for k := range w.respawnQ.n {
-		cpLE.PutUint32(b[off:], uint32(w.respawnQ.at(k).chest))
+		cpLE.PutUint32(b[off:], uint32(w.respawnQ.ref(k).chest))
 		off += 4
 	}
 	for k := range w.expireQ.n {
-		ref := w.expireQ.at(k)
+		ref := *w.expireQ.ref(k)
 		cpLE.PutUint32(b[off:], uint32(ref.slot))
 		cpLE.PutUint32(b[off+4:], ref.gen)
 		off += 8
@@ -337,15 +337,6 @@ func (w *World) putEvents(b []byte, off int) int {
 		}
 	}
 	return off
-}
-
-// at is the k-th oldest element (k < n).
-func (r *ring[T]) at(k int) T {
-	i := r.head + k
-	if i >= len(r.buf) {
-		i -= len(r.buf)
-	}
-	return r.buf[i]
 }
 
 // WriteCheckpoint writes the checkpoint of w's current state to dst in one

@@ -481,7 +481,7 @@ func (w *World) relinkParked() {
 }
 
 // loadEvents decodes the event section into the delivery queues of their
-// players, one event slot per distinct (loot id, kind), as fanOut shares
+// players, one event slot per distinct (loot id, kind), as queueEvents shares
 // them, so a load never needs more of the pools than the original used.
 func (w *World) loadEvents(b []byte) error {
 	type evKey struct {

@@ -50,8 +50,8 @@ type World struct {
 	// Chests close, and loot expires, a fixed number of ticks after the
 	// event that queued them, so both queues are FIFO in due order and each
 	// holds at most one entry per chest: no timer wheel, no heap.
-	respawnQ ring[opening] // opened chests, in opening order
-	expireQ  ring[lootRef] // loot slot+generation, in creation order
+	respawnQ fifo[opening] // opened chests, in opening order
+	expireQ  fifo[lootRef] // loot slot+generation, in creation order
 
 	q queues // pending event / Gone deliveries (delivery.go)
 
@@ -218,8 +218,8 @@ func New(cfg Config) (*World, error) {
 		chests:      make([]chest, g.nchests),
 		loots:       make([]loot, cfg.MaxLoot),
 		zoneHead:    make([]int32, g.zones),
-		respawnQ:    newRing[opening](int(g.nchests)),
-		expireQ:     newRing[lootRef](int(g.nchests)),
+		respawnQ:    newFIFO[opening](int(g.nchests)),
+		expireQ:     newFIFO[lootRef](int(g.nchests)),
 		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending, int(cfg.livenessTicks())),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
 		keys:        make([]uint64, 0, cfg.MaxPlayers),
@@ -384,15 +384,16 @@ func (g *geometry) near(a, b int32) bool {
 	return ra == rb && ax-bx <= 1 && bx-ax <= 1 && ay-by <= 1 && by-ay <= 1
 }
 
-// ring is a fixed-capacity FIFO.
-type ring[T any] struct {
+// fifo is a fixed-capacity queue in a circular buffer (not to be confused
+// with netio's SPSC rings between goroutines: this one has one owner).
+type fifo[T any] struct {
 	buf     []T
 	head, n int
 }
 
-func newRing[T any](capacity int) ring[T] { return ring[T]{buf: make([]T, max(capacity, 1))} }
+func newFIFO[T any](capacity int) fifo[T] { return fifo[T]{buf: make([]T, max(capacity, 1))} }
 
-func (r *ring[T]) push(v T) bool {
+func (r *fifo[T]) push(v T) bool {
 	if r.n == len(r.buf) {
 		return false
 	}
@@ -405,7 +406,7 @@ func (r *ring[T]) push(v T) bool {
 	return true
 }
 
-func (r *ring[T]) peek() (T, bool) {
+func (r *fifo[T]) peek() (T, bool) {
 	if r.n == 0 {
 		var zero T
 		return zero, false
@@ -414,7 +415,7 @@ func (r *ring[T]) peek() (T, bool) {
 }
 
 // ref returns the k-th oldest element, 0 <= k < n, for update in place.
-func (r *ring[T]) ref(k int) *T {
+func (r *fifo[T]) ref(k int) *T {
 	i := r.head + k
 	if i >= len(r.buf) {
 		i -= len(r.buf)
@@ -422,7 +423,7 @@ func (r *ring[T]) ref(k int) *T {
 	return &r.buf[i]
 }
 
-func (r *ring[T]) pop() {
+func (r *fifo[T]) pop() {
 	r.head++
 	if r.head == len(r.buf) {
 		r.head = 0
