@@ -278,7 +278,7 @@ func (s *server) read() {
 
 func (s *server) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 	if ok, reason := s.cookies.Check(from, c, time.Now()); !ok {
-		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
 		return
 	}
 	if int(c.Region) >= regions { // as treasured: no silent remapping

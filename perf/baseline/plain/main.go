@@ -146,7 +146,7 @@ func (s *server) read() {
 			var c schema.ConnectFrame
 			dec.ConnectInto(&c)
 			if ok, reason := s.cookies.Check(from, &c, now); !ok {
-				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
 				continue
 			}
 			if int(c.Region) >= s.regions { // as treasured: no silent remapping
