@@ -38,8 +38,9 @@ type World struct {
 	zonePlayers []schema.PlayerState
 	pIdx        []int32 // player slot -> index in zonePlayers (active only)
 	loots       []loot
-	// lootFree heads the free list threaded through dead loot slots
-	// (ark's pool.go pattern); -1 when every slot is in use.
+	// lootFree heads the free list threaded through the dead loot slots
+	// themselves (loot.nextFree), so freeing costs no memory; -1 when every
+	// slot is in use.
 	lootFree int32
 	lootLive int32
 
