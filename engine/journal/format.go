@@ -290,6 +290,12 @@ func decodeRecord(b []byte, r *engine.Record) (int, error) {
 	if head&recActions == 0 {
 		return p, nil
 	}
+	return decodeActions(b, p, r)
+}
+
+// decodeActions decodes the action count at b[p] and the actions after it
+// into r, and returns the end of the record.
+func decodeActions(b []byte, p int, r *engine.Record) (int, error) {
 	if len(b) < p+1 {
 		return 0, errShortRecord
 	}
@@ -303,36 +309,44 @@ func decodeRecord(b []byte, r *engine.Record) (int, error) {
 	}
 	r.N = n
 	for i := range n {
-		if len(b) < p+6 {
+		var err error
+		if p, err = decodeAction(b, p, &r.Actions[i]); err != nil {
+			return 0, err
+		}
+	}
+	return p, nil
+}
+
+// decodeAction decodes the action at b[p:] into a and returns its end.
+func decodeAction(b []byte, p int, a *schema.Action) (int, error) {
+	if len(b) < p+6 {
+		return 0, errShortRecord
+	}
+	a.Seq = le.Uint32(b[p:])
+	a.Kind = b[p+4]
+	fl := b[p+5]
+	p += 6
+	if fl&actReserved != 0 {
+		return 0, errBadAction
+	}
+	if fl&actTarget != 0 {
+		if len(b) < p+8 {
 			return 0, errShortRecord
 		}
-		a := &r.Actions[i]
-		a.Seq = le.Uint32(b[p:])
-		a.Kind = b[p+4]
-		fl := b[p+5]
-		p += 6
-		if fl&actReserved != 0 {
-			return 0, errBadAction
+		a.Target = le.Uint64(b[p:])
+		p += 8
+		if a.Target == 0 {
+			return 0, errNonCanonical
 		}
-		if fl&actTarget != 0 {
-			if len(b) < p+8 {
-				return 0, errShortRecord
-			}
-			a.Target = le.Uint64(b[p:])
-			p += 8
-			if a.Target == 0 {
-				return 0, errNonCanonical
-			}
+	}
+	if fl&actPos != 0 {
+		if len(b) < p+8 {
+			return 0, errShortRecord
 		}
-		if fl&actPos != 0 {
-			if len(b) < p+8 {
-				return 0, errShortRecord
-			}
-			a.Pos = schema.Vec2{X: int32(le.Uint32(b[p:])), Y: int32(le.Uint32(b[p+4:]))}
-			p += 8
-			if a.Pos == (schema.Vec2{}) {
-				return 0, errNonCanonical
-			}
+		a.Pos = schema.Vec2{X: int32(le.Uint32(b[p:])), Y: int32(le.Uint32(b[p+4:]))}
+		p += 8
+		if a.Pos == (schema.Vec2{}) {
+			return 0, errNonCanonical
 		}
 	}
 	return p, nil
