@@ -196,16 +196,7 @@ func New(cfg Config) (*World, error) {
 		return nil, err
 	}
 	cfg = cfg.normalized()
-	g := geometry{
-		zx: int32(cfg.ZonesX), zy: int32(cfg.ZonesY),
-		size: cfg.ZoneSize, cpz: int32(cfg.ChestsPerZone),
-		reach2: int64(cfg.ReachMM) * int64(cfg.ReachMM), maxSpeed: int64(cfg.MaxSpeedMM),
-	}
-	g.zpr = g.zx * g.zy
-	g.zones = g.zpr * int32(cfg.Regions)
-	g.w, g.h = g.zx*g.size, g.zy*g.size
-	g.nchests = g.zones * g.cpz
-
+	g := newGeometry(&cfg)
 	w := &World{
 		cfg:         cfg,
 		geo:         g,
@@ -235,6 +226,29 @@ func New(cfg Config) (*World, error) {
 		lootKey:     lootKey(cfg.Seed),
 		parked:      parkList{head: -1, tail: -1},
 	}
+	w.initEmpty()
+	w.placeChests()
+	return w, nil
+}
+
+// newGeometry derives the zone grid and the distances of a normalized cfg.
+func newGeometry(cfg *Config) geometry {
+	g := geometry{
+		zx: int32(cfg.ZonesX), zy: int32(cfg.ZonesY),
+		size: cfg.ZoneSize, cpz: int32(cfg.ChestsPerZone),
+		reach2: int64(cfg.ReachMM) * int64(cfg.ReachMM), maxSpeed: int64(cfg.MaxSpeedMM),
+	}
+	g.zpr = g.zx * g.zy
+	g.zones = g.zpr * int32(cfg.Regions)
+	g.w, g.h = g.zx*g.size, g.zy*g.size
+	g.nchests = g.zones * g.cpz
+	return g
+}
+
+// initEmpty sets the empty state of every list: no player in any zone list,
+// queue or parked list; every loot slot free, on the free list in slot
+// order, with its hash term.
+func (w *World) initEmpty() {
 	for i := range w.zoneHead {
 		w.zoneHead[i] = -1
 	}
@@ -255,15 +269,18 @@ func New(cfg Config) (*World, error) {
 		w.loots[i].hash = w.hashLoot(int32(i))
 		w.sum += w.loots[i].hash
 	}
+}
 
-	// Chests: zone z holds chests [z*cpz, (z+1)*cpz), placed uniformly in
-	// the zone from the seed. Static layout means a zone's chests are an
-	// index range: no per-zone chest lists.
+// placeChests places the closed chests: zone z holds chests [z*cpz,
+// (z+1)*cpz), placed uniformly in the zone from the seed. Static layout
+// means a zone's chests are an index range: no per-zone chest lists.
+func (w *World) placeChests() {
+	g, seed := &w.geo, w.cfg.Seed
 	for c := range w.chests {
 		ch := &w.chests[c]
 		z := int32(c) / g.cpz
 		_, zx, zy := g.zoneXY(z)
-		h := mix2(cfg.Seed, uint64(c))
+		h := mix2(seed, uint64(c))
 		ch.pos = schema.Vec2{
 			X: zx*g.size + int32(h%uint64(g.size)),
 			Y: zy*g.size + int32((h>>32)%uint64(g.size)),
@@ -276,7 +293,6 @@ func New(cfg Config) (*World, error) {
 		w.sum += ch.hash
 		w.chestPub[c] = w.chestState(int32(c))
 	}
-	return w, nil
 }
 
 // Config returns the normalized configuration the world runs with.
