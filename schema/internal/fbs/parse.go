@@ -460,33 +460,11 @@ func (p *parser) parseEnum() error {
 			return p.lex.errorf(t.line, "enum %s: %s declared twice", e.Name, t.text)
 		}
 		seen[t.text] = true
-		v := EnumVal{Name: t.text, Value: next}
-		sep, err := p.lex.next()
+		sep, err := p.parseEnumValue(e, t, next)
 		if err != nil {
 			return err
 		}
-		if sep.kind == '=' {
-			num, err := p.expect('n')
-			if err != nil {
-				return err
-			}
-			if v.Value, err = parseInt(num); err != nil {
-				return err
-			}
-			if len(e.Values) > 0 && v.Value <= e.Values[len(e.Values)-1].Value {
-				// flatc requires ascending values; so do we, which
-				// keeps the range check in the generated code simple.
-				return p.lex.errorf(num.line, "enum %s: values must be ascending", e.Name)
-			}
-			if sep, err = p.lex.next(); err != nil {
-				return err
-			}
-		}
-		if !fits(v.Value, e.Under) {
-			return p.lex.errorf(t.line, "enum %s: %s = %d does not fit %s", e.Name, v.Name, v.Value, e.Under.Name)
-		}
-		e.Values = append(e.Values, v)
-		next = v.Value + 1
+		next = e.Values[len(e.Values)-1].Value + 1
 		if sep.kind == '}' {
 			break
 		}
@@ -499,6 +477,38 @@ func (p *parser) parseEnum() error {
 	}
 	p.s.Enums = append(p.s.Enums, e)
 	return nil
+}
+
+// parseEnumValue appends to e the value named by name, next unless "= N"
+// follows, and returns the token after it.
+func (p *parser) parseEnumValue(e *Enum, name token, next int64) (token, error) {
+	v := EnumVal{Name: name.text, Value: next}
+	sep, err := p.lex.next()
+	if err != nil {
+		return sep, err
+	}
+	if sep.kind == '=' {
+		num, err := p.expect('n')
+		if err != nil {
+			return sep, err
+		}
+		if v.Value, err = parseInt(num); err != nil {
+			return sep, err
+		}
+		if len(e.Values) > 0 && v.Value <= e.Values[len(e.Values)-1].Value {
+			// flatc requires ascending values; so do we, which keeps
+			// the range check in the generated code simple.
+			return sep, p.lex.errorf(num.line, "enum %s: values must be ascending", e.Name)
+		}
+		if sep, err = p.lex.next(); err != nil {
+			return sep, err
+		}
+	}
+	if !fits(v.Value, e.Under) {
+		return sep, p.lex.errorf(name.line, "enum %s: %s = %d does not fit %s", e.Name, v.Name, v.Value, e.Under.Name)
+	}
+	e.Values = append(e.Values, v)
+	return sep, nil
 }
 
 func fits(v int64, s *Scalar) bool {
