@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/internal/metricname"
 	"github.com/treasured/treasured/netio"
 )
 
@@ -20,10 +21,39 @@ type realServer struct {
 	addr  string // UDP
 	admin string // http://... serving /metrics
 	world *engine.World
+	net   *netio.Server
 }
 
-// startRealServer starts the server; the test's cleanup stops it. stats
-// are the engine's counters, final once stop returned.
+// settle waits until no session is left and two more ticks ran, so that
+// every Bye the bench sent reached the engine as a Leave. Bounded, and
+// generous for a loaded machine.
+func (s *realServer) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := ScrapeMetrics(context.Background(), s.admin)
+		if err == nil {
+			if n, ok := m.Get(metricname.SessionsActive); ok && n == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("sessions still active 20 s after the run (last scrape error %v)", err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for t0 := s.net.Tick(); s.net.Tick() < t0+2; {
+		if time.Now().After(deadline) {
+			t.Error("the server stopped ticking")
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startRealServer starts the server; stop (also the test's cleanup) stops
+// it, after which the engine's counters are final.
 func startRealServer(t *testing.T, players int) (srv *realServer, stop func()) {
 	t.Helper()
 	ecfg := engine.DefaultConfig()
@@ -63,5 +93,5 @@ func startRealServer(t *testing.T, players int) (srv *realServer, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return &realServer{addr: ns.Addr().String(), admin: admin.URL, world: w}, stop
+	return &realServer{addr: ns.Addr().String(), admin: admin.URL, world: w, net: ns}, stop
 }

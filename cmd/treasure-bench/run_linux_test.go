@@ -35,6 +35,7 @@ func benchAgainst(t *testing.T, extra ...string) (*Report, engine.Stats, string)
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
+	srv.settle(t)
 	stop()
 	return &rep, srv.world.Stats(), errOut.String()
 }
