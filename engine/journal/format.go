@@ -278,13 +278,9 @@ func decodeRecord(b []byte, r *engine.Record) (int, error) {
 		}
 	}
 	if head&recKey != 0 {
-		if len(b) < p+8 {
-			return 0, errShortRecord
-		}
-		r.Key = le.Uint64(b[p:])
-		p += 8
-		if r.Key == 0 {
-			return 0, errNonCanonical
+		var err error
+		if r.Key, p, err = nonZero64(b, p); err != nil {
+			return 0, err
 		}
 	}
 	if head&recActions == 0 {
@@ -317,6 +313,19 @@ func decodeActions(b []byte, p int, r *engine.Record) (int, error) {
 	return p, nil
 }
 
+// nonZero64 reads the optional uint64 field at b[p:] and returns it and
+// its end; a present field is never 0 (canonical encoding omits it).
+func nonZero64(b []byte, p int) (uint64, int, error) {
+	if len(b) < p+8 {
+		return 0, 0, errShortRecord
+	}
+	v := le.Uint64(b[p:])
+	if v == 0 {
+		return 0, 0, errNonCanonical
+	}
+	return v, p + 8, nil
+}
+
 // decodeAction decodes the action at b[p:] into a and returns its end.
 func decodeAction(b []byte, p int, a *schema.Action) (int, error) {
 	if len(b) < p+6 {
@@ -330,13 +339,9 @@ func decodeAction(b []byte, p int, a *schema.Action) (int, error) {
 		return 0, errBadAction
 	}
 	if fl&actTarget != 0 {
-		if len(b) < p+8 {
-			return 0, errShortRecord
-		}
-		a.Target = le.Uint64(b[p:])
-		p += 8
-		if a.Target == 0 {
-			return 0, errNonCanonical
+		var err error
+		if a.Target, p, err = nonZero64(b, p); err != nil {
+			return 0, err
 		}
 	}
 	if fl&actPos != 0 {
