@@ -302,6 +302,15 @@ func (p *planner) majorityNode(cpus []int) int {
 // explain fills in OS, Loops and Notes once Engine, IO and Node are final,
 // so that explicit and chosen layouts are described by the same rules.
 func (p *planner) explain(l *Layout, ioAuto bool, loops int) {
+	p.notePlacement(l)
+	p.placeOS(l)
+	p.placeLoops(l, ioAuto, loops)
+	l.Notes = p.notes
+}
+
+// notePlacement notes where the engine and I/O CPUs compete or are far
+// apart: across NUMA nodes, on shared CPUs, on SMT siblings.
+func (p *planner) notePlacement(l *Layout) {
 	var engineNodes []int
 	for _, c := range l.Engine {
 		if n := p.node(c); !slices.Contains(engineNodes, n) {
@@ -336,7 +345,11 @@ func (p *planner) explain(l *Layout, ioAuto bool, loops int) {
 		p.note("I/O CPUs %s are SMT siblings of the engine's CPUs and compete with it for one physical core",
 			FormatCPUList(siblings))
 	}
+}
 
+// placeOS gives the OS the CPUs our threads do not use, or, when none is
+// left, the one whose sharing costs least.
+func (p *planner) placeOS(l *Layout) {
 	for _, c := range p.topo.IDs() {
 		if !slices.Contains(l.Engine, c) && !slices.Contains(l.IO, c) {
 			l.OS = append(l.OS, c)
@@ -360,7 +373,11 @@ func (p *planner) explain(l *Layout, ioAuto bool, loops int) {
 	} else if who := users(l, []int{osCPU}); who != "" {
 		p.note("CPU %d is given to the %s: the kernel's unbound work and many interrupts land there", osCPU, who)
 	}
+}
 
+// placeLoops sets the number of I/O loops: loops if given, else one per
+// physical I/O core up to MaxAutoLoops.
+func (p *planner) placeLoops(l *Layout, ioAuto bool, loops int) {
 	cores := p.physicalCores(l.IO)
 	switch {
 	case loops > 0:
@@ -387,7 +404,6 @@ func (p *planner) explain(l *Layout, ioAuto bool, loops int) {
 				cores, free, l.Node)
 		}
 	}
-	l.Notes = p.notes
 }
 
 // physicalCores counts the distinct physical cores among cpus.

@@ -26,7 +26,8 @@ type Options struct {
 	// with ErrNoAnswer after this long. 0 means 3 s.
 	HandshakeTimeout time.Duration
 	// Retransmit is how often Hello and Connect are repeated while
-	// unanswered (they are lost like any datagram). 0 means 200 ms.
+	// unanswered (they are lost like any datagram): Config.Retransmit,
+	// which it sets when that is 0. 0 means 200 ms.
 	Retransmit time.Duration
 	// AckEvery: when the application sends no Input for this long while
 	// snapshots keep arriving, Poll sends one itself, carrying the ack (and
@@ -111,6 +112,9 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.Nonce == 0 {
 		opts.Nonce = rand.Uint64() | 1
 	}
+	if opts.Config.Retransmit <= 0 {
+		opts.Config.Retransmit = opts.Retransmit
+	}
 	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect, ackEvery: int64(opts.AckEvery)}
 	if opts.AckEvery == 0 {
 		c.ackEvery = int64(100 * time.Millisecond)
@@ -141,10 +145,6 @@ func (c *Client) handshake(ctx context.Context, opts Options) error {
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	retx := opts.Retransmit
-	if retx <= 0 {
-		retx = 200 * time.Millisecond
-	}
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -155,10 +155,9 @@ func (c *Client) handshake(ctx context.Context, opts Options) error {
 			return nil
 		case StateRejected:
 			return &RejectedError{Reason: c.s.RejectReason().String()}
-		case StateIdle, StateHello:
-			c.send(c.s.Hello())
-		case StateChallenged:
-			c.send(c.s.Connect())
+		}
+		if b := c.s.Handshake(c.Now()); b != nil {
+			c.send(b)
 		}
 		if c.sendErr != nil {
 			return c.sendErr
@@ -166,13 +165,18 @@ func (c *Client) handshake(ctx context.Context, opts Options) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
+		if !time.Now().Before(deadline) {
 			return fmt.Errorf("%w from %s within %v (state %v)", ErrNoAnswer, c.conn.RemoteAddr(), timeout, c.s.State())
 		}
+		// Wait until the next retransmit is due, or less if the state
+		// moves on.
 		before := c.s.State()
-		// Wait one retransmit interval, or less if the state moves on.
-		end := time.Now().Add(min(retx, left))
+		end := deadline
+		if due, ok := c.s.HandshakeDue(); ok {
+			if at := c.start.Add(time.Duration(due)); at.Before(end) {
+				end = at
+			}
+		}
 		for c.s.State() == before {
 			more, err := c.receive(end)
 			if err != nil {

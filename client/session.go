@@ -1,6 +1,8 @@
 package client
 
 import (
+	"time"
+
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -37,6 +39,9 @@ type Config struct {
 	// Codec is shared by the sessions one goroutine drives (the bench
 	// drives thousands); nil gives the session its own.
 	Codec *Codec
+	// Retransmit is how often Handshake repeats an unanswered Hello or
+	// Connect. 0 means 200 ms.
+	Retransmit time.Duration
 }
 
 // Codec is the encoder, decoder and snapshot frame of one goroutine. The
@@ -119,6 +124,11 @@ type Session struct {
 	now       int64  // receipt time of the datagram being handled
 	ackSent   uint32 // ack tick of the last Input built
 
+	// The handshake's retransmit clock: the state the last Hello or
+	// Connect was sent in, and when to send it again.
+	hsState State
+	hsDue   int64
+
 	Stats SessionStats
 }
 
@@ -129,6 +139,9 @@ func NewSession(cfg Config, h Handlers) *Session {
 	}
 	if cfg.LootWindow == 0 {
 		cfg.LootWindow = 1200
+	}
+	if cfg.Retransmit <= 0 {
+		cfg.Retransmit = 200 * time.Millisecond
 	}
 	s := &Session{cfg: cfg, h: h, codec: cfg.Codec}
 	s.out.Reset()
@@ -195,6 +208,45 @@ func (s *Session) Connect() []byte {
 		PlayerKey:   s.cfg.PlayerKey,
 		Region:      s.cfg.Region,
 	})
+}
+
+// Handshake returns the handshake datagram due at time now, or nil when none
+// is: a Hello (state Idle or Hello) or a Connect (Challenged) as soon as the
+// state asks for it, then again every Config.Retransmit while no answer
+// moves the state on. HandshakeDue says when the next one is due. Drivers
+// (Client, the load generator) send what it returns and keep no
+// retransmit clock of their own.
+func (s *Session) Handshake(now int64) []byte {
+	switch s.state {
+	case StateIdle, StateHello, StateChallenged:
+	default:
+		return nil
+	}
+	if s.state == s.hsState && now < s.hsDue {
+		return nil
+	}
+	var b []byte
+	if s.state == StateChallenged {
+		b = s.Connect()
+	} else {
+		b = s.Hello()
+	}
+	s.hsState, s.hsDue = s.state, now+int64(s.cfg.Retransmit)
+	return b
+}
+
+// HandshakeDue is when Handshake next returns a datagram if no answer
+// changes the state first; ok is false outside the handshake.
+func (s *Session) HandshakeDue() (due int64, ok bool) {
+	switch s.state {
+	case StateIdle, StateHello, StateChallenged:
+	default:
+		return 0, false
+	}
+	if s.state != s.hsState {
+		return 0, true // a new state: at once
+	}
+	return s.hsDue, true
 }
 
 // Queue adds an action to the redundancy window; its seq is assigned here.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
+	"github.com/treasured/treasured/internal/metricname"
 	"github.com/treasured/treasured/netio"
 )
 
@@ -207,6 +208,18 @@ func TestDashboardMetricsExported(t *testing.T) {
 					t.Errorf("panel %q groups by %q, which none of %v carries", q.panel, l, names)
 				}
 			}
+		}
+	}
+}
+
+// TestBenchMetricsExported: every family treasure-bench reads from
+// /metrics (metricname.Bench) is exported by a running server, so a rename
+// on either side fails here instead of showing up as "missing" in a report.
+func TestBenchMetricsExported(t *testing.T) {
+	fams := scrapeServer(t)
+	for _, name := range metricname.Bench() {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("treasure-bench reads %s, which the server does not export", name)
 		}
 	}
 }

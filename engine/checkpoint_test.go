@@ -347,7 +347,7 @@ func TestCheckpointInconsistent(t *testing.T) {
 		{"respawn queue closed chest", u32(respOff, uint32(closedC))},
 		{"respawn queue order", func(b []byte) {
 			x, y := slices.Clone(b[respOff:respOff+4]), slices.Clone(b[respOff+4:respOff+8])
-			if w.chests[w.respawnQ.at(0).chest].openedTick == w.chests[w.respawnQ.at(1).chest].openedTick {
+			if w.chests[w.respawnQ.ref(0).chest].openedTick == w.chests[w.respawnQ.ref(1).chest].openedTick {
 				cpLE.PutUint32(b[respOff:], ^uint32(0)) // same tick: out of range instead
 				return
 			}

@@ -88,7 +88,7 @@ type queues struct {
 	// player; an entry with slot -1 asks for a scan when it comes of age
 	// (restartLiveness), at most one per tick. Capacity: the event pool
 	// plus one tick's mark per tick of the liveness horizon.
-	born     ring[evBirth]
+	born     fifo[evBirth]
 	bornMark uint32 // tick of the newest slot -1 entry
 }
 
@@ -105,7 +105,7 @@ func newQueues(nodes, reserved, events, maxPending, horizon int) queues {
 		goneBudget: nodes - reserved,
 		events:     make([]eventSlot, events),
 		maxPending: int32(maxPending),
-		born:       newRing[evBirth](events + horizon + 1),
+		born:       newFIFO[evBirth](events + horizon + 1),
 	}
 	for i := range q.nodes {
 		q.nodes[i].next = int32(i + 1)
@@ -283,7 +283,7 @@ func (w *World) resync(i int32, why ResyncReason) {
 }
 
 // checkLiveness resyncs every player holding an event older than
-// LivenessTicks. The born ring makes the common case cheap: it pops the
+// LivenessTicks. The born FIFO makes the common case cheap: it pops the
 // events that came of age this tick, and only if one of them is still
 // referenced does it look at the players, in zone-index order (deterministic).
 func (w *World) checkLiveness() {

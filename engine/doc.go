@@ -15,13 +15,15 @@
 //	config.go     Config, DefaultConfig, Validate
 //	world.go      World and its arenas, New, read accessors
 //	order.go      deterministic ordering of a tick's records (radix sort)
-//	step.go       Step phases: apply, move, open, pick up, respawn, expire, fan-out
+//	step.go       Step phases: apply, move, open, pick up, respawn, expire, queue events
 //	seqwindow.go  per-player action_seq exactly-once window
 //	interest.go   zone lists, visibility changes, Gone
 //	delivery.go   per-player queues of pending events / Gone, ack handling
 //	resume.go     parked players: a Leave keeps the state for GraceTicks,
 //	              a Join with the same player key reattaches it
-//	checkpoint.go the state of a tick as a file, and back
+//	checkpoint.go the state of a tick as a file (format, writing)
+//	checkpoint_load.go  loading it back, section by section, checking
+//	              every invariant
 //	configcodec.go  the portable encoding of Config (journal, checkpoint)
 //	snapshot.go   delta snapshots: watermark, packing, Scratch
 //	hash.go       incremental 64-bit state hash

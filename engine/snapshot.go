@@ -154,39 +154,60 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 		s.Stats.Skipped++
 		return nil
 	}
-	now := w.tick
 	p := &w.players[player]
 	v := &w.views[player]
-	g := &w.geo
-	nch := uint32(g.nchests)
-
-	// Baseline: the newest acknowledged snapshot still in the ring.
-	var base uint32
-	var wm watermark
-	if a := p.ack; a != 0 {
-		if e := &v.sent[a%sentRing]; e.tick == a {
-			base, wm = a, e.mark
-		}
-	}
+	base, baseMark := v.baseline(p.ack)
 	rot := v.cursor
 
-	nev, ngone := int(p.evQ.n), int(p.goneQ.n)
-	e1, g1 := min(nev, softEvents), min(ngone, softGone)
+	sc := viewScan{baseMark: baseMark, rot: rot, nch: uint32(w.geo.nchests)}
+	w.scanView(player, s, &sc)
+	s.cands = sc.cands
 
-	// Candidates: entities in view above the watermark, as sort keys
-	// eff<<32 | (key - rotation). Their states are copied into the frame as
-	// they are found, while they fit its capacity: in the common case
-	// (everything fits) that is the whole packing, with no second pass.
-	// The scan order (cell by cell, chests then players of a zone) matters:
-	// the partial path below selects from cands in that order, and the
-	// bytes sent depend on it.
+	pk := s.pack(&sc, int(p.evQ.n), int(p.goneQ.n))
+	mark := pk.mark(w.tick, v, &baseMark, rot)
 	f := &s.frame
-	sc := viewScan{
-		cands: s.cands[:0],
-		chs:   f.Chests[:cap(f.Chests)],
-		pls:   f.Players[:cap(f.Players)],
-		wm:    wm, rot: rot, nch: nch,
+	w.fillEntities(f, &sc, &pk, &baseMark, rot)
+	w.fillQueues(f, p, &pk, v.prev)
+	f.Tick = w.tick
+	f.BaselineTick = base
+	f.LastActionSeq = p.win.contiguous()
+	f.StateHash = w.Hash()
+	f.You = w.zonePlayers[w.pIdx[player]]
+	f.More = pk.partial || pk.events < int(p.evQ.n) || pk.gone < int(p.goneQ.n)
+
+	v.sent[w.tick%sentRing] = sentSnap{tick: w.tick, mark: mark}
+	v.prev = w.tick
+
+	out := s.enc.Snapshot(f)
+	s.Stats.count(f, base, len(out))
+	return out
+}
+
+// baseline is the snapshot a delta is built against: the newest acknowledged
+// one still in the ring, or (0, empty watermark) for a full snapshot.
+func (v *view) baseline(ack uint32) (uint32, watermark) {
+	if ack != 0 {
+		if e := &v.sent[ack%sentRing]; e.tick == ack {
+			return ack, e.mark
+		}
 	}
+	return 0, watermark{}
+}
+
+// scanView collects the candidates: entities in view above the watermark,
+// as sort keys eff<<32 | (key - rotation). Their states are copied into the
+// frame as they are found, while they fit its capacity: in the common case
+// (everything fits) that is the whole packing, with no second pass. The
+// scan order (cell by cell, chests then players of a zone) matters: the
+// partial path of pack selects from the candidates in that order, and the
+// bytes sent depend on it.
+func (w *World) scanView(player int32, s *Scratch, sc *viewScan) {
+	f := &s.frame
+	sc.cands = s.cands[:0]
+	sc.chs = f.Chests[:cap(f.Chests)]
+	sc.pls = f.Players[:cap(f.Players)]
+	g := &w.geo
+	p := &w.players[player]
 	self := w.pIdx[player]
 	r, zx0, zy0 := g.zoneXY(w.pHot[player].zone)
 	for cell := range 9 {
@@ -200,121 +221,148 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 		j0 := w.zoneStart[z]
 		sc.players(w.zonePlayers[j0:w.zoneStart[z+1]], self-j0, ent)
 	}
-	cands := sc.cands
-	s.cands = cands
-	nc, np := sc.nc, sc.np
-	chs, pls := sc.chs[:min(nc, len(sc.chs))], sc.pls[:min(np, len(sc.pls))]
+}
 
-	// Packing.
-	taken, tc, tp := len(cands), nc, np
-	partial := false
-	var last uint64 // greatest key taken, when not all are
+// snapPack is what one snapshot carries: a prefix of the candidates in key
+// order (all of them unless partial), and prefixes of the event and Gone
+// queues.
+type snapPack struct {
+	cands           []uint64 // the candidates; when partial, the ones considered, sorted if chests are among them
+	taken           int      // cands[:taken] are sent
+	chests, players int      // of which chests and players
+	events, gone    int      // queue items sent
+	partial         bool     // candidates were left for a later snapshot
+	last            uint64   // greatest candidate key taken, when partial
+}
+
+// pack decides what of sc's candidates and of the player's nev events and
+// ngone Gone ids fits the datagram (Packing, above).
+func (s *Scratch) pack(sc *viewScan, nev, ngone int) snapPack {
+	pk := snapPack{
+		cands: sc.cands, taken: len(sc.cands), chests: sc.nc, players: sc.np,
+		events: min(nev, softEvents), gone: min(ngone, softGone),
+	}
 	limit := schema.MaxDatagram
 	if s.Budget > 0 {
 		limit = min(s.Budget, limit)
 	}
-	if schema.SnapshotSize(nc, np, g1, e1) > limit {
-		// Too much for one datagram: send a prefix in key order (oldest
-		// first). The order is needed only now, and only for the first
-		// k, where k players (the smallest entity) are what fits at
-		// most: select those k, and sort them only if chests are among
-		// them (then fewer fit and the cut point depends on the order).
-		k := min(len(cands), fitPlayers(limit, g1, e1))
-		selectSmallest(cands, k)
-		cands = cands[:k]
-		partial = true
-		chestsIn := 0
-		for _, key := range cands {
-			last = max(last, key)
-			if keyOf(key, &wm, rot) <= nch {
-				chestsIn++
-			}
-		}
-		taken, tc, tp = k, chestsIn, k-chestsIn
-		if chestsIn > 0 {
-			slices.Sort(cands)
-			taken, tc, tp = 0, 0, 0
-			for _, key := range cands {
-				c, pl := tc, tp
-				if keyOf(key, &wm, rot) <= nch {
-					c++
-				} else {
-					pl++
-				}
-				if schema.SnapshotSize(c, pl, g1, e1) > limit {
-					break
-				}
-				taken, tc, tp = taken+1, c, pl
-			}
-			if taken > 0 {
-				last = cands[taken-1]
-			}
-		}
+	if schema.SnapshotSize(pk.chests, pk.players, pk.gone, pk.events) > limit {
+		pk.takePrefix(sc, limit)
 	}
-	for e1 < nev && schema.SnapshotSize(tc, tp, g1, e1+1) <= limit {
-		e1++
+	for pk.events < nev && schema.SnapshotSize(pk.chests, pk.players, pk.gone, pk.events+1) <= limit {
+		pk.events++
 	}
-	for g1 < ngone && schema.SnapshotSize(tc, tp, g1+1, e1) <= limit {
-		g1++
+	for pk.gone < ngone && schema.SnapshotSize(pk.chests, pk.players, pk.gone+1, pk.events) <= limit {
+		pk.gone++
 	}
+	return pk
+}
 
-	// Watermark of this snapshot.
-	mark := watermark{tick: now, key: ^uint32(0)}
-	if partial {
-		mark = wm // nothing taken: no progress, the baseline's still holds
-		if taken > 0 {
-			eff := uint32(last >> 32)
-			off := rot
-			if eff == wm.tick {
-				off = wm.off
-			}
-			mark = watermark{tick: eff, key: uint32(last), off: off}
-			v.cursor = uint32(last) + off + 1 // next round starts past it
+// takePrefix cuts the candidates, too many for one datagram, to a prefix in
+// key order (oldest first). The order is needed only now, and only for the
+// first k, where k players (the smallest entity) are what fits at most:
+// select those k, and sort them only if chests are among them (then fewer
+// fit and the cut point depends on the order).
+func (pk *snapPack) takePrefix(sc *viewScan, limit int) {
+	cands := pk.cands
+	k := min(len(cands), fitPlayers(limit, pk.gone, pk.events))
+	selectSmallest(cands, k)
+	cands = cands[:k]
+	pk.cands, pk.partial = cands, true
+	chestsIn := 0
+	for _, key := range cands {
+		pk.last = max(pk.last, key)
+		if keyOf(key, &sc.baseMark, sc.rot) <= sc.nch {
+			chestsIn++
 		}
 	}
+	pk.taken, pk.chests, pk.players = k, chestsIn, k-chestsIn
+	if chestsIn == 0 {
+		return
+	}
+	slices.Sort(cands)
+	pk.taken, pk.chests, pk.players = 0, 0, 0
+	for _, key := range cands {
+		c, pl := pk.chests, pk.players
+		if keyOf(key, &sc.baseMark, sc.rot) <= sc.nch {
+			c++
+		} else {
+			pl++
+		}
+		if schema.SnapshotSize(c, pl, pk.gone, pk.events) > limit {
+			break
+		}
+		pk.taken, pk.chests, pk.players = pk.taken+1, c, pl
+	}
+	if pk.taken > 0 {
+		pk.last = cands[pk.taken-1]
+	}
+}
 
-	if partial {
-		// Not everything fitted: the frame gets the prefix taken instead.
+// mark is the watermark of the snapshot of tick now packed as pk
+// against baseMark; a partial snapshot also moves the viewer's rotation
+// cursor past the last key it sent, so the next round starts there.
+func (pk *snapPack) mark(now uint32, v *view, baseMark *watermark, rot uint32) watermark {
+	if !pk.partial {
+		return watermark{tick: now, key: ^uint32(0)}
+	}
+	if pk.taken == 0 {
+		return *baseMark // no progress: the baseline's still holds
+	}
+	eff := uint32(pk.last >> 32)
+	off := rot
+	if eff == baseMark.tick {
+		off = baseMark.off
+	}
+	v.cursor = uint32(pk.last) + off + 1
+	return watermark{tick: eff, key: uint32(pk.last), off: off}
+}
+
+// fillEntities sets the frame's chests and players. The scan already copied
+// them when everything fitted; otherwise the frame gets the prefix taken.
+// The frame's slices are set once at the end: appending to its fields
+// directly would write a slice header to the heap per item.
+func (w *World) fillEntities(f *schema.SnapshotFrame, sc *viewScan, pk *snapPack, baseMark *watermark, rot uint32) {
+	chs, pls := sc.chs[:min(sc.nc, len(sc.chs))], sc.pls[:min(sc.np, len(sc.pls))]
+	if pk.partial {
 		chs, pls = chs[:0], pls[:0]
-		for _, k := range cands[:taken] {
-			if key := int32(keyOf(k, &wm, rot)); key <= int32(nch) {
+		for _, k := range pk.cands[:pk.taken] {
+			if key := int32(keyOf(k, baseMark, rot)); key <= int32(sc.nch) {
 				chs = append(chs, w.chestPub[key-1:key]...)
 			} else {
-				j := w.pIdx[key-1-int32(nch)]
+				j := w.pIdx[key-1-int32(sc.nch)]
 				pls = append(pls, w.zonePlayers[j:j+1]...)
 			}
 		}
 	}
-	// The frame's slices are set once at the end: appending to its fields
-	// directly would write a slice header to the heap per item.
+	f.Chests, f.Players = chs, pls
+}
+
+// fillQueues sets the frame's events and Gone ids, the prefixes of p's
+// queues that pk carries, and marks their nodes sent by this tick's
+// snapshot (prev: the player's previous one).
+func (w *World) fillQueues(f *schema.SnapshotFrame, p *player, pk *snapPack, prev uint32) {
+	now := w.tick
 	gone, evs := f.Gone[:0], f.Events[:0]
 	i := p.evQ.head
-	for range e1 {
+	for range pk.events {
 		nd := &w.q.nodes[i]
-		nd.markSent(now, v.prev)
+		nd.markSent(now, prev)
 		evs = append(evs, w.q.events[nd.ref].ev)
 		i = nd.next
 	}
 	i = p.goneQ.head
-	for range g1 {
+	for range pk.gone {
 		nd := &w.q.nodes[i]
-		nd.markSent(now, v.prev)
+		nd.markSent(now, prev)
 		gone = append(gone, uint32(nd.ref))
 		i = nd.next
 	}
-	f.Chests, f.Players, f.Gone, f.Events = chs, pls, gone, evs
-	f.Tick = now
-	f.BaselineTick = base
-	f.LastActionSeq = p.win.contiguous()
-	f.StateHash = w.Hash()
-	f.You = w.zonePlayers[w.pIdx[player]]
-	f.More = partial || e1 < nev || g1 < ngone
+	f.Gone, f.Events = gone, evs
+}
 
-	v.sent[now%sentRing] = sentSnap{tick: now, mark: mark}
-	v.prev = now
-
-	out := s.enc.Snapshot(f)
-	st := &s.Stats
+// count adds one snapshot of size bytes, built as f against baseline base.
+func (st *SnapshotStats) count(f *schema.SnapshotFrame, base uint32, size int) {
 	st.Snapshots++
 	if base == 0 {
 		st.Full++
@@ -322,41 +370,40 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 	if f.More {
 		st.More++
 	}
-	st.Bytes += uint64(len(out))
+	st.Bytes += uint64(size)
 	st.Chests += uint64(len(f.Chests))
 	st.Players += uint64(len(f.Players))
 	st.Gone += uint64(len(f.Gone))
 	st.Events += uint64(len(f.Events))
-	return out
 }
 
 // viewScan is the state of one snapshot's candidate scan. The scan is the
 // engine's share of the fan-out (~30 players and ~36 chests per view at 10k
-// players), so its inner loops are methods of their own: in Snapshot's large
-// body the compiler kept their variables on the stack; here each loop works
+// players), so its inner loops are methods of their own: inside one large
+// function the compiler kept their variables on the stack; here each loop works
 // on locals in registers and stores them back once. The frame's arrays
 // (chs, pls) are written by index up to their capacity and cut to length
 // by the caller: a direct struct copy, with none of the append bookkeeping
 // or the memmove call a one-element append makes.
 type viewScan struct {
-	cands  []uint64
-	chs    []schema.ChestState  // the frame's chests, full capacity
-	pls    []schema.PlayerState // the frame's players, full capacity
-	nc, np int                  // candidates found (may exceed len(chs), len(pls))
-	wm     watermark
-	rot    uint32
-	nch    uint32
+	cands    []uint64
+	chs      []schema.ChestState  // the frame's chests, full capacity
+	pls      []schema.PlayerState // the frame's players, full capacity
+	nc, np   int                  // candidates found (may exceed len(chs), len(pls))
+	baseMark watermark            // the baseline's: what the client already has
+	rot      uint32
+	nch      uint32
 }
 
 // chests scans the chests of one zone, zone[i] being chest first+i, whose
 // zone entered the view at tick ent.
 func (sc *viewScan) chests(zone []schema.ChestState, first int32, ent uint32) {
 	cands, chs, nc := sc.cands, sc.chs, sc.nc
-	wm, rot := sc.wm, sc.rot
+	mark, rot := sc.baseMark, sc.rot
 	key := uint32(first) + 1
 	for i := range zone {
 		cs := &zone[i]
-		if k, ok := candidate(max(cs.ChangedTick, ent), key+uint32(i), &wm, rot); ok {
+		if k, ok := candidate(max(cs.ChangedTick, ent), key+uint32(i), &mark, rot); ok {
 			cands = append(cands, k)
 			if nc < len(chs) {
 				chs[nc] = *cs
@@ -371,13 +418,13 @@ func (sc *viewScan) chests(zone []schema.ChestState, first int32, ent uint32) {
 // ent; zone[self] is the viewer (skipped) when self is in range.
 func (sc *viewScan) players(zone []schema.PlayerState, self int32, ent uint32) {
 	cands, pls, np := sc.cands, sc.pls, sc.np
-	wm, rot, base := sc.wm, sc.rot, sc.nch+1
+	mark, rot, base := sc.baseMark, sc.rot, sc.nch+1
 	for i := range zone {
 		if int32(i) == self {
 			continue
 		}
 		ps := &zone[i]
-		if k, ok := candidate(max(ps.ChangedTick, ent), base+ps.ID, &wm, rot); ok {
+		if k, ok := candidate(max(ps.ChangedTick, ent), base+ps.ID, &mark, rot); ok {
 			cands = append(cands, k)
 			if np < len(pls) {
 				pls[np] = *ps
@@ -400,13 +447,13 @@ func fitPlayers(limit, g, e int) int {
 
 // candidate returns the sort key of an entity with effective tick eff and key
 // key, and whether it is above the watermark (i.e. must be sent).
-func candidate(eff, key uint32, wm *watermark, rot uint32) (uint64, bool) {
+func candidate(eff, key uint32, mark *watermark, rot uint32) (uint64, bool) {
 	switch {
-	case eff < wm.tick:
+	case eff < mark.tick:
 		return 0, false
-	case eff == wm.tick:
-		rk := key - wm.off
-		if rk <= wm.key {
+	case eff == mark.tick:
+		rk := key - mark.off
+		if rk <= mark.key {
 			return 0, false
 		}
 		return uint64(eff)<<32 | uint64(rk), true
@@ -415,9 +462,9 @@ func candidate(eff, key uint32, wm *watermark, rot uint32) (uint64, bool) {
 }
 
 // keyOf undoes the rotation of a candidate sort key.
-func keyOf(k uint64, wm *watermark, rot uint32) uint32 {
-	if uint32(k>>32) == wm.tick {
-		return uint32(k) + wm.off
+func keyOf(k uint64, mark *watermark, rot uint32) uint32 {
+	if uint32(k>>32) == mark.tick {
+		return uint32(k) + mark.off
 	}
 	return uint32(k) + rot
 }

@@ -103,7 +103,7 @@ func (w *World) Step(recs []Record) {
 	}
 	w.respawnChests()
 	w.expireLoot()
-	w.fanOut()
+	w.queueEvents()
 	w.rehash()
 	w.index()
 }
@@ -553,11 +553,11 @@ func (w *World) expireLoot() {
 	}
 }
 
-// fanOut queues each event of the tick to the players who must be told:
+// queueEvents queues each event of the tick to the players who must be told:
 // every active player whose zone, at the end of the tick, sees the event's
 // zone, plus its actor (finder, picker) wherever it is. The exactly-once test
 // checks the client side against exactly this rule.
-func (w *World) fanOut() {
+func (w *World) queueEvents() {
 	for e := range w.tickEvs {
 		te := &w.tickEvs[e]
 		s := w.q.newEvent(&te.ev)
@@ -582,7 +582,7 @@ func (w *World) fanOut() {
 			w.q.events[s].refs = 1
 			w.q.unrefEvent(s)
 		} else if !w.q.born.push(evBirth{slot: s, tick: w.tick}) {
-			// The ring holds the event pool: cannot fail (delivery.go).
+			// born holds the whole event pool: cannot fail (delivery.go).
 			w.stats.EventOverflow++
 		}
 	}

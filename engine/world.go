@@ -38,8 +38,9 @@ type World struct {
 	zonePlayers []schema.PlayerState
 	pIdx        []int32 // player slot -> index in zonePlayers (active only)
 	loots       []loot
-	// lootFree heads the free list threaded through dead loot slots
-	// (ark's pool.go pattern); -1 when every slot is in use.
+	// lootFree heads the free list threaded through the dead loot slots
+	// themselves (loot.nextFree), so freeing costs no memory; -1 when every
+	// slot is in use.
 	lootFree int32
 	lootLive int32
 
@@ -50,8 +51,8 @@ type World struct {
 	// Chests close, and loot expires, a fixed number of ticks after the
 	// event that queued them, so both queues are FIFO in due order and each
 	// holds at most one entry per chest: no timer wheel, no heap.
-	respawnQ ring[opening] // opened chests, in opening order
-	expireQ  ring[lootRef] // loot slot+generation, in creation order
+	respawnQ fifo[opening] // opened chests, in opening order
+	expireQ  fifo[lootRef] // loot slot+generation, in creation order
 
 	q queues // pending event / Gone deliveries (delivery.go)
 
@@ -195,16 +196,7 @@ func New(cfg Config) (*World, error) {
 		return nil, err
 	}
 	cfg = cfg.normalized()
-	g := geometry{
-		zx: int32(cfg.ZonesX), zy: int32(cfg.ZonesY),
-		size: cfg.ZoneSize, cpz: int32(cfg.ChestsPerZone),
-		reach2: int64(cfg.ReachMM) * int64(cfg.ReachMM), maxSpeed: int64(cfg.MaxSpeedMM),
-	}
-	g.zpr = g.zx * g.zy
-	g.zones = g.zpr * int32(cfg.Regions)
-	g.w, g.h = g.zx*g.size, g.zy*g.size
-	g.nchests = g.zones * g.cpz
-
+	g := newGeometry(&cfg)
 	w := &World{
 		cfg:         cfg,
 		geo:         g,
@@ -218,8 +210,8 @@ func New(cfg Config) (*World, error) {
 		chests:      make([]chest, g.nchests),
 		loots:       make([]loot, cfg.MaxLoot),
 		zoneHead:    make([]int32, g.zones),
-		respawnQ:    newRing[opening](int(g.nchests)),
-		expireQ:     newRing[lootRef](int(g.nchests)),
+		respawnQ:    newFIFO[opening](int(g.nchests)),
+		expireQ:     newFIFO[lootRef](int(g.nchests)),
 		q:           newQueues(cfg.NodePool, cfg.reservedNodes(), cfg.EventPool, cfg.MaxPending, int(cfg.livenessTicks())),
 		ordered:     make([]Record, 0, cfg.MaxPlayers),
 		keys:        make([]uint64, 0, cfg.MaxPlayers),
@@ -234,6 +226,29 @@ func New(cfg Config) (*World, error) {
 		lootKey:     lootKey(cfg.Seed),
 		parked:      parkList{head: -1, tail: -1},
 	}
+	w.initEmpty()
+	w.placeChests()
+	return w, nil
+}
+
+// newGeometry derives the zone grid and the distances of a normalized cfg.
+func newGeometry(cfg *Config) geometry {
+	g := geometry{
+		zx: int32(cfg.ZonesX), zy: int32(cfg.ZonesY),
+		size: cfg.ZoneSize, cpz: int32(cfg.ChestsPerZone),
+		reach2: int64(cfg.ReachMM) * int64(cfg.ReachMM), maxSpeed: int64(cfg.MaxSpeedMM),
+	}
+	g.zpr = g.zx * g.zy
+	g.zones = g.zpr * int32(cfg.Regions)
+	g.w, g.h = g.zx*g.size, g.zy*g.size
+	g.nchests = g.zones * g.cpz
+	return g
+}
+
+// initEmpty sets the empty state of every list: no player in any zone list,
+// queue or parked list; every loot slot free, on the free list in slot
+// order, with its hash term.
+func (w *World) initEmpty() {
 	for i := range w.zoneHead {
 		w.zoneHead[i] = -1
 	}
@@ -254,15 +269,18 @@ func New(cfg Config) (*World, error) {
 		w.loots[i].hash = w.hashLoot(int32(i))
 		w.sum += w.loots[i].hash
 	}
+}
 
-	// Chests: zone z holds chests [z*cpz, (z+1)*cpz), placed uniformly in
-	// the zone from the seed. Static layout means a zone's chests are an
-	// index range: no per-zone chest lists.
+// placeChests places the closed chests: zone z holds chests [z*cpz,
+// (z+1)*cpz), placed uniformly in the zone from the seed. Static layout
+// means a zone's chests are an index range: no per-zone chest lists.
+func (w *World) placeChests() {
+	g, seed := &w.geo, w.cfg.Seed
 	for c := range w.chests {
 		ch := &w.chests[c]
 		z := int32(c) / g.cpz
 		_, zx, zy := g.zoneXY(z)
-		h := mix2(cfg.Seed, uint64(c))
+		h := mix2(seed, uint64(c))
 		ch.pos = schema.Vec2{
 			X: zx*g.size + int32(h%uint64(g.size)),
 			Y: zy*g.size + int32((h>>32)%uint64(g.size)),
@@ -275,7 +293,6 @@ func New(cfg Config) (*World, error) {
 		w.sum += ch.hash
 		w.chestPub[c] = w.chestState(int32(c))
 	}
-	return w, nil
 }
 
 // Config returns the normalized configuration the world runs with.
@@ -384,15 +401,16 @@ func (g *geometry) near(a, b int32) bool {
 	return ra == rb && ax-bx <= 1 && bx-ax <= 1 && ay-by <= 1 && by-ay <= 1
 }
 
-// ring is a fixed-capacity FIFO.
-type ring[T any] struct {
+// fifo is a fixed-capacity queue in a circular buffer (not to be confused
+// with netio's SPSC rings between goroutines: this one has one owner).
+type fifo[T any] struct {
 	buf     []T
 	head, n int
 }
 
-func newRing[T any](capacity int) ring[T] { return ring[T]{buf: make([]T, max(capacity, 1))} }
+func newFIFO[T any](capacity int) fifo[T] { return fifo[T]{buf: make([]T, max(capacity, 1))} }
 
-func (r *ring[T]) push(v T) bool {
+func (r *fifo[T]) push(v T) bool {
 	if r.n == len(r.buf) {
 		return false
 	}
@@ -405,7 +423,7 @@ func (r *ring[T]) push(v T) bool {
 	return true
 }
 
-func (r *ring[T]) peek() (T, bool) {
+func (r *fifo[T]) peek() (T, bool) {
 	if r.n == 0 {
 		var zero T
 		return zero, false
@@ -414,7 +432,7 @@ func (r *ring[T]) peek() (T, bool) {
 }
 
 // ref returns the k-th oldest element, 0 <= k < n, for update in place.
-func (r *ring[T]) ref(k int) *T {
+func (r *fifo[T]) ref(k int) *T {
 	i := r.head + k
 	if i >= len(r.buf) {
 		i -= len(r.buf)
@@ -422,7 +440,7 @@ func (r *ring[T]) ref(k int) *T {
 	return &r.buf[i]
 }
 
-func (r *ring[T]) pop() {
+func (r *fifo[T]) pop() {
 	r.head++
 	if r.head == len(r.buf) {
 		r.head = 0

@@ -18,25 +18,9 @@ source "$(dirname "$0")/lib.sh"
 
 players="1000 4200 10000" servers="treasured plain naive sink" runs=3 duration=10s warmup=3s
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778 out=""
-extra=()
-while (($#)); do
-	case $1 in
-	--players) players=$2; shift 2 ;;
-	--servers) servers=$2; shift 2 ;;
-	--runs) runs=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--warmup) warmup=$2; shift 2 ;;
-	--server-cpus) server_cpus=$2; shift 2 ;;
-	--bench-cpus) bench_cpus=$2; shift 2 ;;
-	--listen) listen=$2; shift 2 ;;
-	--admin) admin=$2; shift 2 ;;
-	--nice) NICE=$2; shift 2 ;;
-	--results) out=$2; shift 2 ;;
-	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-	*) die "unknown option $1 (see --help)" ;;
-	esac
-done
+parse_flags 2,16 \
+	--players=players --servers=servers --runs=runs --duration=duration --warmup=warmup --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --nice=NICE --results=out \
+	-- "$@"
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs $runs: want a number >= 1"
 command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 out=${out:-$BIN/compare/$(date +%Y%m%d-%H%M%S)}
@@ -59,7 +43,7 @@ for ((r = 1; r <= runs; r++)); do
 			start_server "$s" "$server_cpus" "$listen" "$admin"
 			nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 				--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
-				--workers "$(ncpus "$bench_cpus")" --label "$s" ${extra[@]+"${extra[@]}"} >"$f.json" 2>"$f.err" || true
+				--workers "$(ncpus "$bench_cpus")" --label "$s" ${EXTRA[@]+"${EXTRA[@]}"} >"$f.json" 2>"$f.err" || true
 			stop_server
 			echo "  round $r: $s with $n players: $(jq -r 'if .valid then "valid" else "INVALID: \(.invalid_reasons|join("; "))" end' "$f.json" 2>/dev/null || echo "failed: $(tail -1 "$f.err")")" >&2
 		done

@@ -23,21 +23,11 @@ source "$(dirname "$0")/lib.sh"
 
 players=1000 kills=3 interval=15 every=10s
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778 dir=""
-while (($#)); do
-	case $1 in
-	--players) players=$2; shift 2 ;;
-	--kills) kills=$2; shift 2 ;;
-	--interval) interval=${2%s}; shift 2 ;;
-	--checkpoint-every) every=$2; shift 2 ;;
-	--server-cpus) server_cpus=$2; shift 2 ;;
-	--bench-cpus) bench_cpus=$2; shift 2 ;;
-	--listen) listen=$2; shift 2 ;;
-	--admin) admin=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-	*) die "unknown option $1 (see --help)" ;;
-	esac
-done
+parse_flags 2,20 \
+	--players=players --kills=kills --interval=interval --checkpoint-every=every --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --dir=dir \
+	-- "$@"
+interval=${interval%s}
+((${#EXTRA[@]} == 0)) || die "takes no treasure-bench flags"
 [[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
 [[ $kills =~ ^[0-9]+$ && $kills -ge 1 && $kills -le 50 ]] || die "--kills $kills: want 1..50"
 [[ $interval =~ ^[0-9]+$ && $interval -ge 5 && $interval -le 600 ]] || die "--interval $interval: want 5s..600s"

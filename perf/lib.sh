@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers sourced by perf/run.sh, perf/profile.sh and perf/sweep.sh: build
-# the binaries, start a server pinned to chosen CPUs, wait until it answers,
+# Helpers sourced by the perf scripts: parse their flags, build the
+# binaries, start a server pinned to chosen CPUs, wait until it answers,
 # stop it (by its PID, nothing else) when the script exits.
 
 set -euo pipefail
@@ -17,7 +17,43 @@ SERVER_ARGS=()
 # figures when used.
 NICE=0
 
+# Extra treasure-bench flags: what follows "--" on a script's command line.
+EXTRA=()
+
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
+
+# parse_flags HELP SPEC... -- ARGS... : the scripts' one flag parser. Each
+# SPEC is --flag=VARIABLE: "--flag VALUE" in ARGS sets VARIABLE, which the
+# script declared with its default. SERVER_ARGS is split on whitespace (the
+# server's extra flags); what follows a "--" in ARGS goes to EXTRA. -h and
+# --help print the lines HELP (a sed range such as 2,16) of the script, its
+# usage comment. Anything else is an error (exit 2).
+parse_flags() {
+	local help=$1 var
+	shift
+	local -A vars=()
+	while (($#)) && [[ $1 != -- ]]; do
+		vars[${1%%=*}]=${1#*=}
+		shift
+	done
+	(($#)) && shift
+	while (($#)); do
+		# shellcheck disable=SC2034 # EXTRA is read by the sourcing script
+		case $1 in
+		--) shift; EXTRA=("$@"); return 0 ;;
+		-h | --help) sed -n "${help}p" "$0"; exit 0 ;;
+		esac
+		var=${vars[$1]-}
+		[[ -n $var ]] || die "unknown option $1 (see --help)"
+		(($# >= 2)) || die "$1 needs a value (see --help)"
+		if [[ $var == SERVER_ARGS ]]; then
+			read -ra SERVER_ARGS <<<"$2"
+		else
+			printf -v "$var" '%s' "$2"
+		fi
+		shift 2
+	done
+}
 
 # build NAME... : go build the named commands into $BIN.
 build() {

@@ -17,23 +17,9 @@ source "$(dirname "$0")/lib.sh"
 
 server=treasured players=4200 seconds=10 out=$ROOT/bin/profile
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778 warmup=3
-extra=()
-while (($#)); do
-	case $1 in
-	--server) server=$2; shift 2 ;;
-	--players) players=$2; shift 2 ;;
-	--seconds) seconds=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--server-cpus) server_cpus=$2; shift 2 ;;
-	--bench-cpus) bench_cpus=$2; shift 2 ;;
-	--listen) listen=$2; shift 2 ;;
-	--admin) admin=$2; shift 2 ;;
-	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
-	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-	*) die "unknown option $1 (see --help)" ;;
-	esac
-done
+parse_flags 2,14 \
+	--server=server --players=players --seconds=seconds --out=out --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --server-args=SERVER_ARGS \
+	-- "$@"
 case $server in treasured | naive | plain) ;; *) die "--server $server: want treasured, naive or plain" ;; esac
 [[ $seconds =~ ^[0-9]+$ ]] || die "--seconds $seconds: want whole seconds"
 command -v perf >/dev/null || die "perf not installed (apt-get install linux-perf)"
@@ -46,7 +32,7 @@ start_server "$server" "$server_cpus" "$listen" "$admin"
 taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 	--players "$players" --warmup "${warmup}s" --duration "$((seconds + 2))s" \
 	--workers "$(ncpus "$bench_cpus")" --label "$server (profiled)" --progress off \
-	"${extra[@]}" >"$out/report.txt" 2>&1 &
+	"${EXTRA[@]}" >"$out/report.txt" 2>&1 &
 bench=$!
 sleep "$((warmup + 1))"
 

@@ -22,25 +22,9 @@ source "$(dirname "$0")/lib.sh"
 
 server=treasured players=1000 duration=10s warmup=3s results=""
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778
-extra=()
-while (($#)); do
-	case $1 in
-	--server) server=$2; shift 2 ;;
-	--players) players=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--warmup) warmup=$2; shift 2 ;;
-	--server-cpus) server_cpus=$2; shift 2 ;;
-	--bench-cpus) bench_cpus=$2; shift 2 ;;
-	--listen) listen=$2; shift 2 ;;
-	--admin) admin=$2; shift 2 ;;
-	--nice) NICE=$2; shift 2 ;;
-	--server-args) read -ra SERVER_ARGS <<<"$2"; shift 2 ;;
-	--results) results=$2; shift 2 ;;
-	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
-	*) die "unknown option $1 (see --help)" ;;
-	esac
-done
+parse_flags 2,21 \
+	--server=server --players=players --duration=duration --warmup=warmup --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --nice=NICE --server-args=SERVER_ARGS --results=results \
+	-- "$@"
 case $server in treasured | naive | plain | sink | external) ;; *) die "--server $server: want treasured, naive, plain, sink or external" ;; esac
 [[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
 
@@ -51,7 +35,7 @@ echo "perf/run.sh: $server on CPU $server_cpus (log $BIN/$server.log), treasure-
 set +e
 nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 	--players "$players" --duration "$duration" --warmup "$warmup" --results "$results" \
-	--workers "$(ncpus "$bench_cpus")" --label "$server" ${extra[@]+"${extra[@]}"}
+	--workers "$(ncpus "$bench_cpus")" --label "$server" ${EXTRA[@]+"${EXTRA[@]}"}
 status=$?
 set -e
 exit "$status"

@@ -13,24 +13,9 @@ source "$(dirname "$0")/lib.sh"
 
 server=treasured start=1000 step=1000 max=16000 duration=10s warmup=3s
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778
-extra=()
-while (($#)); do
-	case $1 in
-	--server) server=$2; shift 2 ;;
-	--start) start=$2; shift 2 ;;
-	--step) step=$2; shift 2 ;;
-	--max) max=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--warmup) warmup=$2; shift 2 ;;
-	--server-cpus) server_cpus=$2; shift 2 ;;
-	--bench-cpus) bench_cpus=$2; shift 2 ;;
-	--listen) listen=$2; shift 2 ;;
-	--admin) admin=$2; shift 2 ;;
-	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,11p' "$0"; exit 0 ;;
-	*) die "unknown option $1 (see --help)" ;;
-	esac
-done
+parse_flags 2,11 \
+	--server=server --start=start --step=step --max=max --duration=duration --warmup=warmup --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin \
+	-- "$@"
 for v in "$start" "$step" "$max"; do [[ $v =~ ^[0-9]+$ ]] || die "--start/--step/--max: want numbers"; done
 ((step > 0)) || die "--step must be > 0"
 command -v jq >/dev/null || die "jq is needed to read the bench's JSON (apt-get install jq)"
@@ -45,7 +30,7 @@ for ((n = start; n <= max; n += step)); do
 	json=$BIN/sweep/$server-$n.json
 	taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
 		--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
-		--workers "$(ncpus "$bench_cpus")" --label "$server sweep" "${extra[@]}" >"$json" 2>"$json.err" || true
+		--workers "$(ncpus "$bench_cpus")" --label "$server sweep" "${EXTRA[@]}" >"$json" 2>"$json.err" || true
 	stop_server
 	if ! jq -e . "$json" >/dev/null 2>&1; then
 		printf '%-8s run failed: %s\n' "$n" "$(tail -1 "$json.err")"

@@ -155,9 +155,6 @@ func (s *Server) PlayerByKey(key uint64) *Player {
 	return nil
 }
 
-// Ticks is the number of ticks run (after Close).
-func (s *Server) Ticks() uint32 { return s.tick }
-
 func (s *Server) run() {
 	defer s.wg.Done()
 	buf := make([]byte, 2048)

@@ -214,6 +214,17 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	a.Scheduled, a.Applied, a.Unapplied, a.Refused = r.ActionsWindow, r.AppliedWindow, r.UnappliedWindow, r.ActionsRefused
 	a.Opens, a.Pickups, a.Moves = r.BotOpens, r.BotPickups, r.BotMoves
 
+	rep.fillGenerator(cfg, r, info)
+	rep.fillTickClock(r, info)
+	rep.View.Full, rep.View.Delta, rep.View.Stale, rep.View.NoBase = r.ViewFull, r.ViewDelta, r.ViewStale, r.ViewNoBase
+
+	rep.judge(cfg, r)
+	return rep
+}
+
+// fillGenerator sets what the generator did and cost, and what the kernel
+// and the server said (info is nil in tests of the report alone).
+func (rep *Report) fillGenerator(cfg *Config, r *WorkerResult, info *RunInfo) {
 	g := &rep.Generator
 	g.InputsPlanned, g.InputsSent, g.PingsSent, g.Pongs = r.InputsPlannedWindow, r.InputsSentWindow, r.PingsSentWindow, r.PongsWindow
 	g.SkippedOffline = r.SkippedNotConnected
@@ -240,6 +251,10 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 		rep.Server = info.Server
 	}
 
+}
+
+// fillTickClock says how the tick clock behind tick_to_wire was estimated.
+func (rep *Report) fillTickClock(r *WorkerResult, info *RunInfo) {
 	tc := &rep.TickClock
 	tc.Source = "min-filter"
 	tc.Method = "min-filter: epoch = min over warm-up snapshots of (receipt - tick*period); tick_to_wire = excess over the fastest warm-up snapshot (understates by that minimum)"
@@ -254,10 +269,6 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 	}
 	tc.Samples, tc.BelowEstimate, tc.BelowMinUs = r.EpochSamples, r.BelowEpoch, float64(r.BelowEpochMin)/1e3
 
-	rep.View.Full, rep.View.Delta, rep.View.Stale, rep.View.NoBase = r.ViewFull, r.ViewDelta, r.ViewStale, r.ViewNoBase
-
-	rep.judge(cfg, r)
-	return rep
 }
 
 // What to do about an INVALID run, by cause.

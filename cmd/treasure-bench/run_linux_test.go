@@ -10,20 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/treasured/treasured/client/clienttest"
+	"github.com/treasured/treasured/engine"
 )
 
-func benchAgainst(t *testing.T, extra ...string) (*Report, *clienttest.Server, string) {
+// benchAgainst runs the bench against a real server in process and returns
+// its report, the engine's counters after the server stopped, and stderr.
+func benchAgainst(t *testing.T, extra ...string) (*Report, engine.Stats, string) {
 	t.Helper()
-	srv, err := clienttest.NewServer(clienttest.Options{Chests: 6, Tick: 10 * time.Millisecond, Logf: t.Errorf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	defer srv.Close()
-	// The drain is generous: on a loaded box (-race, other jobs) the fake
+	srv, stop := startRealServer(t, 20)
+	// The drain is generous: on a loaded box (-race, other jobs) the
 	// server may apply the window's last actions a second late.
-	args := append([]string{"--addr", srv.Addr(), "--admin", "", "--players", "20", "--workers", "2",
+	args := append([]string{"--addr", srv.addr, "--admin", srv.admin, "--players", "20", "--workers", "2", "--regions", "1",
 		"--warmup", "300ms", "--duration", "600ms", "--drain", "1500ms", "--json", "--progress", "off",
 		"--mix", "move=1,open=3,pickup=3"}, extra...)
 	cfg, err := ParseArgs(args, &bytes.Buffer{})
@@ -38,7 +35,9 @@ func benchAgainst(t *testing.T, extra ...string) (*Report, *clienttest.Server, s
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	return &rep, srv, errOut.String()
+	srv.settle(t)
+	stop()
+	return &rep, srv.world.Stats(), errOut.String()
 }
 
 // forModes runs f with a socket per player and with players sharing
@@ -48,7 +47,7 @@ func forModes(t *testing.T, f func(t *testing.T, mode ...string)) {
 	t.Run("shared", func(t *testing.T) { f(t, "--players-per-socket", "8") })
 }
 
-// The whole generator against the in-process fake server: every player
+// The whole generator against the in-process real server: every player
 // connects, actions are applied and measured, loot is shown exactly once.
 // Timing is not asserted (the machine may be busy); validity may depend on
 // it, so it is only logged.
@@ -57,9 +56,9 @@ func TestBenchEndToEnd(t *testing.T) {
 }
 
 func benchEndToEnd(t *testing.T, mode ...string) {
-	rep, srv, stderr := benchAgainst(t, mode...)
+	rep, st, stderr := benchAgainst(t, mode...)
 	if rep.Connected != 20 || rep.Failed != 0 {
-		t.Fatalf("connected %d failed %d", rep.Connected, rep.Failed)
+		t.Fatalf("connected %d failed %d rejected %d: %s", rep.Connected, rep.Failed, rep.Rejected, stderr)
 	}
 	if rep.Apply.Corrected.Count == 0 || rep.RTT.Corrected.Count == 0 || rep.TickToWire.Corrected.Count == 0 {
 		t.Fatalf("nothing measured: apply %d rtt %d t2w %d", rep.Apply.Corrected.Count, rep.RTT.Corrected.Count, rep.TickToWire.Corrected.Count)
@@ -70,16 +69,17 @@ func benchEndToEnd(t *testing.T, mode ...string) {
 	if rep.Actions.Unapplied != 0 || rep.Actions.Applied != rep.Actions.Scheduled {
 		t.Fatalf("actions %+v", rep.Actions)
 	}
-	// The server applied every seq exactly once, for every player.
-	for _, p := range srv.Players() {
-		for seq, n := range p.Applied {
-			if n != 1 {
-				t.Fatalf("player %d seq %d applied %d times", p.ID, seq, n)
-			}
-		}
-		if !p.Gone {
-			t.Errorf("player %d never said Bye", p.ID)
-		}
+	// The server admitted every action the bots made exactly once (its
+	// seq window drops the redundant copies), and every player joined and
+	// said Bye.
+	if made := rep.Actions.Opens + rep.Actions.Pickups + rep.Actions.Moves; st.ActionsApplied != made {
+		t.Errorf("the engine admitted %d actions, the bots made %d", st.ActionsApplied, made)
+	}
+	if st.Joins != 20 || st.Leaves != 20 {
+		t.Errorf("engine joins %d leaves %d, want 20 each", st.Joins, st.Leaves)
+	}
+	if rep.Server == nil || !rep.Server.Scraped || len(rep.Server.Missing) != 0 {
+		t.Errorf("server report %+v", rep.Server)
 	}
 	if rep.Snapshots.Expected == 0 {
 		t.Fatal("no snapshots expected")

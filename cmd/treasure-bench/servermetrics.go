@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/treasured/treasured/internal/metricname"
 )
 
 // HistReport summarises the part of a server histogram observed between two
@@ -87,8 +89,8 @@ func ServerTickClock(ctx context.Context, admin string, base time.Time) (epoch, 
 }
 
 func tickClockFrom(m *Metrics, baseUnixNs int64) (epoch, period int64, err error) {
-	sec, ok1 := m.Get("treasured_tick_epoch_unix_seconds")
-	per, ok2 := m.Get("treasured_tick_period_seconds")
+	sec, ok1 := m.Get(metricname.TickEpoch)
+	per, ok2 := m.Get(metricname.TickPeriod)
 	if !ok1 || !ok2 || !(sec > 0) || !(per > 0) {
 		return 0, 0, nil
 	}
@@ -121,38 +123,33 @@ func SummarizeServer(start, end *Metrics, secs float64) *ServerReport {
 		}
 		return v
 	}
-	for i := range end.Samples {
-		s := &end.Samples[i]
-		if s.Name != "treasured_drops_total" {
-			continue
-		}
-		reason := s.Label("reason")
-		a, _ := start.Get(s.Name, "reason", reason)
-		if d := s.Value - a; d != 0 {
+	before := start.ByLabel(metricname.Drops, metricname.LabelReason)
+	for reason, v := range end.ByLabel(metricname.Drops, metricname.LabelReason) {
+		if d := v - before[reason]; d != 0 {
 			r.DropsByReason[reason] += d
 		}
 	}
-	r.Drops = delta("treasured_drops_total")
-	r.SnapDropped = delta("treasured_snapshot_dropped_total")
-	r.SnapEAGAIN = delta("treasured_snapshot_eagain_total")
-	r.SendErrors = delta("treasured_snapshot_send_errors_total") + delta("treasured_reply_send_errors_total")
-	r.Ticks = delta("treasured_ticks_total")
-	r.Overruns = delta("treasured_tick_overruns_total")
-	r.TickWork = histDelta(start, end, "treasured_tick_work_seconds", &r.Missing)
-	r.TickJitter = histDelta(start, end, "treasured_tick_jitter_seconds", &r.Missing)
-	r.MaxJitterMs = gauge("treasured_tick_max_jitter_seconds") * 1000
-	r.GCCycles = delta("treasured_gc_cycles_total")
-	r.GCPauses = histDelta(start, end, "treasured_gc_pauses_seconds", &r.Missing)
+	r.Drops = delta(metricname.Drops)
+	r.SnapDropped = delta(metricname.SnapshotDropped)
+	r.SnapEAGAIN = delta(metricname.SnapshotEAGAIN)
+	r.SendErrors = delta(metricname.SnapshotSendErrors) + delta(metricname.ReplySendErrors)
+	r.Ticks = delta(metricname.Ticks)
+	r.Overruns = delta(metricname.TickOverruns)
+	r.TickWork = histDelta(start, end, metricname.TickWork, &r.Missing)
+	r.TickJitter = histDelta(start, end, metricname.TickJitter, &r.Missing)
+	r.MaxJitterMs = gauge(metricname.TickMaxJitter) * 1000
+	r.GCCycles = delta(metricname.GCCycles)
+	r.GCPauses = histDelta(start, end, metricname.GCPauses, &r.Missing)
 	if secs > 0 {
-		r.AllocBytesSec = delta("treasured_alloc_bytes_total") / secs
-		r.AllocObjsSec = delta("treasured_alloc_objects_total") / secs
-		r.CPUSeconds = delta("process_cpu_seconds_total")
+		r.AllocBytesSec = delta(metricname.AllocBytes) / secs
+		r.AllocObjsSec = delta(metricname.AllocObjects) / secs
+		r.CPUSeconds = delta(metricname.ProcessCPU)
 		r.CPUPercent = 100 * r.CPUSeconds / secs
 	}
-	r.HeapLiveBytes = gauge("treasured_heap_live_bytes")
-	r.Sessions = gauge("treasured_sessions_active")
-	r.Inputs = delta("treasured_inputs_total")
-	r.SnapshotsSent = delta("treasured_datagrams_sent_total", "kind", "snapshot")
+	r.HeapLiveBytes = gauge(metricname.HeapLive)
+	r.Sessions = gauge(metricname.SessionsActive)
+	r.Inputs = delta(metricname.Inputs)
+	r.SnapshotsSent = delta(metricname.DatagramsSent, metricname.LabelKind, metricname.KindSnapshot)
 	sort.Strings(r.Missing)
 	return r
 }

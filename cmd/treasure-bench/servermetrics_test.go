@@ -21,6 +21,7 @@ treasured_drops_total{reason="ring_full"} 5
 treasured_drops_total{reason="malformed"} 1
 treasured_ticks_total 100
 treasured_tick_overruns_total 2
+# TYPE treasured_tick_work_seconds histogram
 treasured_tick_work_seconds_bucket{le="0.001"} 50
 treasured_tick_work_seconds_bucket{le="0.01"} 100
 treasured_tick_work_seconds_bucket{le="+Inf"} 100
@@ -34,6 +35,7 @@ treasured_drops_total{reason="ring_full"} 8
 treasured_drops_total{reason="malformed"} 1
 treasured_ticks_total 300
 treasured_tick_overruns_total 2
+# TYPE treasured_tick_work_seconds histogram
 treasured_tick_work_seconds_bucket{le="0.001"} 50
 treasured_tick_work_seconds_bucket{le="0.01"} 299
 treasured_tick_work_seconds_bucket{le="+Inf"} 300

@@ -197,10 +197,11 @@ func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
 		region = int(g) % cfg.Regions
 	}
 	p.sess = client.NewSession(client.Config{
-		PlayerKey: cfg.Seed<<32 ^ uint64(g) + 1,
-		Region:    uint8(region),
-		Nonce:     playerNonce(cfg.Seed, g),
-		Codec:     w.codec,
+		PlayerKey:  cfg.Seed<<32 ^ uint64(g) + 1,
+		Region:     uint8(region),
+		Nonce:      playerNonce(cfg.Seed, g),
+		Codec:      w.codec,
+		Retransmit: hsRetransmit,
 	}, client.Handlers{
 		Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
 		Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
@@ -300,9 +301,8 @@ func (w *Worker) connectStep(now, timeout int64) {
 		w.nextStart++
 		w.nextStartAt += w.startInterval
 		p.hsStart = now
-		p.state = client.StateHello
-		w.send(p, p.sess.Hello(), now)
-		w.hs = append(w.hs, hsItem{now + int64(hsRetransmit), p})
+		w.handshake(p, now)
+		p.state = p.sess.State()
 	}
 	for w.hsHead < len(w.hs) && w.hs[w.hsHead].due <= now {
 		it := w.hs[w.hsHead]
@@ -321,12 +321,7 @@ func (w *Worker) connectStep(now, timeout int64) {
 			w.pending--
 			continue
 		}
-		if p.sess.State() == client.StateHello {
-			w.send(p, p.sess.Hello(), now)
-		} else {
-			w.send(p, p.sess.Connect(), now)
-		}
-		w.hs = append(w.hs, hsItem{now + int64(hsRetransmit), p})
+		w.handshake(p, now)
 	}
 	if w.hsHead > 1024 && w.hsHead*2 > len(w.hs) { // compact the FIFO
 		w.hs = append(w.hs[:0], w.hs[w.hsHead:]...)
@@ -346,6 +341,17 @@ func (w *Worker) connectStep(now, timeout int64) {
 	}
 }
 
+// handshake sends what p's session says is due and queues p again for
+// when the next retransmit is.
+func (w *Worker) handshake(p *player, now int64) {
+	if b := p.sess.Handshake(now); b != nil {
+		w.send(p, b, now)
+	}
+	if due, ok := p.sess.HandshakeDue(); ok {
+		w.hs = append(w.hs, hsItem{max(due, now+1), p})
+	}
+}
+
 // transitions reacts to handshake state changes after a datagram.
 func (w *Worker) transitions(p *player, now int64) {
 	st := p.sess.State()
@@ -358,7 +364,10 @@ func (w *Worker) transitions(p *player, now int64) {
 	p.state = st
 	switch st {
 	case client.StateChallenged:
-		w.send(p, p.sess.Connect(), now) // retransmits ride the same FIFO entry
+		// Answered at once; its retransmits ride the player's FIFO entry.
+		if b := p.sess.Handshake(now); b != nil {
+			w.send(p, b, now)
+		}
 	case client.StateConnected:
 		if hz := p.sess.Welcome().TickHz; hz > 0 {
 			w.period = int64(time.Second) / int64(hz)

@@ -121,7 +121,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "treasure-replay: --from-start needs a data directory")
 		return exitError
 	}
-
 	var world *engine.World
 	if *ckptPath != "" {
 		w, err := engine.LoadCheckpointFile(*ckptPath)
@@ -136,40 +135,46 @@ func run(args []string, stdout, stderr io.Writer) int {
 		world = w
 		fmt.Fprintf(stdout, "checkpoint %s: tick %d, hash %#016x\n", *ckptPath, w.Tick(), w.Hash())
 	}
-
-	f, err := os.Open(path)
-	if err != nil {
-		fmt.Fprintln(stderr, "treasure-replay:", err)
+	res, err, openErr := replayFile(path, world, onTick, stdout)
+	if openErr != nil {
+		fmt.Fprintln(stderr, "treasure-replay:", openErr)
 		return exitError
 	}
-	defer f.Close()
+	return report(res, err, stop, stdout, stderr)
+}
 
+// replayFile replays the journal file at path, from world's tick when world
+// is not nil (a loaded checkpoint), else from its start, calling onTick. It
+// returns the replay's result and error, or openErr when the file could not
+// be opened or its header read (then nothing was replayed).
+func replayFile(path string, world *engine.World, onTick func(tick uint32, want, got uint64) bool, stdout io.Writer) (res journal.Result, err, openErr error) {
+	f, openErr := os.Open(path)
+	if openErr != nil {
+		return res, nil, openErr
+	}
+	defer f.Close()
 	// The header first, so it heads the --verbose lines; Replay (or
 	// ReplayFrom) reads it again from the start.
-	rd, err := journal.NewReader(f)
-	if err != nil {
-		fmt.Fprintln(stderr, "treasure-replay:", err)
-		return exitError
+	rd, openErr := journal.NewReader(f)
+	if openErr != nil {
+		return res, nil, openErr
 	}
 	h := rd.Header()
 	c := h.Config
 	fmt.Fprintf(stdout, "journal %s: format v%d, starts after tick %d; seed %#x, %d region(s) of %dx%d zones, %d player slots\n",
 		path, h.Version, h.StartTick, c.Seed, c.Regions, c.ZonesX, c.ZonesY, c.MaxPlayers)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		fmt.Fprintln(stderr, "treasure-replay:", err)
-		return exitError
+	if _, openErr = f.Seek(0, io.SeekStart); openErr != nil {
+		return res, nil, openErr
 	}
-
-	var res journal.Result
-	if world != nil {
-		res, err = journal.ReplayFrom(world, f, onTick)
-		if res.CheckpointVerified {
-			fmt.Fprintf(stdout, "checkpoint matches the journal's hash of tick %d\n", res.FromTick)
-		}
-	} else {
+	if world == nil {
 		res, err = journal.Replay(f, onTick)
+		return res, err, nil
 	}
-	return report(res, err, stop, stdout, stderr)
+	res, err = journal.ReplayFrom(world, f, onTick)
+	if res.CheckpointVerified {
+		fmt.Fprintf(stdout, "checkpoint matches the journal's hash of tick %d\n", res.FromTick)
+	}
+	return res, err, nil
 }
 
 // report prints how a replay ended and returns the exit status.

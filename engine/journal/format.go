@@ -278,18 +278,20 @@ func decodeRecord(b []byte, r *engine.Record) (int, error) {
 		}
 	}
 	if head&recKey != 0 {
-		if len(b) < p+8 {
-			return 0, errShortRecord
-		}
-		r.Key = le.Uint64(b[p:])
-		p += 8
-		if r.Key == 0 {
-			return 0, errNonCanonical
+		var err error
+		if r.Key, p, err = nonZero64(b, p); err != nil {
+			return 0, err
 		}
 	}
 	if head&recActions == 0 {
 		return p, nil
 	}
+	return decodeActions(b, p, r)
+}
+
+// decodeActions decodes the action count at b[p] and the actions after it
+// into r, and returns the end of the record.
+func decodeActions(b []byte, p int, r *engine.Record) (int, error) {
 	if len(b) < p+1 {
 		return 0, errShortRecord
 	}
@@ -303,36 +305,53 @@ func decodeRecord(b []byte, r *engine.Record) (int, error) {
 	}
 	r.N = n
 	for i := range n {
-		if len(b) < p+6 {
+		var err error
+		if p, err = decodeAction(b, p, &r.Actions[i]); err != nil {
+			return 0, err
+		}
+	}
+	return p, nil
+}
+
+// nonZero64 reads the optional uint64 field at b[p:] and returns it and
+// its end; a present field is never 0 (canonical encoding omits it).
+func nonZero64(b []byte, p int) (uint64, int, error) {
+	if len(b) < p+8 {
+		return 0, 0, errShortRecord
+	}
+	v := le.Uint64(b[p:])
+	if v == 0 {
+		return 0, 0, errNonCanonical
+	}
+	return v, p + 8, nil
+}
+
+// decodeAction decodes the action at b[p:] into a and returns its end.
+func decodeAction(b []byte, p int, a *schema.Action) (int, error) {
+	if len(b) < p+6 {
+		return 0, errShortRecord
+	}
+	a.Seq = le.Uint32(b[p:])
+	a.Kind = b[p+4]
+	fl := b[p+5]
+	p += 6
+	if fl&actReserved != 0 {
+		return 0, errBadAction
+	}
+	if fl&actTarget != 0 {
+		var err error
+		if a.Target, p, err = nonZero64(b, p); err != nil {
+			return 0, err
+		}
+	}
+	if fl&actPos != 0 {
+		if len(b) < p+8 {
 			return 0, errShortRecord
 		}
-		a := &r.Actions[i]
-		a.Seq = le.Uint32(b[p:])
-		a.Kind = b[p+4]
-		fl := b[p+5]
-		p += 6
-		if fl&actReserved != 0 {
-			return 0, errBadAction
-		}
-		if fl&actTarget != 0 {
-			if len(b) < p+8 {
-				return 0, errShortRecord
-			}
-			a.Target = le.Uint64(b[p:])
-			p += 8
-			if a.Target == 0 {
-				return 0, errNonCanonical
-			}
-		}
-		if fl&actPos != 0 {
-			if len(b) < p+8 {
-				return 0, errShortRecord
-			}
-			a.Pos = schema.Vec2{X: int32(le.Uint32(b[p:])), Y: int32(le.Uint32(b[p+4:]))}
-			p += 8
-			if a.Pos == (schema.Vec2{}) {
-				return 0, errNonCanonical
-			}
+		a.Pos = schema.Vec2{X: int32(le.Uint32(b[p:])), Y: int32(le.Uint32(b[p+4:]))}
+		p += 8
+		if a.Pos == (schema.Vec2{}) {
+			return 0, errNonCanonical
 		}
 	}
 	return p, nil

@@ -86,6 +86,19 @@ func udpSocket() (int, error) {
 	return fd, nil
 }
 
+// blastRun is one size's run: the echo socket, the client socket, and the
+// counters its three threads (echo, client receiver, client sender) share.
+type blastRun struct {
+	c        *config
+	size     int
+	efd, cfd int // echo and client sockets
+
+	stop, stopSend                               atomic.Bool
+	sent, sendCalls, received, recvCalls, echoed atomic.Uint64
+	errc                                         chan error
+	start                                        chan struct{}
+}
+
 func blast(c *config, size int) (*Result, error) {
 	efd, err := udpSocket()
 	if err != nil {
@@ -104,136 +117,140 @@ func blast(c *config, size int) (*Result, error) {
 	if err := unix.Connect(cfd, esa); err != nil {
 		return nil, err
 	}
-
-	var stop, stopSend atomic.Bool
-	var sent, sendCalls, received, recvCalls, echoed atomic.Uint64
+	r := &blastRun{c: c, size: size, efd: efd, cfd: cfd, errc: make(chan error, 3), start: make(chan struct{})}
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	start := make(chan struct{})
-
-	wg.Add(1)
-	go func() { // echo thread
-		defer wg.Done()
-		if err := pin(c.echoCPU); err != nil {
-			errc <- err
-			return
-		}
-		m := newMmsg(c.batch, size)
-		m.withNames()
-		for !stop.Load() {
-			for i := range m.hdrs {
-				m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
-			}
-			n, err := recvmmsg(efd, m.hdrs)
-			if err != nil {
-				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-					continue
-				}
-				errc <- err
-				return
-			}
-			received.Add(uint64(n))
-			recvCalls.Add(1)
-			if c.oneway {
-				continue
-			}
-			for i := range n { // send back exactly what came, to whom it came from
-				m.iovs[i].SetLen(int(m.hdrs[i].Len))
-			}
-			for off := 0; off < n; {
-				k, err := sendmmsg(efd, m.hdrs[off:n])
-				if err != nil {
-					if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-						continue
-					}
-					errc <- err
-					return
-				}
-				off += k
-			}
-			for i := range n {
-				m.iovs[i].SetLen(size)
-			}
-		}
-	}()
-
+	wg.Go(r.echo)
 	if !c.oneway {
-		wg.Add(1)
-		go func() { // client receiver
-			defer wg.Done()
-			if err := pin(c.clientCPU); err != nil {
-				errc <- err
-				return
-			}
-			m := newMmsg(c.batch, size)
-			for !stop.Load() {
-				n, err := recvmmsg(cfd, m.hdrs)
-				if err != nil {
-					if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-						continue
-					}
-					errc <- err
-					return
-				}
-				echoed.Add(uint64(n))
-			}
-		}()
+		wg.Go(r.receive)
 	}
-
-	wg.Add(1)
-	go func() { // client sender: as fast as the kernel accepts
-		defer wg.Done()
-		if err := pin(c.clientCPU); err != nil {
-			errc <- err
-			return
-		}
-		m := newMmsg(c.batch, size)
-		<-start
-		for !stopSend.Load() {
-			k, err := sendmmsg(cfd, m.hdrs)
-			if err != nil {
-				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOBUFS) {
-					runtime.Gosched()
-					continue
-				}
-				errc <- err
-				return
-			}
-			sent.Add(uint64(k))
-			sendCalls.Add(1)
-		}
-	}()
+	wg.Go(r.send)
 
 	time.Sleep(20 * time.Millisecond) // let the receivers block first
 	t0 := time.Now()
-	s0, r0, e0 := sent.Load(), received.Load(), echoed.Load()
-	close(start)
+	s0, r0, e0 := r.sent.Load(), r.received.Load(), r.echoed.Load()
+	close(r.start)
 	time.Sleep(c.duration)
 	secs := time.Since(t0).Seconds()
-	s1, r1, e1 := sent.Load(), received.Load(), echoed.Load()
-	// Let what is still queued be received and echoed, so the totals are
-	// consistent (the rates above are of the window only): until nothing
-	// moved for 100 ms, 2 s at most.
-	stopSend.Store(true)
-	for last, deadline := uint64(1<<63), time.Now().Add(2*time.Second); time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		now := received.Load() + echoed.Load()
-		if now == last {
-			break
-		}
-		last = now
-	}
-	stop.Store(true)
+	s1, r1, e1 := r.sent.Load(), r.received.Load(), r.echoed.Load()
+	r.settle()
 	wg.Wait()
 	select {
-	case err := <-errc:
+	case err := <-r.errc:
 		return nil, err
 	default:
 	}
 	return &Result{
 		Size: size, Seconds: secs, Sent: s1 - s0, Received: r1 - r0, Echoed: e1 - e0,
-		TotalSent: sent.Load(), TotalReceived: received.Load(), TotalEchoed: echoed.Load(),
+		TotalSent: r.sent.Load(), TotalReceived: r.received.Load(), TotalEchoed: r.echoed.Load(),
 		SentPerSec: float64(s1-s0) / secs, RecvPerSec: float64(r1-r0) / secs, EchoPerSec: float64(e1-e0) / secs,
-		SendCalls: sendCalls.Load(), RecvCalls: recvCalls.Load(),
+		SendCalls: r.sendCalls.Load(), RecvCalls: r.recvCalls.Load(),
 	}, nil
+}
+
+// settle stops the sender and lets what is still queued be received and
+// echoed, so the totals are consistent (the rates are of the window only):
+// until nothing moved for 100 ms, 2 s at most. Then it stops the others.
+func (r *blastRun) settle() {
+	r.stopSend.Store(true)
+	for last, deadline := uint64(1<<63), time.Now().Add(2*time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		now := r.received.Load() + r.echoed.Load()
+		if now == last {
+			break
+		}
+		last = now
+	}
+	r.stop.Store(true)
+}
+
+// transient reports whether a socket call should just be retried.
+func transient(err error) bool { return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) }
+
+// echo is the echo thread: it receives batches and, unless one-way, sends
+// back exactly what came, to whom it came from.
+func (r *blastRun) echo() {
+	if err := pin(r.c.echoCPU); err != nil {
+		r.errc <- err
+		return
+	}
+	m := newMmsg(r.c.batch, r.size)
+	m.withNames()
+	for !r.stop.Load() {
+		for i := range m.hdrs {
+			m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+		}
+		n, err := recvmmsg(r.efd, m.hdrs)
+		if err != nil {
+			if transient(err) {
+				continue
+			}
+			r.errc <- err
+			return
+		}
+		r.received.Add(uint64(n))
+		r.recvCalls.Add(1)
+		if r.c.oneway {
+			continue
+		}
+		for i := range n {
+			m.iovs[i].SetLen(int(m.hdrs[i].Len))
+		}
+		for off := 0; off < n; {
+			k, err := sendmmsg(r.efd, m.hdrs[off:n])
+			if err != nil {
+				if transient(err) {
+					continue
+				}
+				r.errc <- err
+				return
+			}
+			off += k
+		}
+		for i := range n {
+			m.iovs[i].SetLen(r.size)
+		}
+	}
+}
+
+// receive is the client's receiver: it counts the echoes.
+func (r *blastRun) receive() {
+	if err := pin(r.c.clientCPU); err != nil {
+		r.errc <- err
+		return
+	}
+	m := newMmsg(r.c.batch, r.size)
+	for !r.stop.Load() {
+		n, err := recvmmsg(r.cfd, m.hdrs)
+		if err != nil {
+			if transient(err) {
+				continue
+			}
+			r.errc <- err
+			return
+		}
+		r.echoed.Add(uint64(n))
+	}
+}
+
+// send is the client's sender: as fast as the kernel accepts.
+func (r *blastRun) send() {
+	if err := pin(r.c.clientCPU); err != nil {
+		r.errc <- err
+		return
+	}
+	m := newMmsg(r.c.batch, r.size)
+	<-r.start
+	for !r.stopSend.Load() {
+		k, err := sendmmsg(r.cfd, m.hdrs)
+		if err != nil {
+			if transient(err) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOBUFS) {
+				runtime.Gosched()
+				continue
+			}
+			r.errc <- err
+			return
+		}
+		r.sent.Add(uint64(k))
+		r.sendCalls.Add(1)
+	}
 }

@@ -169,22 +169,22 @@ func (s *sink) handle(b []byte, from netip.AddrPort) {
 }
 
 func (s *sink) connect(c *schema.ConnectFrame, from netip.AddrPort) {
-	reject := func(reason uint8) {
-		s.send(s.enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+	reject := func(reason wire.RejectReason) {
+		s.send(s.enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
 	}
 	if ok, reason := s.cookies.Check(from, c, time.Now()); !ok {
 		reject(reason)
 		return
 	}
 	if int(c.Region) >= s.cfg.regions {
-		reject(uint8(wire.RejectReasonBadRegion))
+		reject(wire.RejectReasonBadRegion)
 		return
 	}
 	i, ok := s.byAddr[from]
 	if !ok || s.players[i].nonce != c.ClientNonce { // a new handshake replaces the session
 		if !ok {
 			if len(s.players) >= s.cfg.maxPlayers {
-				reject(uint8(wire.RejectReasonServerFull))
+				reject(wire.RejectReasonServerFull)
 				return
 			}
 			i = int32(len(s.players))

@@ -35,28 +35,34 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// World rules: engine.DefaultConfig's numbers.
-const (
-	regions       = 3
-	zonesX        = 32
-	zonesY        = 32
-	zoneSize      = 32_000
-	chestsPerZone = 4
-	reach         = 3_000
-	maxSpeed      = 300
-	respawnTicks  = 600
-	lootTTLTicks  = 300
-	idleTimeout   = 10 * time.Second
-	bufSize       = 64 << 10
+// World rules: the engine's defaults, so that the baseline runs the world
+// treasured runs. The engine is used for its numbers only.
+var (
+	rules         = engine.DefaultConfig()
+	regions       = rules.Regions
+	zonesX        = rules.ZonesX
+	zonesY        = rules.ZonesY
+	zoneSize      = int(rules.ZoneSize)
+	chestsPerZone = rules.ChestsPerZone
+	reach         = int64(rules.ReachMM)
+	maxSpeed      = int64(rules.MaxSpeedMM)
+	respawnTicks  = rules.RespawnTicks
+	lootTTLTicks  = rules.LootTTLTicks
+
+	// defaultTick is the tick period; tests give a server a shorter one.
+	defaultTick = time.Second / time.Duration(rules.TickHz)
 )
 
-// defaultTick is the tick period; tests give a server a shorter one.
-const defaultTick = 50 * time.Millisecond
+const (
+	idleTimeout = 10 * time.Second
+	bufSize     = 64 << 10
+)
 
 // TreasureState is one chest, the value type of the world map.
 type TreasureState struct {
@@ -272,7 +278,7 @@ func (s *server) read() {
 
 func (s *server) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 	if ok, reason := s.cookies.Check(from, c, time.Now()); !ok {
-		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+		s.conn.WriteToUDPAddrPort(s.enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
 		return
 	}
 	if int(c.Region) >= regions { // as treasured: no silent remapping

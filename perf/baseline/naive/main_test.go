@@ -20,5 +20,5 @@ func TestNaivePlays(t *testing.T) {
 		t.Fatal("no inputs counted")
 	}
 	playtest.TickClock(t, s.conn.LocalAddr().String(), s.m.Expose, s.tick)
-	playtest.RejectsRegion(t, s.conn.LocalAddr().String(), regions)
+	playtest.RejectsRegion(t, s.conn.LocalAddr().String(), uint8(regions))
 }

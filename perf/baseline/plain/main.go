@@ -33,8 +33,9 @@ import (
 
 const idleTimeout = 10 * time.Second
 
-// defaultTick is the tick period; tests give a server a shorter one.
-const defaultTick = 50 * time.Millisecond
+// defaultTick is the engine's default tick period; tests give a server a
+// shorter one.
+var defaultTick = time.Second / time.Duration(engine.DefaultConfig().TickHz)
 
 type slot struct {
 	active   bool
@@ -145,7 +146,7 @@ func (s *server) read() {
 			var c schema.ConnectFrame
 			dec.ConnectInto(&c)
 			if ok, reason := s.cookies.Check(from, &c, now); !ok {
-				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: reason, ClientNonce: c.ClientNonce}), from)
+				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
 				continue
 			}
 			if int(c.Region) >= s.regions { // as treasured: no silent remapping

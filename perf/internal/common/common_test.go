@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
 )
 
 func TestCookies(t *testing.T) {
@@ -21,20 +22,20 @@ func TestCookies(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		mut    func(*schema.ConnectFrame, *netip.AddrPort, *time.Time)
-		reason uint8
+		reason wire.RejectReason
 	}{
 		"other address": {func(_ *schema.ConnectFrame, a *netip.AddrPort, _ *time.Time) {
 			*a = netip.MustParseAddrPort("127.0.0.1:4001")
-		}, 3},
-		"other nonce": {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.ClientNonce++ }, 3},
-		"tampered":    {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.Cookie.Lo ^= 1 }, 3},
-		"expired":     {func(_ *schema.ConnectFrame, _ *netip.AddrPort, n *time.Time) { *n = n.Add(CookieTTL + time.Second) }, 4},
-		"bad version": {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.Version++ }, 2},
+		}, wire.RejectReasonBadCookie},
+		"other nonce": {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.ClientNonce++ }, wire.RejectReasonBadCookie},
+		"tampered":    {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.Cookie.Lo ^= 1 }, wire.RejectReasonBadCookie},
+		"expired":     {func(_ *schema.ConnectFrame, _ *netip.AddrPort, n *time.Time) { *n = n.Add(CookieTTL + time.Second) }, wire.RejectReasonCookieExpired},
+		"bad version": {func(f *schema.ConnectFrame, _ *netip.AddrPort, _ *time.Time) { f.Version++ }, wire.RejectReasonBadVersion},
 	} {
 		f2, a2, n2 := f, a, now
 		tc.mut(&f2, &a2, &n2)
 		if ok, reason := c.Check(a2, &f2, n2); ok || reason != tc.reason {
-			t.Errorf("%s: ok %v reason %d, want reason %d", name, ok, reason, tc.reason)
+			t.Errorf("%s: ok %v reason %v, want reason %v", name, ok, reason, tc.reason)
 		}
 	}
 }

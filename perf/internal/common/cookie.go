@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
 )
 
 // CookieTTL is how long a Challenge's cookie is accepted.
@@ -50,15 +51,15 @@ func (c *Cookies) Challenge(a netip.AddrPort, nonce uint64, now time.Time) schem
 }
 
 // Check verifies a Connect's cookie; the reject reason when it fails.
-func (c *Cookies) Check(a netip.AddrPort, f *schema.ConnectFrame, now time.Time) (ok bool, reason uint8) {
+func (c *Cookies) Check(a netip.AddrPort, f *schema.ConnectFrame, now time.Time) (ok bool, reason wire.RejectReason) {
 	if f.Version != schema.Version {
-		return false, 2 // wire.RejectReasonBadVersion
+		return false, wire.RejectReasonBadVersion
 	}
 	if f.Expiry < uint64(now.UnixMilli()) {
-		return false, 4 // CookieExpired
+		return false, wire.RejectReasonCookieExpired
 	}
 	if c.mac(a, f.ClientNonce, f.Expiry) != f.Cookie {
-		return false, 3 // BadCookie
+		return false, wire.RejectReasonBadCookie
 	}
-	return true, 0
+	return true, wire.RejectReasonUnknown
 }

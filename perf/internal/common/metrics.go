@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/treasured/treasured/internal/metricname"
 )
 
 // Hist is a fixed-bucket histogram with one writer and concurrent readers.
@@ -118,26 +120,26 @@ var pauseBounds = []float64{1e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500
 func (m *Metrics) Expose(w io.Writer) {
 	c := func(name string, v uint64) { fmt.Fprintf(w, "# TYPE %s counter\n%s %d\n", name, name, v) }
 	g := func(name string, v float64) { fmt.Fprintf(w, "# TYPE %s gauge\n%s %g\n", name, name, v) }
-	c("treasured_ticks_total", m.Ticks.Load())
-	c("treasured_tick_overruns_total", m.Overruns.Load())
-	c("treasured_inputs_total", m.Inputs.Load())
-	c("treasured_pongs_total", m.Pongs.Load())
-	c("treasured_snapshot_send_errors_total", m.SendErrors.Load())
-	fmt.Fprintf(w, "# TYPE treasured_datagrams_sent_total counter\ntreasured_datagrams_sent_total{kind=\"snapshot\"} %d\n", m.SnapshotsSent.Load())
-	fmt.Fprintf(w, "# TYPE treasured_drops_total counter\n")
+	c(metricname.Ticks, m.Ticks.Load())
+	c(metricname.TickOverruns, m.Overruns.Load())
+	c(metricname.Inputs, m.Inputs.Load())
+	c(metricname.Pongs, m.Pongs.Load())
+	c(metricname.SnapshotSendErrors, m.SendErrors.Load())
+	fmt.Fprintf(w, "# TYPE %[1]s counter\n%[1]s{%[2]s=%[3]q} %[4]d\n", metricname.DatagramsSent, metricname.LabelKind, metricname.KindSnapshot, m.SnapshotsSent.Load())
+	fmt.Fprintf(w, "# TYPE %s counter\n", metricname.Drops)
 	for i, n := range dropNames {
-		fmt.Fprintf(w, "treasured_drops_total{reason=%q} %d\n", n, m.Drops[i].Load())
+		fmt.Fprintf(w, "%s{%s=%q} %d\n", metricname.Drops, metricname.LabelReason, n, m.Drops[i].Load())
 	}
-	g("treasured_sessions_active", float64(m.Sessions.Load()))
-	g("treasured_tick_max_jitter_seconds", float64(m.maxJitter.Load())/1e9)
+	g(metricname.SessionsActive, float64(m.Sessions.Load()))
+	g(metricname.TickMaxJitter, float64(m.maxJitter.Load())/1e9)
 	if per := m.tickPeriodNs.Load(); per > 0 {
 		// %g prints the shortest form that reads back exactly: the epoch
 		// keeps its float64 resolution (~0.24 µs).
-		g("treasured_tick_epoch_unix_seconds", float64(m.tickEpochNs.Load())/1e9)
-		g("treasured_tick_period_seconds", float64(per)/1e9)
+		g(metricname.TickEpoch, float64(m.tickEpochNs.Load())/1e9)
+		g(metricname.TickPeriod, float64(per)/1e9)
 	}
-	m.TickWork.write(w, "treasured_tick_work_seconds", "Time spent on one tick.")
-	m.TickJitter.write(w, "treasured_tick_jitter_seconds", "Actual minus scheduled tick start.")
+	m.TickWork.write(w, metricname.TickWork, "Time spent on one tick.")
+	m.TickJitter.write(w, metricname.TickJitter, "Actual minus scheduled tick start.")
 
 	s := []metrics.Sample{
 		{Name: "/sched/pauses/total/gc:seconds"},
@@ -167,22 +169,22 @@ func (m *Metrics) Expose(w io.Writer) {
 				sum += hi * float64(k)
 			}
 		}
-		fmt.Fprintf(w, "# TYPE treasured_gc_pauses_seconds histogram\n")
+		fmt.Fprintf(w, "# TYPE %s histogram\n", metricname.GCPauses)
 		var cum uint64
 		for j, b := range pauseBounds {
 			cum += per[j]
-			fmt.Fprintf(w, "treasured_gc_pauses_seconds_bucket{le=\"%g\"} %d\n", b, cum)
+			fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", metricname.GCPauses, b, cum)
 		}
-		fmt.Fprintf(w, "treasured_gc_pauses_seconds_bucket{le=\"+Inf\"} %d\ntreasured_gc_pauses_seconds_sum %g\ntreasured_gc_pauses_seconds_count %d\n", n, sum, n)
+		fmt.Fprintf(w, "%[1]s_bucket{le=\"+Inf\"} %[2]d\n%[1]s_sum %[3]g\n%[1]s_count %[2]d\n", metricname.GCPauses, n, sum)
 	}
-	c("treasured_gc_cycles_total", s[1].Value.Uint64())
-	c("treasured_alloc_bytes_total", s[2].Value.Uint64())
-	c("treasured_alloc_objects_total", s[3].Value.Uint64())
-	g("treasured_heap_live_bytes", float64(s[4].Value.Uint64()))
+	c(metricname.GCCycles, s[1].Value.Uint64())
+	c(metricname.AllocBytes, s[2].Value.Uint64())
+	c(metricname.AllocObjects, s[3].Value.Uint64())
+	g(metricname.HeapLive, float64(s[4].Value.Uint64()))
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		cpu := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-		fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu)
+		fmt.Fprintf(w, "# TYPE %[1]s counter\n%[1]s %[2]g\n", metricname.ProcessCPU, cpu)
 	}
 }
 

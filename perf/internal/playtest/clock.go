@@ -1,18 +1,21 @@
 package playtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/internal/metricname"
 	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
 )
 
 // TickClock checks the tick clock a server exports on /metrics the way
@@ -50,8 +53,13 @@ func TickClock(t *testing.T, addr string, expose func(io.Writer), period time.Du
 	}
 	var buf bytes.Buffer
 	expose(&buf)
-	epoch, ok1 := gauge(buf.String(), "treasured_tick_epoch_unix_seconds")
-	per, ok2 := gauge(buf.String(), "treasured_tick_period_seconds")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v", err)
+	}
+	epoch, ok1 := gauge(fams, metricname.TickEpoch)
+	per, ok2 := gauge(fams, metricname.TickPeriod)
 	if !ok1 || !ok2 {
 		t.Fatal("tick epoch or period not exported")
 	}
@@ -67,15 +75,13 @@ func TickClock(t *testing.T, addr string, expose func(io.Writer), period time.Du
 	}
 }
 
-func gauge(text, name string) (float64, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return f, err == nil
-		}
+// gauge is the value of the unlabelled gauge name.
+func gauge(fams map[string]*dto.MetricFamily, name string) (float64, bool) {
+	f := fams[name]
+	if f == nil || f.GetType() != dto.MetricType_GAUGE || len(f.Metric) != 1 {
+		return 0, false
 	}
-	return 0, false
+	return f.Metric[0].GetGauge().GetValue(), true
 }
 
 // RejectsRegion checks that a Connect asking for region is refused with
@@ -86,7 +92,7 @@ func RejectsRegion(t *testing.T, addr string, region uint8) {
 	defer cancel()
 	c, err := client.Dial(ctx, addr, client.Options{Config: client.Config{PlayerKey: 12, Region: region}})
 	var rej *client.RejectedError
-	if !errors.As(err, &rej) || rej.Reason != "BadRegion" {
+	if !errors.As(err, &rej) || rej.Reason != wire.RejectReasonBadRegion.String() {
 		if c != nil {
 			c.Close()
 		}

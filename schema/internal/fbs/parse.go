@@ -460,33 +460,11 @@ func (p *parser) parseEnum() error {
 			return p.lex.errorf(t.line, "enum %s: %s declared twice", e.Name, t.text)
 		}
 		seen[t.text] = true
-		v := EnumVal{Name: t.text, Value: next}
-		sep, err := p.lex.next()
+		sep, err := p.parseEnumValue(e, t, next)
 		if err != nil {
 			return err
 		}
-		if sep.kind == '=' {
-			num, err := p.expect('n')
-			if err != nil {
-				return err
-			}
-			if v.Value, err = parseInt(num); err != nil {
-				return err
-			}
-			if len(e.Values) > 0 && v.Value <= e.Values[len(e.Values)-1].Value {
-				// flatc requires ascending values; so do we, which
-				// keeps the range check in the generated code simple.
-				return p.lex.errorf(num.line, "enum %s: values must be ascending", e.Name)
-			}
-			if sep, err = p.lex.next(); err != nil {
-				return err
-			}
-		}
-		if !fits(v.Value, e.Under) {
-			return p.lex.errorf(t.line, "enum %s: %s = %d does not fit %s", e.Name, v.Name, v.Value, e.Under.Name)
-		}
-		e.Values = append(e.Values, v)
-		next = v.Value + 1
+		next = e.Values[len(e.Values)-1].Value + 1
 		if sep.kind == '}' {
 			break
 		}
@@ -499,6 +477,38 @@ func (p *parser) parseEnum() error {
 	}
 	p.s.Enums = append(p.s.Enums, e)
 	return nil
+}
+
+// parseEnumValue appends to e the value named by name, next unless "= N"
+// follows, and returns the token after it.
+func (p *parser) parseEnumValue(e *Enum, name token, next int64) (token, error) {
+	v := EnumVal{Name: name.text, Value: next}
+	sep, err := p.lex.next()
+	if err != nil {
+		return sep, err
+	}
+	if sep.kind == '=' {
+		num, err := p.expect('n')
+		if err != nil {
+			return sep, err
+		}
+		if v.Value, err = parseInt(num); err != nil {
+			return sep, err
+		}
+		if len(e.Values) > 0 && v.Value <= e.Values[len(e.Values)-1].Value {
+			// flatc requires ascending values; so do we, which keeps
+			// the range check in the generated code simple.
+			return sep, p.lex.errorf(num.line, "enum %s: values must be ascending", e.Name)
+		}
+		if sep, err = p.lex.next(); err != nil {
+			return sep, err
+		}
+	}
+	if !fits(v.Value, e.Under) {
+		return sep, p.lex.errorf(name.line, "enum %s: %s = %d does not fit %s", e.Name, v.Name, v.Value, e.Under.Name)
+	}
+	e.Values = append(e.Values, v)
+	return sep, nil
 }
 
 func fits(v int64, s *Scalar) bool {
@@ -758,72 +768,14 @@ func (p *parser) resolve() (*Schema, error) {
 	// Struct layout needs the layout of nested structs first; a struct
 	// cannot contain itself, so a depth-first walk with a cycle guard works.
 	state := map[*Struct]int{}
-	var layout func(st *Struct) error
-	layout = func(st *Struct) error {
-		switch state[st] {
-		case 1:
-			return fmt.Errorf("%s: struct %s contains itself", p.lex.file, st.Name)
-		case 2:
-			return nil
-		}
-		state[st] = 1
-		off, align := 0, 1
-		for i := range st.Fields {
-			f := &st.Fields[i]
-			switch f.Type.Kind {
-			case KScalar, KEnum:
-			case KStruct:
-				if err := layout(f.Type.Struct); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("%s: struct %s.%s: a struct holds only scalars, enums and structs", p.lex.file, st.Name, f.Name)
-			}
-			// FlatBuffers struct layout (the C++ StructDef rules, the same
-			// as a C struct): each field at the next multiple of its
-			// alignment, the struct aligned to its largest member and its
-			// size padded to that alignment.
-			a := f.Type.Align()
-			off = (off + a - 1) &^ (a - 1)
-			f.Offset = off
-			off += f.Type.Size()
-			align = max(align, a)
-		}
-		st.Size = (off + align - 1) &^ (align - 1)
-		st.Align = align
-		state[st] = 2
-		return nil
-	}
 	for _, st := range s.Structs {
-		if err := layout(st); err != nil {
+		if err := p.layout(st, state); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range s.Tables {
-		slot := 0
-		for i := range t.Fields {
-			f := &t.Fields[i]
-			if err := p.lookup(f.Type); err != nil {
-				return nil, err
-			}
-			if f.Type.Kind == KVector {
-				switch f.Type.Elem.Kind {
-				case KScalar, KEnum, KStruct:
-				default:
-					// A vector of offsets lets many elements share one
-					// object, so verifying it needs a table budget
-					// (the C++ verifier's max_tables) to stay linear.
-					return nil, fmt.Errorf("%s: %s.%s: vectors of %s are not supported by the verifier generator", p.lex.file, t.Name, f.Name, f.Type.Elem)
-				}
-			}
-			// flatc numbers fields in declaration order; a union takes
-			// two slots, the hidden _type byte first.
-			if f.Type.Kind == KUnion {
-				f.TypeVOffset = 4 + 2*slot
-				slot++
-			}
-			f.VOffset = 4 + 2*slot
-			slot++
+		if err := p.numberFields(t); err != nil {
+			return nil, err
 		}
 	}
 	if p.rootName == "" {
@@ -835,4 +787,74 @@ func (p *parser) resolve() (*Schema, error) {
 	}
 	s.RootType = root
 	return s, nil
+}
+
+// layout sets the field offsets, size and alignment of st after those of
+// the structs it holds; state marks the structs in progress (1) and done
+// (2).
+func (p *parser) layout(st *Struct, state map[*Struct]int) error {
+	switch state[st] {
+	case 1:
+		return fmt.Errorf("%s: struct %s contains itself", p.lex.file, st.Name)
+	case 2:
+		return nil
+	}
+	state[st] = 1
+	off, align := 0, 1
+	for i := range st.Fields {
+		f := &st.Fields[i]
+		switch f.Type.Kind {
+		case KScalar, KEnum:
+		case KStruct:
+			if err := p.layout(f.Type.Struct, state); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: struct %s.%s: a struct holds only scalars, enums and structs", p.lex.file, st.Name, f.Name)
+		}
+		// FlatBuffers struct layout (the C++ StructDef rules, the same
+		// as a C struct): each field at the next multiple of its
+		// alignment, the struct aligned to its largest member and its
+		// size padded to that alignment.
+		a := f.Type.Align()
+		off = (off + a - 1) &^ (a - 1)
+		f.Offset = off
+		off += f.Type.Size()
+		align = max(align, a)
+	}
+	st.Size = (off + align - 1) &^ (align - 1)
+	st.Align = align
+	state[st] = 2
+	return nil
+}
+
+// numberFields resolves the types of t's fields and gives each its vtable
+// slot.
+func (p *parser) numberFields(t *Table) error {
+	slot := 0
+	for i := range t.Fields {
+		f := &t.Fields[i]
+		if err := p.lookup(f.Type); err != nil {
+			return err
+		}
+		if f.Type.Kind == KVector {
+			switch f.Type.Elem.Kind {
+			case KScalar, KEnum, KStruct:
+			default:
+				// A vector of offsets lets many elements share one
+				// object, so verifying it needs a table budget (the C++
+				// verifier's max_tables) to stay linear.
+				return fmt.Errorf("%s: %s.%s: vectors of %s are not supported by the verifier generator", p.lex.file, t.Name, f.Name, f.Type.Elem)
+			}
+		}
+		// flatc numbers fields in declaration order; a union takes two
+		// slots, the hidden _type byte first.
+		if f.Type.Kind == KUnion {
+			f.TypeVOffset = 4 + 2*slot
+			slot++
+		}
+		f.VOffset = 4 + 2*slot
+		slot++
+	}
+	return nil
 }
