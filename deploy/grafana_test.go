@@ -21,7 +21,7 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
-	"github.com/treasured/treasured/internal/metricname"
+	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/netio"
 )
 

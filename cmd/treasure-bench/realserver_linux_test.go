@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
-	"github.com/treasured/treasured/internal/metricname"
+	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/netio"
 )
 

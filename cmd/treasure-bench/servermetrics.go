@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/treasured/treasured/internal/metricname"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // HistReport summarises the part of a server histogram observed between two

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/treasured/treasured/internal/metricname"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // Hist is a fixed-bucket histogram with one writer and concurrent readers.

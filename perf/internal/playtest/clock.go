@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/treasured/treasured/client"
-	"github.com/treasured/treasured/internal/metricname"
+	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
