@@ -21,8 +21,8 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
-	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // dashboardPanel is the part of a Grafana panel the test reads; rows nest

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
-	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // realServer is treasured's own netio and engine, in process on 127.0.0.1
