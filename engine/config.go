@@ -125,7 +125,7 @@ func DefaultConfig() Config {
 
 // Limits that keep every product of the engine's integer arithmetic inside
 // its type: positions and squared distances in int64, entity keys in uint32
-// (see snapshot.go), the record sort key in 56 bits (see order.go).
+// (see snapshot.go), the record sort key in 54 bits (see order.go).
 const (
 	maxRegions     = 255     // Record.Region is a uint8
 	maxZonesPerDim = 4096    // zone ids stay far below 2^31

@@ -6,7 +6,7 @@
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go, server.go)
-//	                   drain rings (drain.go) -> World.Step -> Config.Journal (journal.go)
+//	                   drain rings (server.go) -> World.Step -> Config.Journal (journal.go)
 //	                   -> fan-out (fanout.go)
 //	players <--UDP-- sendmmsg batches on a dup of the socket (batch.go, sendmmsg_linux.go)
 //

@@ -61,7 +61,6 @@ type Server struct {
 	recs    []engine.Record
 	fan     *fanout
 	drainFn func(*ringEntry)
-	drain   drainState
 
 	// Journal state, tick goroutine only (read by Shutdown after tickDone).
 	jrnl         Journal // cfg.Journal until its first error, then nil
@@ -125,7 +124,6 @@ func New(cfg Config, w World) (*Server, error) {
 		FanoutStats: make([]FanoutStats, cfg.FanoutWorkers),
 		origin:      time.Now(),
 		recs:        make([]engine.Record, 0, cfg.Loops*cfg.RingSize),
-		drain:       newDrainState(cfg.MaxPlayers),
 		booted:      make(chan struct{}),
 		runDone:     make(chan struct{}),
 		tickDone:    make(chan struct{}),
@@ -490,7 +488,6 @@ func (s *Server) tick(uint64) {
 	for _, l := range s.loops {
 		l.ring.Drain(s.drainFn)
 	}
-	s.recs = s.drain.finish(s.recs)
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
 	s.publishLoot()
@@ -516,7 +513,7 @@ func (s *Server) onEntry(e *ringEntry) {
 		s.TickStats.Leaves.inc()
 		s.fan.apply(e)
 	}
-	s.recs = s.drain.add(s.recs, &e.rec)
+	s.recs = append(s.recs, e.rec)
 }
 
 // housekeeper runs the loops' idle sweeps once a second, on their own
