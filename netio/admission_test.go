@@ -218,7 +218,7 @@ func testServerSessionsPerIP(t *testing.T, bc backendCase) {
 		t.Fatal(err)
 	}
 	const perIP = 8
-	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, SessionsPerIP: perIP}), EngineWorld(w))
+	srv := startServer(t, bc.config(Config{Loops: 2, SessionsPerIP: perIP}), EngineWorld(w))
 	defer shutdown(t, srv)
 	join := func(host netip.Addr, nonce uint64) error {
 		c, err := newTestClientFrom(srv.Addr(), host, nonce)

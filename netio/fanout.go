@@ -30,6 +30,9 @@ type World interface {
 	// NewSnapshotter returns the per-worker snapshot encoder (the engine's
 	// Scratch): each fan-out worker gets its own.
 	NewSnapshotter() Snapshotter
+	// Config is the world's configuration: the one source of its size
+	// (MaxPlayers, Regions) and tick rate (TickHz) that netio serves.
+	Config() engine.Config
 }
 
 // Snapshotter encodes one player's snapshot of the current tick. The bytes

@@ -104,12 +104,17 @@ type loopHandle struct {
 // New checks cfg and builds a server around w. Nothing is bound or started
 // until Start.
 func New(cfg Config, w World) (*Server, error) {
-	ap, err := cfg.normalize()
+	if w == nil {
+		return nil, configErr("no world")
+	}
+	shape, err := shapeOf(w.Config())
 	if err != nil {
 		return nil, err
 	}
-	if w == nil {
-		return nil, configErr("no world")
+	cfg.shape = shape
+	ap, err := cfg.normalize()
+	if err != nil {
+		return nil, err
 	}
 	var secret [32]byte
 	if _, err := crand.Read(secret[:]); err != nil {
@@ -137,17 +142,17 @@ func New(cfg Config, w World) (*Server, error) {
 		if _, err := crand.Read(seed[:]); err != nil {
 			return nil, fmt.Errorf("netio: loop seed: %w", err)
 		}
-		l, err := newLoop(i, s.params, cfg.MaxPlayers, cfg.RingSize, s.jar, seed, &s.tickNo, &s.draining, &s.LoopStats[i])
+		l, err := newLoop(i, s.params, cfg.shape.maxPlayers, cfg.RingSize, s.jar, seed, &s.tickNo, &s.draining, &s.LoopStats[i])
 		if err != nil {
 			return nil, err
 		}
-		l.part.restore(cfg.Restore, int64(cfg.ResumeGrace))
+		l.part.restore(cfg.Restore, int64(cfg.shape.grace))
 		s.loops[i] = l
 		s.bound[i].fd.Store(-1)
 	}
 	s.drainFn = s.onEntry
 	s.jrnl = cfg.Journal
-	s.ticker = ticker{clock: cfg.Clock, period: cfg.TickPeriod, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
+	s.ticker = ticker{clock: cfg.Clock, period: cfg.shape.period, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
 	return s, nil
 }
 
@@ -220,7 +225,7 @@ func (s *Server) Start() error {
 	go s.housekeeper()
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
 		"backend", s.cfg.Backend.String(), "inline_io", s.cfg.InlineIO,
-		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers,
+		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
 		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
 	return nil
 }
@@ -345,7 +350,7 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		}
 		workers[i] = newFanWorker(s.world.NewSnapshotter(), snd, &s.FanoutStats[i])
 	}
-	fan, err := newFanout(s.cfg.MaxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
+	fan, err := newFanout(s.cfg.shape.maxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
 	if err != nil {
 		return err
 	}
