@@ -2,13 +2,17 @@
 //
 //	players --UDP--> N event loops, one SO_REUSEPORT socket each (loop.go):
 //	                   gnet's (server.go) or, with BackendMmsg, ours: ppoll,
-//	                   then recvmmsg until empty (recv.go, recvmmsg_linux.go)
+//	                   then recvmmsg until empty (recv.go, rxsocket_linux.go)
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go, server.go)
 //	                   drain rings (server.go) -> World.Step -> Config.Journal (journal.go)
 //	                   -> fan-out (fanout.go)
-//	players <--UDP-- sendmmsg batches on a dup of the socket (batch.go, sendmmsg_linux.go)
+//	players <--UDP-- sendmmsg batches on a dup of the socket (fanout.go)
+//
+// The transport, netio/udp, holds the batch contracts (BatchSender,
+// BatchReceiver), the one wrapper each of sendmmsg(2) and recvmmsg(2), the
+// address type and the socket options, with their non-Linux twins.
 //
 // Who owns what:
 //

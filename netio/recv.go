@@ -8,37 +8,6 @@ import (
 	"github.com/treasured/treasured/schema"
 )
 
-// BatchReceiver is the receive seam of the mmsg backend: it reads many
-// datagrams in one system call where the platform allows (recvmmsg on
-// Linux). It mirrors BatchSender and wireguard-go's conn.ReceiveFunc.
-//
-// The contract:
-//
-//   - BatchSize is the most datagrams one Receive call returns. Callers size
-//     bufs, sizes and addrs to it once and never pass more.
-//   - len(sizes) and len(addrs) must be at least len(bufs). Every bufs[i]
-//     must be longer than schema.MaxDatagram (readBufferCap is), so that a
-//     datagram too long for the protocol arrives too long, truncated to the
-//     buffer at worst, and is dropped as oversized rather than passing for
-//     a legal one cut short.
-//   - Receive fills bufs[i][:sizes[i]] and addrs[i] for i < n and returns n.
-//     sizes[i] <= len(bufs[i]). An addrs[i] with Port 0 is a source the
-//     server cannot answer (a non-IP family, or port 0): the caller drops it.
-//   - Receive never blocks. n == 0 with a nil error means nothing was
-//     queued (EAGAIN). n < len(bufs) means the queue was empty when the call
-//     returned, so a caller draining "until EAGAIN" may stop there and save
-//     the system call that would only say so.
-//   - The buffers, sizes and addresses belong to the caller; Receive keeps
-//     none of them after it returns. It does not allocate.
-//   - An error other than EAGAIN (and EINTR, which Receive retries) is
-//     returned with n == 0; the socket stays usable.
-//
-// A BatchReceiver is used by one goroutine at a time: its loop's.
-type BatchReceiver interface {
-	BatchSize() int
-	Receive(bufs [][]byte, sizes []int, addrs []Addr) (n int, err error)
-}
-
 // sweepEvery is how often a loop ends idle sessions (the gnet backend's
 // housekeeper schedules the same period on gnet's task queue).
 const sweepEvery = int64(time.Second)

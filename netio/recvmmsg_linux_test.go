@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -46,7 +46,7 @@ func newMmsgPair(t testing.TB, batch int) *mmsgPair {
 	if err := unix.Bind(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	client, err := newMmsgSender(cfd, unix.AF_INET, batch)
+	client, err := udp.NewSocketSender(cfd, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func sockAddr(t testing.TB, fd int) Addr {
 		t.Fatal(err)
 	}
 	s4 := sa.(*unix.SockaddrInet4)
-	return AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
+	return udp.AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
 }
 
 func TestRecvmmsgReceive(t *testing.T) {
@@ -110,36 +110,6 @@ func TestRecvmmsgReceive(t *testing.T) {
 	}
 	if _, err := p.rx.Receive(make([][]byte, 9), sizes, addrs); err == nil {
 		t.Fatal("a batch larger than BatchSize was accepted")
-	}
-}
-
-// The kernel seam: EINTR is retried, other errors reported with n == 0.
-func TestRecvmmsgErrors(t *testing.T) {
-	r := newMmsgReceiver(-1, 4)
-	calls := 0
-	r.recvmmsg = func(fd int, hdrs []mmsghdr, flags int) (int, unix.Errno) {
-		calls++
-		if flags&unix.MSG_DONTWAIT == 0 {
-			t.Error("recvmmsg without MSG_DONTWAIT")
-		}
-		switch calls {
-		case 1:
-			return 0, unix.EINTR
-		case 2:
-			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(hdrs[0].hdr.Name))
-			*sa = unix.RawSockaddrInet6{Family: unix.AF_UNIX}
-			hdrs[0].n = 3
-			return 1, 0
-		}
-		return -1, unix.ENOMEM
-	}
-	bufs := [][]byte{make([]byte, readBufferCap)}
-	sizes, addrs := make([]int, 1), make([]Addr, 1)
-	if n, err := r.Receive(bufs, sizes, addrs); n != 1 || err != nil || sizes[0] != 3 || addrs[0].Port != 0 {
-		t.Fatalf("after EINTR: %d %v %d %v", n, err, sizes[0], addrs[0])
-	}
-	if n, err := r.Receive(bufs, sizes, addrs); n != 0 || err != unix.ENOMEM {
-		t.Fatalf("ENOMEM: %d %v", n, err)
 	}
 }
 

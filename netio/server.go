@@ -17,6 +17,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // Server is the treasured UDP server: N gnet event loops that answer
@@ -340,9 +341,9 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		if i == 0 {
 			s.checkBuffers(fd)
 		}
-		snd, err := newSocketSender(fd, s.cfg.BatchSize)
+		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize)
 		if err != nil {
-			_ = closeFD(fd)
+			_ = udp.CloseFD(fd)
 			for _, w := range workers[:i] {
 				_ = w.sender.Close()
 			}
@@ -363,18 +364,18 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 // Too small a receive buffer is where a loaded server loses datagrams
 // silently (RcvbufErrors in /proc/net/snmp), so the warning names the knob.
 func (s *Server) checkBuffers(fd int) {
-	rcv, snd, err := socketBuffers(fd)
+	rcv, snd, err := udp.SocketBuffers(fd)
 	if err != nil {
 		s.log.Debug("socket buffer sizes unavailable", "err", err)
 		return
 	}
 	if rcv < s.cfg.RecvBuffer {
-		s.log.Warn("kernel capped the UDP receive buffer; raise it with sysctl -w "+rcvSysctl+"=N",
-			"asked", s.cfg.RecvBuffer, "got", rcv, "sysctl", rcvSysctl)
+		s.log.Warn("kernel capped the UDP receive buffer; raise it with sysctl -w "+udp.RecvBufferSysctl+"=N",
+			"asked", s.cfg.RecvBuffer, "got", rcv, "sysctl", udp.RecvBufferSysctl)
 	}
 	if snd < s.cfg.SendBuffer {
-		s.log.Warn("kernel capped the UDP send buffer; raise it with sysctl -w "+sndSysctl+"=N",
-			"asked", s.cfg.SendBuffer, "got", snd, "sysctl", sndSysctl)
+		s.log.Warn("kernel capped the UDP send buffer; raise it with sysctl -w "+udp.SendBufferSysctl+"=N",
+			"asked", s.cfg.SendBuffer, "got", snd, "sysctl", udp.SendBufferSysctl)
 	}
 }
 
@@ -390,7 +391,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	if err != nil {
 		return gnet.None
 	}
-	src, ok := addrFromNet(c.RemoteAddr())
+	src, ok := udp.AddrFromNet(c.RemoteAddr())
 	if !ok {
 		l.stats.DatagramsIn.inc()
 		l.drop(DropBadSource)
