@@ -84,6 +84,11 @@ type fanWorker struct {
 	wait  bool
 	bye   bool // the current job sends Byes (counted apart from snapshots)
 	stats *FanoutStats
+	// between, if set, runs after each full batch of snapshots that more
+	// may follow: the tick goroutine's worker, when it also serves the
+	// socket (InlineIO), receives there, so a Ping or Input waits at most
+	// one send batch, not the whole fan-out.
+	between func()
 }
 
 func newFanWorker(snap Snapshotter, sender BatchSender, stats *FanoutStats) *fanWorker {
@@ -133,6 +138,9 @@ func (w *fanWorker) queue(b []byte, a Addr) {
 	w.n++
 	if w.n == len(w.bufs) {
 		w.flush()
+		if w.between != nil && !w.bye {
+			w.between()
+		}
 	}
 }
 

@@ -120,6 +120,20 @@ func (io *ioLoop) drain(s *Server, until func() bool) {
 	}
 }
 
+// interleave handles at most one batch of what is queued on the socket:
+// the fan-out's between-batches hook with InlineIO. One batch, not until
+// empty, so a flood delays the fan-out by at most one batch per send batch,
+// as the fan-out delays a Ping by at most one send batch.
+func (io *ioLoop) interleave(s *Server) {
+	if s.ioStop.Load() {
+		return
+	}
+	if _, _, err := io.batch(); err != nil && !io.errLogged {
+		io.errLogged = true
+		s.log.Warn("recvmmsg failed; still serving (logged once per loop)", "loop", io.l.idx, "err", err)
+	}
+}
+
 // maybeSweep runs the idle sweep when it is due and returns the server
 // clock reading it used.
 func (io *ioLoop) maybeSweep() int64 {
@@ -156,6 +170,8 @@ func (s *Server) startMmsg() error {
 	}
 	if s.cfg.InlineIO {
 		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, s: s, io: s.io[0]}
+		io := s.io[0]
+		s.fan.workers[0].between = func() { io.interleave(s) }
 		return nil
 	}
 	for i := range s.io {

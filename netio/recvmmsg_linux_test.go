@@ -166,6 +166,72 @@ func TestRecvmmsgNoAlloc(t *testing.T) {
 	}
 }
 
+// With InlineIO the tick goroutine both fans out and serves the socket. A
+// datagram waiting when the fan-out starts (a Hello here: the loop answers
+// it like a Ping) is answered after the first send batch, not after all
+// 16 batches of a 1,000-player fan-out.
+func TestFanoutInterleavesReceive(t *testing.T) {
+	p := newMmsgPair(t, 8)
+	r := newRig(t, rigOpts{})
+	s := &Server{log: discardLogger()}
+	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return r.now })
+	var answered []uint64 // Hellos answered when each Send began
+	snd := &hookSender{memSender: memSender{batch: 64}}
+	snd.onSend = func() { answered = append(answered, r.stats.Challenges.Load()) }
+	f, ps := newTestFanout(t, 1000, 64, snd)
+	f.workers[0].between = func() { io.interleave(s) }
+
+	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
+		t.Fatalf("client send: %+v", res)
+	}
+	if readable, err := p.sock.wait(10 * time.Second); !readable || err != nil {
+		t.Fatalf("the Hello never arrived: %v", err)
+	}
+	f.send(ps, false)
+	if len(answered) != 16 || answered[0] != 0 || answered[1] != 1 {
+		t.Fatalf("Hellos answered at each of %d sends: %v; want 0 at the first, 1 from the second on", len(answered), answered)
+	}
+	reply := make([]byte, 2048)
+	n, err := unix.Read(p.cfd, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := r.dec.Decode(reply[:n]); body != wire.BodyChallenge {
+		t.Fatalf("reply %v", body)
+	}
+
+	// Receiving between batches allocates nothing (here: nothing queued,
+	// a recvmmsg that finds the socket empty).
+	snd.onSend = func() {}
+	if n := testing.AllocsPerRun(20, func() { f.send(ps, false) }); n != 0 {
+		t.Fatalf("fan-out with receives between batches allocates %v", n)
+	}
+
+	// Once serving has stopped (Shutdown), the fan-out no longer receives.
+	s.ioStop.Store(true)
+	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
+		t.Fatalf("client send: %+v", res)
+	}
+	if readable, err := p.sock.wait(10 * time.Second); !readable || err != nil {
+		t.Fatalf("the second Hello never arrived: %v", err)
+	}
+	f.send(ps, false)
+	if got := r.stats.Challenges.Load(); got != 1 {
+		t.Fatalf("%d Hellos answered after the stop, want still 1", got)
+	}
+}
+
+// hookSender is a memSender that runs onSend as each Send begins.
+type hookSender struct {
+	memSender
+	onSend func()
+}
+
+func (h *hookSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
+	h.onSend()
+	return h.memSender.Send(bufs, addrs, wait)
+}
+
 // The inline clock: SleepUntil serves the socket until the deadline (a
 // Hello queued before and one sent during the wait are both answered) and
 // returns no earlier than the deadline; Now and Wall are the wrapped
