@@ -75,20 +75,22 @@ func kinds(recs []Record) string {
 }
 
 // cancellationTick builds the attacker's tick of issue 9 into recs: inputs
-// Inputs, the first cancel of them from sessions (slots stay..) that join
-// and leave within the tick, delivered Leave first (the worst arrival for
-// a kind-first sort); the others from stay players who stay.
+// Inputs, the first cancel of them from sessions (slots stay..) that join,
+// act and leave within the tick, arriving in that order (connect, Input,
+// Bye: the arrival netio's old compensation paid records × cancellations
+// for); the others from stay players who stay.
 func cancellationTick(recs []Record, stay, inputs, cancel int, gen, ack uint32) []Record {
 	recs = recs[:0]
 	for k := range inputs {
 		p, g := int32(k%stay), uint32(1)
 		if k < cancel {
 			p, g = int32(stay+k), gen
-			recs = append(recs,
-				Record{Kind: RecLeave, Player: p, Gen: g},
-				Record{Kind: RecJoin, Player: p, Gen: g, Key: uint64(p) + 1})
+			recs = append(recs, Record{Kind: RecJoin, Player: p, Gen: g, Key: uint64(p) + 1})
 		}
 		recs = append(recs, Record{Kind: RecInput, Player: p, Gen: g, AckTick: ack})
+		if k < cancel {
+			recs = append(recs, Record{Kind: RecLeave, Player: p, Gen: g})
+		}
 	}
 	return recs
 }
