@@ -173,13 +173,13 @@ func TestRecvmmsgNoAlloc(t *testing.T) {
 func TestFanoutInterleavesReceive(t *testing.T) {
 	p := newMmsgPair(t, 8)
 	r := newRig(t, rigOpts{})
-	s := &Server{log: discardLogger()}
+	b := newMmsgBackend(&Server{log: discardLogger()})
 	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return r.now })
 	var answered []uint64 // Hellos answered when each Send began
 	snd := &hookSender{memSender: memSender{batch: 64}}
 	snd.onSend = func() { answered = append(answered, r.stats.Challenges.Load()) }
 	f, ps := newTestFanout(t, 1000, 64, snd)
-	f.workers[0].between = func() { io.interleave(s) }
+	f.workers[0].between = func() { io.interleave(b) }
 
 	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
 		t.Fatalf("client send: %+v", res)
@@ -208,7 +208,7 @@ func TestFanoutInterleavesReceive(t *testing.T) {
 	}
 
 	// Once serving has stopped (Shutdown), the fan-out no longer receives.
-	s.ioStop.Store(true)
+	b.stopping.Store(true)
 	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
 		t.Fatalf("client send: %+v", res)
 	}
@@ -240,10 +240,10 @@ func (h *hookSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 func TestInlineClock(t *testing.T) {
 	p := newMmsgPair(t, 8)
 	r := newRig(t, rigOpts{})
-	s := &Server{log: discardLogger()}
+	b := newMmsgBackend(&Server{log: discardLogger()})
 	inner := NewMonoClock()
 	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return int64(inner.Now()) })
-	c := &ioClock{Clock: inner, s: s, io: io}
+	c := &ioClock{Clock: inner, b: b, io: io}
 
 	if got, want := c.Wall(time.Second), WallTime(inner, time.Second); !got.Equal(want) {
 		t.Fatalf("Wall %v, inner %v", got, want)
@@ -277,7 +277,7 @@ func TestInlineClock(t *testing.T) {
 		}
 	}
 
-	s.ioStop.Store(true)
+	b.stopping.Store(true)
 	send()
 	deadline = inner.Now() + 5*time.Millisecond
 	c.SleepUntil(deadline)

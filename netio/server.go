@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio/udp"
 )
@@ -27,10 +25,9 @@ import (
 //
 // Goroutines and what they own:
 //
-//   - event loop i (gnet's, or runIOLoop with BackendMmsg; OS-locked,
-//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i], its
-//     io[i] (mmsg), its
-//     sessions, its end of rings[i], its LoopStats.
+//   - event loop i (the backend's: gnet's, or mmsgBackend.run; OS-locked,
+//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i],
+//     its socket, its sessions, its end of rings[i], its LoopStats.
 //   - the tick goroutine (OS-locked, pinned to the engine CPU): the World,
 //     recs, the fan-out's peer table, fan-out worker 0, TickStats.
 //   - fan-out workers 1..W-1 (OS-locked, pinned): their batch and sender.
@@ -68,16 +65,9 @@ type Server struct {
 	jrnlFailedAt uint32  // tick whose Append failed (0: none)
 	jrnlCloseErr error
 
-	// mmsg backend (recv.go): one ioLoop per loop, stopped by ioStop.
-	io     []*ioLoop
-	ioStop atomic.Bool
-	ioWG   sync.WaitGroup
+	// be is the receive path: its loops, sockets and their stop (backend.go).
+	be backend
 
-	eng       gnet.Engine
-	bootErr   error
-	booted    chan struct{}
-	runDone   chan struct{} // closed when gnet.Run (or every mmsg loop) has returned
-	runErr    error         // why the loops stopped on their own, valid once runDone is closed
 	tickDone  chan struct{}
 	houseStop chan struct{}
 	houseDone chan struct{}
@@ -85,21 +75,6 @@ type Server struct {
 	started   atomic.Bool
 
 	strayLogged atomic.Bool // logged the impossible "unknown socket" once
-}
-
-// loopBinding ties a loop index to the gnet event loop that serves it. gnet
-// does not tell a callback which loop it runs on, but every datagram callback
-// carries the fd of the loop's own SO_REUSEPORT socket, so the first callback
-// with a new fd claims the next free index. Written once (CAS) by the loop
-// itself; read by every loop and by the housekeeper.
-type loopBinding struct {
-	fd atomic.Int64 // -1 until claimed
-	el atomic.Pointer[loopHandle]
-}
-
-type loopHandle struct {
-	el    gnet.EventLoop
-	sweep gnet.Runnable
 }
 
 // New checks cfg and builds a server around w. Nothing is bound or started
@@ -130,8 +105,6 @@ func New(cfg Config, w World) (*Server, error) {
 		FanoutStats: make([]FanoutStats, cfg.FanoutWorkers),
 		origin:      time.Now(),
 		recs:        make([]engine.Record, 0, cfg.Loops*cfg.RingSize),
-		booted:      make(chan struct{}),
-		runDone:     make(chan struct{}),
 		tickDone:    make(chan struct{}),
 		houseStop:   make(chan struct{}),
 		houseDone:   make(chan struct{}),
@@ -152,6 +125,7 @@ func New(cfg Config, w World) (*Server, error) {
 		s.bound[i].fd.Store(-1)
 	}
 	s.drainFn = s.onEntry
+	s.be = newBackend(s)
 	s.jrnl = cfg.Journal
 	s.ticker = ticker{clock: cfg.Clock, period: cfg.shape.period, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
 	return s, nil
@@ -189,13 +163,13 @@ func (s *Server) Sessions() int64 {
 // Done is closed when the event loops have stopped: after Shutdown, or on
 // their own if gnet failed, in which case Err says why. Either way the
 // caller should still call Shutdown, which sends the final snapshot and Byes.
-func (s *Server) Done() <-chan struct{} { return s.runDone }
+func (s *Server) Done() <-chan struct{} { return s.be.done() }
 
 // Err is the event loops' exit error, once Done is closed.
 func (s *Server) Err() error {
 	select {
-	case <-s.runDone:
-		return s.runErr
+	case <-s.be.done():
+		return s.be.err()
 	default:
 		return nil
 	}
@@ -214,11 +188,7 @@ func (s *Server) Start() error {
 	if err := s.resolvePort(); err != nil {
 		return err
 	}
-	if s.cfg.Backend == BackendMmsg {
-		if err := s.startMmsg(); err != nil {
-			return err
-		}
-	} else if err := s.startGnet(); err != nil {
+	if err := s.be.start(); err != nil {
 		return err
 	}
 
@@ -228,49 +198,6 @@ func (s *Server) Start() error {
 		"backend", s.cfg.Backend.String(), "inline_io", s.cfg.InlineIO,
 		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
 		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
-	return nil
-}
-
-// startGnet starts gnet's event loops and returns once they run.
-func (s *Server) startGnet() error {
-	network := "udp4"
-	if s.addr.Addr().Is6() {
-		network = "udp6"
-	}
-	opts := []gnet.Option{
-		// One SO_REUSEPORT socket per loop: the kernel spreads clients over
-		// the sockets by 4-tuple hash, so each client sticks to one loop,
-		// which is what lets a loop own its clients' sessions outright.
-		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(s.cfg.Loops),
-		gnet.WithReusePort(true),
-		// Each loop's goroutine keeps its OS thread, so pinning that thread
-		// in the loop's first callback pins the loop for good (unless the
-		// configuration asks for unlocked threads: see UnlockedThreads).
-		gnet.WithLockOSThread(!s.cfg.UnlockedThreads),
-		gnet.WithSocketRecvBuffer(s.cfg.RecvBuffer),
-		gnet.WithSocketSendBuffer(s.cfg.SendBuffer),
-		gnet.WithReadBufferCap(readBufferCap),
-		gnet.WithLogger(gnetLogger{s.log}),
-	}
-	h := &handler{srv: s}
-	go func() {
-		s.runErr = gnet.Run(h, network+"://"+s.addr.String(), opts...)
-		close(s.runDone)
-	}()
-	select {
-	case <-s.booted:
-		if s.bootErr != nil {
-			<-s.runDone
-			return s.bootErr
-		}
-	case <-s.runDone:
-		err := s.runErr
-		if err == nil {
-			err = errors.New("netio: gnet stopped during start-up")
-		}
-		return s.startErr(err)
-	}
 	return nil
 }
 
@@ -300,26 +227,6 @@ func (s *Server) resolvePort() error {
 		s.addr = netip.AddrPortFrom(s.addr.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
 	}
 	return pc.Close()
-}
-
-// handler adapts gnet's callbacks to the loops.
-type handler struct {
-	gnet.BuiltinEventEngine
-	srv *Server
-}
-
-// OnBoot runs once, before any loop starts: the moment to take the socket
-// duplicates the fan-out sends on and to read back the buffer sizes.
-func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.srv
-	s.eng = eng
-	err := s.bootFanout(eng.Dup)
-	s.bootErr = err
-	close(s.booted)
-	if err != nil {
-		return gnet.Shutdown
-	}
-	return gnet.None
 }
 
 // bootFanout builds the fan-out workers, each on its own dup() of the first
@@ -379,71 +286,8 @@ func (s *Server) checkBuffers(fd int) {
 	}
 }
 
-func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	s := h.srv
-	l := s.loopFor(c)
-	if l == nil {
-		return gnet.None
-	}
-	// Next(-1) on a UDP conn is the loop's read buffer itself, no copy; it
-	// is only valid during this callback, and datagram keeps none of it.
-	in, err := c.Next(-1)
-	if err != nil {
-		return gnet.None
-	}
-	src, ok := udp.AddrFromNet(c.RemoteAddr())
-	if !ok {
-		l.stats.DatagramsIn.inc()
-		l.drop(DropBadSource)
-		return gnet.None
-	}
-	out := l.datagram(in, src, s.now())
-	if out != nil {
-		if _, err := c.Write(out); err != nil {
-			l.stats.SendErrors.inc()
-		} else {
-			l.stats.DatagramsOut.inc()
-			l.stats.BytesOut.add(uint64(len(out)))
-		}
-	}
-	return gnet.None
-}
-
 // now is the loops' clock: monotonic nanoseconds since New.
 func (s *Server) now() int64 { return int64(time.Since(s.origin)) }
-
-// loopFor finds (or, on a loop's first datagram, claims) the loop state of
-// the gnet loop running this callback. A linear scan of at most a few dozen
-// atomic loads: cheaper than a map, and race-free.
-func (s *Server) loopFor(c gnet.Conn) *loop {
-	fd := int64(c.Fd())
-	for i := range s.bound {
-		if s.bound[i].fd.Load() == fd {
-			return s.loops[i]
-		}
-	}
-	for i := range s.bound {
-		if s.bound[i].fd.CompareAndSwap(-1, fd) {
-			l := s.loops[i]
-			s.pinLoop(i)
-			s.bound[i].el.Store(&loopHandle{
-				el: c.EventLoop(),
-				sweep: gnet.RunnableFunc(func(context.Context) error {
-					l.sweep(s.now())
-					return nil
-				}),
-			})
-			return l
-		}
-		if s.bound[i].fd.Load() == fd {
-			return s.loops[i] // another claim raced ours for this fd: impossible, but harmless
-		}
-	}
-	if s.strayLogged.CompareAndSwap(false, true) {
-		s.log.Error("datagrams on an unknown socket (more sockets than loops); dropping them", "fd", fd)
-	}
-	return nil
-}
 
 // pinLoop pins the calling loop thread (gnet has locked it) to its I/O CPU.
 func (s *Server) pinLoop(i int) {
@@ -573,18 +417,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 	// final drain below.
 	var errs []error
 	select {
-	case <-s.runDone: // the loops already stopped on their own (Err says why)
+	case <-s.be.done(): // the loops already stopped on their own (Err says why)
 	default:
-		if s.cfg.Backend == BackendMmsg {
-			s.stopIO()
-		} else if err := s.eng.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop event loops: %w", err))
+		if err := s.be.stop(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	select {
-	case <-s.runDone:
-		if s.runErr != nil {
-			errs = append(errs, fmt.Errorf("event loops: %w", s.runErr))
+	case <-s.be.done():
+		if err := s.be.err(); err != nil {
+			errs = append(errs, fmt.Errorf("event loops: %w", err))
 		}
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("event loops: %w", ctx.Err()))
@@ -619,18 +461,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.fan.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close fan-out sockets: %w", err))
 	}
-	// The mmsg loops (or, inline, the tick goroutine) are done with their
-	// sockets; gnet closes its own.
-	s.closeIO()
+	// The loops (or, inline, the tick goroutine) are done with their sockets.
+	s.be.close()
 	s.log.Info("shut down", "final_tick", s.tickNo.Load(), "byes", len(live))
 	return errors.Join(errs...)
 }
-
-// gnetLogger routes gnet's own log lines to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }
