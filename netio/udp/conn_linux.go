@@ -271,22 +271,14 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		h.Hdr.SetControllen(ctrlSize)
 		h.Len = 0
 	}
-	for {
-		n, e := Recvmmsg(c.fd, c.hdrs[:m], unix.MSG_DONTWAIT)
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, nil
-		default:
-			return 0, fmt.Errorf("udp: recvmmsg: %w", e)
-		}
-		for i := range n {
-			c.parseRecv(i, &msgs[i])
-		}
-		return int(n), nil
+	n, e := recvQueued(Recvmmsg, c.fd, c.hdrs[:m])
+	if e != 0 {
+		return 0, fmt.Errorf("udp: recvmmsg: %w", e)
 	}
+	for i := range n {
+		c.parseRecv(i, &msgs[i])
+	}
+	return n, nil
 }
 
 // parseRecv fills m from hdrs[i] after recvmmsg.

@@ -24,6 +24,24 @@ func Recvmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
 	return int(n), e
 }
 
+// recvQueued takes what is queued: recv (Recvmmsg, or a test's kernel)
+// with MSG_DONTWAIT, retrying EINTR. Nothing queued (EAGAIN) is n == 0
+// without an errno.
+func recvQueued(recv recvmmsgFunc, fd int, hdrs []unix.Mmsghdr) (int, unix.Errno) {
+	for {
+		n, e := recv(fd, hdrs, unix.MSG_DONTWAIT)
+		switch e {
+		case 0:
+			return n, 0
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, 0
+		}
+		return 0, e
+	}
+}
+
 // mmsgReceiver is the Linux BatchReceiver: recvmmsg(2) with MSG_DONTWAIT
 // into the caller's buffers. The headers, iovecs and sockaddrs it hands the
 // kernel are allocated once, in newMmsgReceiver.
@@ -79,20 +97,9 @@ func (r *mmsgReceiver) Receive(bufs [][]byte, sizes []int, addrs []Addr) (int, e
 		h.Hdr.SetIovlen(1)
 		h.Len = 0
 	}
-	var n int
-	for {
-		var errno unix.Errno
-		n, errno = r.recvmmsg(r.fd, r.hdrs[:m], unix.MSG_DONTWAIT)
-		switch errno {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, nil
-		default:
-			return 0, errno
-		}
-		break
+	n, errno := recvQueued(r.recvmmsg, r.fd, r.hdrs[:m])
+	if errno != 0 {
+		return 0, errno
 	}
 	for i := range n {
 		h := &r.hdrs[i]
