@@ -1,8 +1,10 @@
 // Package netio turns the engine into a UDP server (docs/ARCHITECTURE.md "Data flow").
 //
-//	players --UDP--> N event loops, one SO_REUSEPORT socket each (loop.go):
-//	                   gnet's (server.go) or, with BackendMmsg, ours: ppoll,
-//	                   then recvmmsg until empty (recv.go, rxsocket_linux.go)
+//	players --UDP--> N event loops, one SO_REUSEPORT socket each, behind one
+//	                   backend seam (backend.go): gnet's (backend_gnet.go) or,
+//	                   with BackendMmsg, ours: ppoll, then recvmmsg until empty
+//	                   (backend_mmsg.go, recv.go, rxsocket_linux.go)
+//	                 the protocol dispatcher (dispatch.go), per datagram:
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go, server.go)
