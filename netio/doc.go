@@ -7,8 +7,8 @@
 //	                 the protocol dispatcher (dispatch.go), per datagram:
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
-//	                 tick goroutine, absolute deadlines (tick.go, server.go)
-//	                   drain rings (server.go) -> World.Step -> Config.Journal (journal.go)
+//	                 tick goroutine, absolute deadlines (tick.go: all of its code)
+//	                   drain rings (tick.go) -> World.Step -> Config.Journal (journal.go)
 //	                   -> fan-out (fanout.go)
 //	players <--UDP-- sendmmsg batches on a dup of the socket (fanout.go)
 //

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,25 +33,30 @@ import (
 //   - the housekeeper: schedules sweeps on the loops, rotates cookie secrets.
 //   - whoever calls Shutdown.
 type Server struct {
-	cfg   Config
-	addr  netip.AddrPort
-	log   *slog.Logger
-	world World
-
+	// Fixed at New; read by everyone.
+	cfg    Config
+	addr   netip.AddrPort
+	log    *slog.Logger
+	world  World // the tick goroutine's alone once started
 	params *loopParams
-	jar    *cookieJar
-	loops  []*loop
-	bound  []loopBinding
+	origin time.Time // server clock 0 for the loops
 
+	// The loops' state: loop i's own (and its LoopStats) is written only
+	// by the goroutine that serves it; jar rotates under the housekeeper.
+	jar   *cookieJar
+	loops []*loop
+	bound []loopBinding // gnet backend: which gnet loop serves loops[i]
+
+	// Counters, atomic: written by their owners, read by /metrics.
 	LoopStats   []LoopStats
 	FanoutStats []FanoutStats
 	TickStats   TickStats
 	EngineStats EngineStats // the engine's own counters, published each tick
 
+	// Shared flags and the tick number, atomic.
 	tickNo   atomic.Uint32 // engine tick, for Welcome and Pong
 	draining atomic.Bool
 	stopTick atomic.Bool
-	origin   time.Time // server clock 0 for the loops
 
 	// Tick goroutine state.
 	ticker  ticker
@@ -68,6 +72,7 @@ type Server struct {
 	// be is the receive path: its loops, sockets and their stop (backend.go).
 	be backend
 
+	// Lifecycle: Start, Shutdown, the housekeeper.
 	tickDone  chan struct{}
 	houseStop chan struct{}
 	houseDone chan struct{}
@@ -310,60 +315,6 @@ func (s *Server) pinFanout(w int) {
 	if err := s.cfg.PinThread([]int{cpu}); err != nil {
 		s.log.Warn("cannot pin fan-out worker", "worker", w, "cpu", cpu, "err", err)
 	}
-}
-
-// runTicks is the tick goroutine.
-func (s *Server) runTicks() {
-	defer close(s.tickDone)
-	if !s.cfg.UnlockedThreads {
-		// Locked and never unlocked: when a goroutine exits still locked,
-		// the runtime destroys its thread, so the CPU pin below dies with
-		// it instead of leaking to whatever goroutine the thread would run
-		// next.
-		runtime.LockOSThread()
-		if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
-			if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
-				s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
-			}
-		}
-	}
-	s.ticker.run(&s.stopTick)
-	// After the final tick, on the goroutine that appended.
-	s.closeJournal()
-}
-
-// tick is one engine tick: drain every ring, step, send the snapshots.
-func (s *Server) tick(uint64) {
-	s.recs = s.recs[:0]
-	for _, l := range s.loops {
-		l.ring.Drain(s.drainFn)
-	}
-	s.TickStats.Records.add(uint64(len(s.recs)))
-	s.world.Step(s.recs)
-	s.publishLoot()
-	t := s.world.Tick()
-	if s.jrnl != nil {
-		s.journalTick(t)
-	}
-	s.tickNo.Store(t)
-	s.TickStats.Tick.set(int64(t))
-	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
-	s.fan.send(s.fan.players, false)
-	s.EngineStats.publish()
-	s.TickStats.LastAt.set(s.now())
-}
-
-// onEntry takes one drained ring entry (tick goroutine).
-func (s *Server) onEntry(e *ringEntry) {
-	switch e.rec.Kind {
-	case engine.RecJoin:
-		s.TickStats.Joins.inc()
-		s.fan.apply(e)
-	case engine.RecLeave:
-		s.TickStats.Leaves.inc()
-		s.fan.apply(e)
-	}
-	s.recs = append(s.recs, e.rec)
 }
 
 // housekeeper runs the loops' idle sweeps once a second, on their own
