@@ -96,7 +96,7 @@ func scrapeServer(t *testing.T) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1, MaxPlayers: 64, Regions: ecfg.Regions,
+	srv, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1,
 		Journal: jw, Logger: slog.New(slog.DiscardHandler)}, netio.EngineWorld(w))
 	if err != nil {
 		t.Fatal(err)

@@ -5,10 +5,11 @@ import "github.com/treasured/treasured/schema"
 // RecordKind says what a Record asks of the engine.
 type RecordKind uint8
 
-// Record kinds. Within one tick the engine orders records by (player, kind,
-// action seq), so the order here is part of the deterministic contract:
-// a Leave and a Join of the same slot in one tick mean "the old session
-// left, a new one joined".
+// Record kinds. Within one tick the engine orders records by (player,
+// generation, lifecycle, content), the lifecycle of one generation being
+// Join, Inputs, Leave (order.go). So a Leave of generation g and a Join of
+// g+1 in one tick mean "the old session left, a new one joined", and a Join
+// and a Leave of the same generation mean "it came, acted and left".
 const (
 	RecLeave RecordKind = 1 // session ended (Bye, idle timeout, shutdown)
 	RecJoin  RecordKind = 2 // slot activated after a valid Connect

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Config fixes the world: its geometry, its rules and the size of every arena.
@@ -123,9 +124,29 @@ func DefaultConfig() Config {
 	}
 }
 
+// TickPeriod is one tick of wall time. It and TickHzOf are the only places
+// the tick rate turns into a period or back: netio's tick scheduler, the
+// Welcome's tick_hz and every duration given in ticks derive from TickHz.
+func (c Config) TickPeriod() time.Duration { return time.Second / time.Duration(c.TickHz) }
+
+// Ticks is d in whole ticks, rounded down and capped at the uint32 range.
+func (c Config) Ticks(d time.Duration) uint32 {
+	return uint32(min(max(0, d/c.TickPeriod()), 1<<32-1))
+}
+
+// TickHzOf is the tick rate whose period is period. The rate is part of the
+// world (journaled, checkpointed), so a period that does not divide one
+// second, which would silently become another rate, is an error.
+func TickHzOf(period time.Duration) (uint32, error) {
+	if period <= 0 || time.Second%period != 0 {
+		return 0, fmt.Errorf("engine: tick period %v does not divide one second (50ms, 20ms, 100ms...)", period)
+	}
+	return uint32(time.Second / period), nil
+}
+
 // Limits that keep every product of the engine's integer arithmetic inside
 // its type: positions and squared distances in int64, entity keys in uint32
-// (see snapshot.go), the record sort key in 56 bits (see order.go).
+// (see snapshot.go), the record sort key in 54 bits (see order.go).
 const (
 	maxRegions     = 255     // Record.Region is a uint8
 	maxZonesPerDim = 4096    // zone ids stay far below 2^31

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLootIDIsUniqueAndInvertible(t *testing.T) {
@@ -197,6 +198,36 @@ func TestSelectSmallest(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, want[:k]) {
 			t.Fatalf("n=%d k=%d: wrong selection", n, k)
+		}
+	}
+}
+
+// The tick rate turns into a period and back in one place: a period that
+// does not divide one second is refused instead of becoming another rate
+// (a 30 s respawn silently turning into 60 s).
+func TestTickHzOf(t *testing.T) {
+	for _, c := range []struct {
+		period time.Duration
+		hz     uint32
+		ok     bool
+	}{
+		{50 * time.Millisecond, 20, true},
+		{100 * time.Millisecond, 10, true},
+		{time.Millisecond, 1000, true},
+		{30 * time.Millisecond, 0, false},
+		{0, 0, false},
+		{-time.Second, 0, false},
+	} {
+		hz, err := TickHzOf(c.period)
+		if (err == nil) != c.ok || hz != c.hz {
+			t.Errorf("TickHzOf(%v) = %d, %v", c.period, hz, err)
+		}
+		if c.ok {
+			cfg := DefaultConfig()
+			cfg.TickHz = hz
+			if cfg.TickPeriod() != c.period || cfg.Ticks(30*time.Second) != 30*hz || cfg.Ticks(-time.Second) != 0 {
+				t.Errorf("%d Hz: period %v, 30 s = %d ticks", hz, cfg.TickPeriod(), cfg.Ticks(30*time.Second))
+			}
 		}
 	}
 }

@@ -9,16 +9,28 @@ import (
 )
 
 // Ordering of a tick's records (docs/ARCHITECTURE.md "Determinism"): records arrive in
-// any order, from any loop; the engine applies them in (player, kind, content)
-// order, a total order on their contents, so the same multiset of records
-// gives the same sequence — and the same journal bytes — whatever the arrival.
+// any order, from any loop; the engine applies them in (player, generation,
+// lifecycle, content) order, a total order on their contents, so the same
+// multiset of records gives the same sequence — and the same journal bytes —
+// whatever the arrival.
 //
-// Sort key: player<<34 | kind<<32 | arrival index, radix-sorted on the
-// player+kind bits (LSD, stable, O(n), no allocation). Runs of the same
-// (player, kind) — duplicates, several Inputs in one tick — are then put in
-// content order by insertion sort; they are short.
+// Within one generation (one session of a slot) the lifecycle order is Join,
+// Inputs, Leave: the order in which a session can produce them. Generations
+// of a slot only grow, so an older session's records, its Leave included,
+// come before a newer one's Join. A session that connects and ends within
+// one tick therefore joins, acts and leaves, whatever netio does with it;
+// netio needs no compensation of its own.
+//
+// Sort key: player<<32 | arrival index, radix-sorted on the player bits
+// (LSD, stable, O(n), no allocation). Each player's run is then put in
+// compareRecords order: insertion sort when short (the common case, one
+// Input), pdqsort beyond, so a run an attacker inflates costs O(n log n).
 
-const radixBits = 11
+const (
+	radixBits = 11
+	// shortRun is the longest run insertion-sorted.
+	shortRun = 12
+)
 
 // order validates recs, sorts them into w.ordered and counts the rejects.
 func (w *World) order(recs []Record) {
@@ -30,12 +42,22 @@ func (w *World) order(recs []Record) {
 			w.stats.BadRecords++
 			continue
 		}
-		keys = append(keys, uint64(r.Player)<<34|uint64(r.Kind)<<32|uint64(i))
+		keys = append(keys, uint64(r.Player)<<32|uint64(i))
 	}
 	if len(keys) < 256 {
 		slices.Sort(keys)
 	} else {
 		keys = w.radixSort(keys)
+	}
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j]>>32 == keys[i]>>32 {
+			j++
+		}
+		if j-i > 1 {
+			sortRun(keys[i:j], recs)
+		}
+		i = j
 	}
 	w.keys = keys
 
@@ -47,20 +69,25 @@ func (w *World) order(recs []Record) {
 		// equal records are byte-equal in the journal.
 		clear(r.Actions[r.N:])
 	}
-	for i := 0; i < len(out); {
-		j := i + 1
-		for j < len(out) && out[j].Player == out[i].Player && out[j].Kind == out[i].Kind {
-			j++
-		}
-		if j-i > 1 {
-			insertionSort(out[i:j])
-		}
-		i = j
-	}
 	w.ordered = out
 }
 
-// radixSort sorts keys on bits 32.. (player and kind) and returns the sorted
+// sortRun puts one player's keys in compareRecords order of their records.
+func sortRun(keys []uint64, recs []Record) {
+	if len(keys) <= shortRun {
+		for a := 1; a < len(keys); a++ {
+			for b := a; b > 0 && compareRecords(&recs[uint32(keys[b-1])], &recs[uint32(keys[b])]) > 0; b-- {
+				keys[b-1], keys[b] = keys[b], keys[b-1]
+			}
+		}
+		return
+	}
+	slices.SortFunc(keys, func(a, b uint64) int {
+		return compareRecords(&recs[uint32(a)], &recs[uint32(b)])
+	})
+}
+
+// radixSort sorts keys on bits 32.. (the player) and returns the sorted
 // slice, which is keys or w.keysTmp.
 func (w *World) radixSort(keys []uint64) []uint64 {
 	if cap(w.keysTmp) < len(keys) {
@@ -68,7 +95,7 @@ func (w *World) radixSort(keys []uint64) []uint64 {
 		w.keysTmp = make([]uint64, 0, len(keys))
 	}
 	tmp := w.keysTmp[:len(keys)]
-	width := 2 + bits.Len32(uint32(len(w.players)-1))
+	width := bits.Len32(uint32(len(w.players) - 1))
 	var count [1 << radixBits]int32
 	for shift := 32; shift < 32+width; shift += radixBits {
 		clear(count[:])
@@ -91,12 +118,15 @@ func (w *World) radixSort(keys []uint64) []uint64 {
 	return keys
 }
 
-func insertionSort(rs []Record) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && compareRecords(&rs[j-1], &rs[j]) > 0; j-- {
-			rs[j-1], rs[j] = rs[j], rs[j-1]
-		}
+// lifecycle ranks a session's record kinds in the order it produces them.
+func lifecycle(k RecordKind) uint8 {
+	switch k {
+	case RecJoin:
+		return 0
+	case RecInput:
+		return 1
 	}
+	return 2
 }
 
 // compareRecords is a total order on the meaningful content of a record.
@@ -104,10 +134,10 @@ func compareRecords(a, b *Record) int {
 	if c := cmp.Compare(a.Player, b.Player); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
+	if c := cmp.Compare(lifecycle(a.Kind), lifecycle(b.Kind)); c != 0 {
 		return c
 	}
 	if a.N > 0 && b.N > 0 {

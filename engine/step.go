@@ -124,56 +124,79 @@ func (w *World) index() {
 	w.zoneStart[w.geo.zones] = n
 }
 
-// applyPlayer applies one player's records, sorted Leave < Join < Input.
+// applyPlayer applies one player's records, in order.go's order: by
+// generation, and within one Join, Inputs, Leave.
 func (w *World) applyPlayer(i int32, recs []Record) {
-	p := &w.players[i]
-	k := 0
-	for ; k < len(recs) && recs[k].Kind == RecLeave; k++ {
-		if p.active && p.gen == recs[k].Gen {
-			w.leave(i)
-			w.stats.Leaves++
-		} else {
-			w.stats.StaleRecords++
-		}
-	}
-	for ; k < len(recs) && recs[k].Kind == RecJoin; k++ {
+	for k := 0; k < len(recs); {
 		r := &recs[k]
-		if int(r.Region) >= w.cfg.Regions {
-			w.stats.JoinBadRegion++
-			continue
-		}
-		if p.active {
-			if p.gen == r.Gen {
-				w.stats.JoinDup++
-				continue
+		switch r.Kind {
+		case RecLeave:
+			w.applyLeave(i, r)
+			k++
+		case RecJoin:
+			w.applyJoin(i, r)
+			k++
+		default:
+			j := k + 1
+			for j < len(recs) && recs[j].Kind == RecInput && recs[j].Gen == r.Gen {
+				j++
 			}
-			w.leave(i)
-			w.stats.JoinReplaced++
+			w.applyInputs(i, recs[k:j])
+			k = j
 		}
-		w.stats.Joins++
-		if p.parked && p.key != r.Key {
-			w.dropParked(i) // netio gave the slot away: grace ends early
-			w.stats.ParkedEvicted++
-		}
-		if p.parked {
-			w.unpark(i)
-			w.attach(i, r)
-			continue
-		}
-		if j := w.findParked(r.Key); j >= 0 {
-			w.moveParked(i, j)
-			w.attach(i, r)
-			w.newOccupant(i) // slot i's earlier players' openings are not this player's
-			continue
-		}
-		w.join(i, r)
 	}
+}
 
-	// Inputs: the union of their actions, applied once each in action_seq
-	// order, whatever the records they came in.
+func (w *World) applyLeave(i int32, r *Record) {
+	p := &w.players[i]
+	if p.active && p.gen == r.Gen {
+		w.leave(i)
+		w.stats.Leaves++
+		return
+	}
+	w.stats.StaleRecords++
+}
+
+func (w *World) applyJoin(i int32, r *Record) {
+	p := &w.players[i]
+	if int(r.Region) >= w.cfg.Regions {
+		w.stats.JoinBadRegion++
+		return
+	}
+	if p.active {
+		if p.gen == r.Gen {
+			w.stats.JoinDup++
+			return
+		}
+		w.leave(i)
+		w.stats.JoinReplaced++
+	}
+	w.stats.Joins++
+	if p.parked && p.key != r.Key {
+		w.dropParked(i) // netio gave the slot away: grace ends early
+		w.stats.ParkedEvicted++
+	}
+	if p.parked {
+		w.unpark(i)
+		w.attach(i, r)
+		return
+	}
+	if j := w.findParked(r.Key); j >= 0 {
+		w.moveParked(i, j)
+		w.attach(i, r)
+		w.newOccupant(i) // slot i's earlier players' openings are not this player's
+		return
+	}
+	w.join(i, r)
+}
+
+// applyInputs applies one generation's Inputs: the union of their actions,
+// applied once each in action_seq order, whatever the records they came in.
+func (w *World) applyInputs(i int32, recs []Record) {
+	p := &w.players[i]
 	acts := w.acts[:0]
 	ack := p.ack
-	for ; k < len(recs); k++ {
+	for k := range recs {
 		r := &recs[k]
 		if !p.active || p.gen != r.Gen {
 			w.stats.StaleRecords++

@@ -49,7 +49,7 @@ func (s *Server) health() (bool, string) {
 	if s.TickStats.Ticks.Load() == 0 {
 		return false, "starting"
 	}
-	if age := time.Duration(s.now() - last); age > 20*s.cfg.TickPeriod {
+	if age := time.Duration(s.now() - last); age > 20*s.cfg.shape.period {
 		return false, fmt.Sprintf("tick stalled for %v at tick %d", age.Round(time.Millisecond), s.tickNo.Load())
 	}
 	return true, fmt.Sprintf("ok tick=%d sessions=%d", s.tickNo.Load(), s.Sessions())

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
 
 // v4 is 127.a.b.c:port, loopback addresses standing in for distinct hosts.
 func v4(a, b, c byte, port uint16) Addr {
-	return AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, a, b, c}), port))
+	return udp.AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, a, b, c}), port))
 }
 
 // tryJoin runs a handshake from src and returns the body of the answer to
@@ -218,7 +219,7 @@ func testServerSessionsPerIP(t *testing.T, bc backendCase) {
 		t.Fatal(err)
 	}
 	const perIP = 8
-	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, SessionsPerIP: perIP}), EngineWorld(w))
+	srv := startServer(t, bc.config(Config{Loops: 2, SessionsPerIP: perIP}), EngineWorld(w))
 	defer shutdown(t, srv)
 	join := func(host netip.Addr, nonce uint64) error {
 		c, err := newTestClientFrom(srv.Addr(), host, nonce)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // benchWorld is an engine with n joined players, spread over the regions.
@@ -44,7 +45,7 @@ func BenchmarkFanout1000(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer rx.Close()
-				sink = AddrFromAddrPort(rx.LocalAddr().(*net.UDPAddr).AddrPort())
+				sink = udp.AddrFromAddrPort(rx.LocalAddr().(*net.UDPAddr).AddrPort())
 				snd = loopbackSender(b)
 			}
 			fw := newFanWorker(EngineWorld(w).NewSnapshotter(), snd, &FanoutStats{})

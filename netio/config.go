@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -66,15 +67,11 @@ type Config struct {
 	// final tick, on the tick goroutine.
 	Journal Journal
 
-	// MaxPlayers is the number of player slots, the engine's MaxPlayers:
-	// session slot == engine player index.
-	MaxPlayers int
-	// Regions is the number of regions; a Connect naming another is
-	// rejected with BadRegion. Default 1.
-	Regions int
+	// The world's size (player slots, regions) and tick rate are not set
+	// here: New reads them from the World's engine.Config, their one source
+	// (see worldShape).
+	shape worldShape
 
-	// TickPeriod is the engine's tick (docs/ARCHITECTURE.md "Threads and cores": 50 ms, 20 Hz).
-	TickPeriod time.Duration
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one
 	// Input per tick, so a ring must hold a loop's share of the players
@@ -138,13 +135,11 @@ type Config struct {
 	// datagram. Default slog.Default().
 	Logger *slog.Logger
 
-	// ResumeGrace keeps the slot of an ended session reserved for its
-	// player key this long, so a reconnect with that key gets the same
-	// slot and generation back (engine.Config.GraceTicks, as a duration;
-	// 0: slots are free at once). Restore, if set, is asked about every
-	// slot at New: what a recovered world remembers (see RestoreFunc).
-	ResumeGrace time.Duration
-	Restore     RestoreFunc
+	// Restore, if set, is asked about every slot at New: what a recovered
+	// world remembers (see RestoreFunc). An ended session's slot stays
+	// reserved for its player key for the world's GraceTicks, so a
+	// reconnect with that key gets the same slot and generation back.
+	Restore RestoreFunc
 }
 
 // Backend selects the receive path. Both backends hand every datagram to
@@ -184,7 +179,6 @@ func ParseBackend(s string) (Backend, error) {
 
 // Default values; see the Config fields for why.
 const (
-	DefaultTickPeriod    = 50 * time.Millisecond
 	DefaultRingSize      = 4096 // the smallest default; see Config.RingSize
 	DefaultBatchSize     = 64
 	DefaultIdleTimeout   = 10 * time.Second
@@ -217,7 +211,34 @@ func configErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 }
 
+// worldShape is what netio takes from its World's engine.Config: the world
+// size and tick rate have one source, the engine's config (validated by the
+// engine), which is journaled and checkpointed.
+type worldShape struct {
+	maxPlayers int
+	regions    int
+	tickHz     uint16        // the Welcome's tick_hz (engine bound: <= 1000)
+	period     time.Duration // the tick scheduler's period
+	grace      time.Duration // GraceTicks as wall time: slot reservation
+}
+
+// shapeOf reads the world's shape from its config, refusing one the engine
+// would refuse.
+func shapeOf(ec engine.Config) (worldShape, error) {
+	if err := ec.Validate(); err != nil {
+		return worldShape{}, configErr("world config: %v", err)
+	}
+	return worldShape{
+		maxPlayers: ec.MaxPlayers,
+		regions:    ec.Regions,
+		tickHz:     uint16(ec.TickHz),
+		period:     ec.TickPeriod(),
+		grace:      time.Duration(ec.GraceTicks) * ec.TickPeriod(),
+	}, nil
+}
+
 // normalize fills defaults and validates. It returns the listen address.
+// c.shape must be set (New: from the World).
 func (c *Config) normalize() (netip.AddrPort, error) {
 	ap, err := netip.ParseAddrPort(c.Addr)
 	if err != nil {
@@ -253,23 +274,11 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	if c.FanoutWorkers < 1 || c.FanoutWorkers > 64 {
 		return ap, configErr("%d fan-out workers: want 1..64", c.FanoutWorkers)
 	}
-	if c.MaxPlayers < 1 || c.MaxPlayers > MaxSlots {
-		return ap, configErr("%d player slots: want 1..%d", c.MaxPlayers, MaxSlots)
-	}
-	if c.Regions == 0 {
-		c.Regions = 1
-	}
-	if c.Regions < 1 || c.Regions > 256 {
-		return ap, configErr("%d regions: want 1..256 (a region is a byte on the wire)", c.Regions)
-	}
-	if c.TickPeriod == 0 {
-		c.TickPeriod = DefaultTickPeriod
-	}
-	if c.TickPeriod < time.Millisecond || c.TickPeriod > time.Second {
-		return ap, configErr("tick period %v: want 1ms..1s", c.TickPeriod)
+	if c.shape.maxPlayers < 1 || c.shape.maxPlayers > MaxSlots {
+		return ap, configErr("world of %d player slots: netio serves 1..%d", c.shape.maxPlayers, MaxSlots)
 	}
 	if c.RingSize == 0 {
-		c.RingSize = defaultRingSize(c.MaxPlayers, c.Loops)
+		c.RingSize = defaultRingSize(c.shape.maxPlayers, c.Loops)
 	}
 	if c.RingSize < 2 || c.RingSize&(c.RingSize-1) != 0 || c.RingSize > 1<<20 {
 		return ap, configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)
@@ -290,7 +299,7 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	if c.CookieRotate == 0 {
 		c.CookieRotate = 2 * c.CookieTTL
 	}
-	if c.IdleTimeout < c.TickPeriod || c.CookieTTL < time.Second {
+	if c.IdleTimeout < c.shape.period || c.CookieTTL < time.Second {
 		return ap, configErr("idle timeout %v must be >= a tick and cookie TTL %v >= 1s", c.IdleTimeout, c.CookieTTL)
 	}
 	if c.CookieRotate < c.CookieTTL {
@@ -348,8 +357,8 @@ func (c *Config) params(originUnixMs int64) *loopParams {
 	cost := func(rate float64) int64 { return int64(math.Round(1e9 / rate)) }
 	p := &loopParams{
 		loops:        c.Loops,
-		regions:      c.Regions,
-		tickHz:       uint16(min(math.MaxUint16, time.Second/c.TickPeriod)),
+		regions:      c.shape.regions,
+		tickHz:       c.shape.tickHz,
 		idle:         int64(c.IdleTimeout),
 		cookieTTLms:  uint64(c.CookieTTL / time.Millisecond),
 		originUnixMs: originUnixMs,
@@ -358,7 +367,7 @@ func (c *Config) params(originUnixMs int64) *loopParams {
 	}
 	p.sessMax = p.sessCost * int64(c.SessionBurst)
 	p.hsMax = p.hsCost * int64(c.HandshakeBurst)
-	p.admit = newAdmission(c.MaxPlayers, c.SessionsPerIP, cost(c.HandshakeBudget), max(1, int64(c.HandshakeBudget/10)))
+	p.admit = newAdmission(c.shape.maxPlayers, c.SessionsPerIP, cost(c.HandshakeBudget), max(1, int64(c.HandshakeBudget/10)))
 	return p
 }
 

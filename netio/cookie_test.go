@@ -4,10 +4,11 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
 
-func testAddr(s string) Addr { return AddrFromAddrPort(netip.MustParseAddrPort(s)) }
+func testAddr(s string) Addr { return udp.AddrFromAddrPort(netip.MustParseAddrPort(s)) }
 
 func TestCookieRoundTrip(t *testing.T) {
 	jar := newCookieJar([32]byte{1})

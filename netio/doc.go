@@ -1,14 +1,20 @@
 // Package netio turns the engine into a UDP server (docs/ARCHITECTURE.md "Data flow").
 //
-//	players --UDP--> N event loops, one SO_REUSEPORT socket each (loop.go):
-//	                   gnet's (server.go) or, with BackendMmsg, ours: ppoll,
-//	                   then recvmmsg until empty (recv.go, recvmmsg_linux.go)
+//	players --UDP--> N event loops, one SO_REUSEPORT socket each, behind one
+//	                   backend seam (backend.go): gnet's (backend_gnet.go) or,
+//	                   with BackendMmsg, ours: ppoll, then recvmmsg until empty
+//	                   (backend_mmsg.go, recv.go, rxsocket_linux.go)
+//	                 the protocol dispatcher (dispatch.go), per datagram:
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
-//	                 tick goroutine, absolute deadlines (tick.go, server.go)
-//	                   drain rings (drain.go) -> World.Step -> Config.Journal (journal.go)
+//	                 tick goroutine, absolute deadlines (tick.go: all of its code)
+//	                   drain rings (tick.go) -> World.Step -> Config.Journal (journal.go)
 //	                   -> fan-out (fanout.go)
-//	players <--UDP-- sendmmsg batches on a dup of the socket (batch.go, sendmmsg_linux.go)
+//	players <--UDP-- sendmmsg batches on a dup of the socket (fanout.go)
+//
+// The transport, netio/udp, holds the batch contracts (BatchSender,
+// BatchReceiver), the one wrapper each of sendmmsg(2) and recvmmsg(2), the
+// address type and the socket options, with their non-Linux twins.
 //
 // Who owns what:
 //

@@ -225,7 +225,6 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	pins := &pinRecorder{}
 	srv := startServer(t, bc.config(Config{
 		Loops: 2, IOCPUs: []int{10, 11}, EngineCPUs: []int{12}, PinThread: pins.pin,
-		MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
 	}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 90*time.Second)

@@ -30,6 +30,9 @@ type World interface {
 	// NewSnapshotter returns the per-worker snapshot encoder (the engine's
 	// Scratch): each fan-out worker gets its own.
 	NewSnapshotter() Snapshotter
+	// Config is the world's configuration: the one source of its size
+	// (MaxPlayers, Regions) and tick rate (TickHz) that netio serves.
+	Config() engine.Config
 }
 
 // Snapshotter encodes one player's snapshot of the current tick. The bytes
@@ -81,6 +84,11 @@ type fanWorker struct {
 	wait  bool
 	bye   bool // the current job sends Byes (counted apart from snapshots)
 	stats *FanoutStats
+	// between, if set, runs after each full batch of snapshots that more
+	// may follow: the tick goroutine's worker, when it also serves the
+	// socket (InlineIO), receives there, so a Ping or Input waits at most
+	// one send batch, not the whole fan-out.
+	between func()
 }
 
 func newFanWorker(snap Snapshotter, sender BatchSender, stats *FanoutStats) *fanWorker {
@@ -130,6 +138,9 @@ func (w *fanWorker) queue(b []byte, a Addr) {
 	w.n++
 	if w.n == len(w.bufs) {
 		w.flush()
+		if w.between != nil && !w.bye {
+			w.between()
+		}
 	}
 }
 

@@ -208,36 +208,3 @@ func TestFanoutNoAlloc(t *testing.T) {
 		t.Fatalf("fan-out of 1000 allocates %v", n)
 	}
 }
-
-func TestDrainCancelsJoinLeave(t *testing.T) {
-	d := newDrainState(8)
-	var recs []engine.Record
-	add := func(r engine.Record) { recs = d.add(recs, &r) }
-	add(engine.Record{Kind: engine.RecLeave, Player: 1, Gen: 4}) // old session of slot 1
-	add(engine.Record{Kind: engine.RecJoin, Player: 1, Gen: 5})  // its successor: kept
-	add(engine.Record{Kind: engine.RecJoin, Player: 2, Gen: 1})  // joins...
-	add(engine.Record{Kind: engine.RecInput, Player: 2, Gen: 1}) // ...acts...
-	add(engine.Record{Kind: engine.RecInput, Player: 3, Gen: 1}) // (someone else)
-	add(engine.Record{Kind: engine.RecLeave, Player: 2, Gen: 1}) // ...and leaves within the tick
-	add(engine.Record{Kind: engine.RecJoin, Player: 2, Gen: 2})  // and a new session takes the slot
-	recs = d.finish(recs)
-	want := []engine.Record{
-		{Kind: engine.RecLeave, Player: 1, Gen: 4},
-		{Kind: engine.RecJoin, Player: 1, Gen: 5},
-		{Kind: engine.RecInput, Player: 3, Gen: 1},
-		{Kind: engine.RecJoin, Player: 2, Gen: 2},
-	}
-	if len(recs) != len(want) {
-		t.Fatalf("got %+v", recs)
-	}
-	for i := range want {
-		if recs[i] != want[i] {
-			t.Fatalf("record %d: %+v, want %+v", i, recs[i], want[i])
-		}
-	}
-	// Next tick starts clean: a leave of slot 1 now is a real leave.
-	recs = d.add(recs[:0], &engine.Record{Kind: engine.RecLeave, Player: 1, Gen: 5})
-	if recs = d.finish(recs); len(recs) != 1 {
-		t.Fatalf("next tick: %+v", recs)
-	}
-}

@@ -69,5 +69,5 @@ func (s *Server) closeJournal() {
 func (s *Server) setEpoch(start time.Duration) {
 	t0 := int64(s.world.Tick())
 	wall := WallTime(s.cfg.Clock, start).UnixNano()
-	s.TickStats.EpochUnixNs.set(wall - (t0+1)*int64(s.cfg.TickPeriod))
+	s.TickStats.EpochUnixNs.set(wall - (t0+1)*int64(s.cfg.shape.period))
 }

@@ -36,7 +36,7 @@ func testJournalEndToEnd(t *testing.T, bc backendCase) {
 		t.Fatal(err)
 	}
 	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
-	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions, Journal: jw}), world)
+	srv := startServer(t, bc.config(Config{Loops: 2, Journal: jw}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -112,7 +112,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addr: "127.0.0.1:0", MaxPlayers: players, Regions: ecfg.Regions, Journal: j, Logger: discardLogger()}, EngineWorld(ew))
+	s, err := New(Config{Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
 	if err != nil {
 		t.Fatal(err)
 	}

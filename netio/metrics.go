@@ -243,7 +243,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dTickRecords, ts.Records.Load())
 	gaugeOf(dMaxJitter, time.Duration(ts.MaxLate.Load()).Seconds())
 	gaugeOf(dEpoch, unixSeconds(ts.EpochUnixNs.Load()))
-	gaugeOf(dPeriod, s.cfg.TickPeriod.Seconds())
+	gaugeOf(dPeriod, s.cfg.shape.period.Seconds())
 	if j := s.cfg.Journal; j != nil {
 		counter(dJournalErrors, ts.JournalErrors.Load())
 		gaugeOf(dJournalSynced, float64(j.SyncedTick()))

@@ -1,43 +1,10 @@
 package netio
 
 import (
-	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/treasured/treasured/schema"
 )
-
-// BatchReceiver is the receive seam of the mmsg backend: it reads many
-// datagrams in one system call where the platform allows (recvmmsg on
-// Linux). It mirrors BatchSender and wireguard-go's conn.ReceiveFunc.
-//
-// The contract:
-//
-//   - BatchSize is the most datagrams one Receive call returns. Callers size
-//     bufs, sizes and addrs to it once and never pass more.
-//   - len(sizes) and len(addrs) must be at least len(bufs). Every bufs[i]
-//     must be longer than schema.MaxDatagram (readBufferCap is), so that a
-//     datagram too long for the protocol arrives too long, truncated to the
-//     buffer at worst, and is dropped as oversized rather than passing for
-//     a legal one cut short.
-//   - Receive fills bufs[i][:sizes[i]] and addrs[i] for i < n and returns n.
-//     sizes[i] <= len(bufs[i]). An addrs[i] with Port 0 is a source the
-//     server cannot answer (a non-IP family, or port 0): the caller drops it.
-//   - Receive never blocks. n == 0 with a nil error means nothing was
-//     queued (EAGAIN). n < len(bufs) means the queue was empty when the call
-//     returned, so a caller draining "until EAGAIN" may stop there and save
-//     the system call that would only say so.
-//   - The buffers, sizes and addresses belong to the caller; Receive keeps
-//     none of them after it returns. It does not allocate.
-//   - An error other than EAGAIN (and EINTR, which Receive retries) is
-//     returned with n == 0; the socket stays usable.
-//
-// A BatchReceiver is used by one goroutine at a time: its loop's.
-type BatchReceiver interface {
-	BatchSize() int
-	Receive(bufs [][]byte, sizes []int, addrs []Addr) (n int, err error)
-}
 
 // sweepEvery is how often a loop ends idle sessions (the gnet backend's
 // housekeeper schedules the same period on gnet's task queue).
@@ -151,6 +118,20 @@ func (io *ioLoop) drain(s *Server, until func() bool) {
 	}
 }
 
+// interleave handles at most one batch of what is queued on the socket:
+// the fan-out's between-batches hook with InlineIO. One batch, not until
+// empty, so a flood delays the fan-out by at most one batch per send batch,
+// as the fan-out delays a Ping by at most one send batch.
+func (io *ioLoop) interleave(b *mmsgBackend) {
+	if b.stopping.Load() {
+		return
+	}
+	if _, _, err := io.batch(); err != nil && !io.errLogged {
+		io.errLogged = true
+		b.s.log.Warn("recvmmsg failed; still serving (logged once per loop)", "loop", io.l.idx, "err", err)
+	}
+}
+
 // maybeSweep runs the idle sweep when it is due and returns the server
 // clock reading it used.
 func (io *ioLoop) maybeSweep() int64 {
@@ -160,137 +141,4 @@ func (io *ioLoop) maybeSweep() int64 {
 		io.nextSweep = now + sweepEvery
 	}
 	return now
-}
-
-// startMmsg opens one SO_REUSEPORT socket per loop and the fan-out's
-// duplicates, then starts the loop goroutines (or, with InlineIO, hands the
-// one socket to the tick goroutine's clock).
-func (s *Server) startMmsg() error {
-	s.io = make([]*ioLoop, s.cfg.Loops)
-	for i := range s.io {
-		sock, err := openRxSocket(s.addr, s.cfg.RecvBuffer, s.cfg.SendBuffer)
-		if err != nil {
-			s.closeIO()
-			return s.startErr(err)
-		}
-		rx, tx, err := sock.batchers(s.cfg.BatchSize)
-		if err != nil {
-			_ = sock.close()
-			s.closeIO()
-			return err
-		}
-		s.io[i] = newIOLoop(s.loops[i], sock, rx, tx, s.now)
-	}
-	if err := s.bootFanout(s.io[0].sock.dup); err != nil {
-		s.closeIO()
-		return err
-	}
-	if s.cfg.InlineIO {
-		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, s: s, io: s.io[0]}
-		return nil
-	}
-	for i := range s.io {
-		s.ioWG.Add(1)
-		go s.runIOLoop(i)
-	}
-	go func() {
-		s.ioWG.Wait()
-		close(s.runDone)
-	}()
-	return nil
-}
-
-// runIOLoop is loop i's goroutine: block in ppoll until the socket is
-// readable (or the next sweep is due, or Shutdown wakes it), then drain the
-// socket with recvmmsg. It never spins: an idle loop sleeps in the kernel.
-func (s *Server) runIOLoop(i int) {
-	defer s.ioWG.Done()
-	if !s.cfg.UnlockedThreads {
-		// Locked and never unlocked, like the tick goroutine: the pinned
-		// thread dies with the goroutine.
-		runtime.LockOSThread()
-		s.pinLoop(i)
-	}
-	io := s.io[i]
-	stop := s.ioStop.Load // a flood must not keep a loop from stopping
-	for !stop() {
-		now := io.maybeSweep()
-		readable, err := io.sock.wait(time.Duration(io.nextSweep - now))
-		if err != nil {
-			// The first loop to fail records why (Err) and stops the rest.
-			if s.ioStop.CompareAndSwap(false, true) {
-				s.runErr = fmt.Errorf("loop %d: %w", i, err)
-				for _, o := range s.io {
-					o.sock.wake()
-				}
-			}
-			return
-		}
-		if readable {
-			io.drain(s, stop)
-		}
-	}
-}
-
-// stopIO stops the mmsg loops: they see ioStop at their next wake-up, which
-// wake forces now. With InlineIO there is no loop goroutine: the tick
-// goroutine stops serving the socket before its next wait.
-func (s *Server) stopIO() {
-	s.ioStop.Store(true)
-	if s.cfg.InlineIO {
-		close(s.runDone)
-		return
-	}
-	for _, io := range s.io {
-		io.sock.wake()
-	}
-}
-
-// closeIO closes the receive sockets (the fan-out closes its duplicates).
-func (s *Server) closeIO() {
-	for _, io := range s.io {
-		if io != nil {
-			_ = io.sock.close()
-		}
-	}
-}
-
-// ioClock is the tick goroutine's Clock with InlineIO: waiting for the next
-// deadline is spent serving the socket (ppoll with the time left as its
-// timeout, then recvmmsg until empty), so one thread does everything and
-// nothing is handed between threads. The ticker above it is unchanged:
-// its deadlines stay absolute and its jitter is measured from them, so a
-// batch still being handled at the deadline shows up as jitter, bounded by
-// one batch because drain checks the deadline between batches.
-type ioClock struct {
-	Clock
-	s  *Server
-	io *ioLoop
-}
-
-// Wall keeps the exported tick epoch exact (WallTime looks for it).
-func (c *ioClock) Wall(t time.Duration) time.Time { return WallTime(c.Clock, t) }
-
-func (c *ioClock) SleepUntil(t time.Duration) {
-	past := func() bool { return c.Clock.Now() >= t }
-	for {
-		if c.s.ioStop.Load() {
-			c.Clock.SleepUntil(t)
-			return
-		}
-		c.io.maybeSweep()
-		d := t - c.Clock.Now()
-		if d <= 0 {
-			return
-		}
-		readable, err := c.io.sock.wait(d)
-		if err != nil {
-			c.s.log.Error("inline I/O wait failed; serving stops", "err", err)
-			c.s.ioStop.Store(true)
-			continue
-		}
-		if readable {
-			c.io.drain(c.s, past)
-		}
-	}
 }

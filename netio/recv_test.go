@@ -1,6 +1,9 @@
 package netio
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // backendCase is one way of receiving: the server tests run once per case,
 // so both backends (and the single-CPU inline mode) go through the same
@@ -56,7 +59,7 @@ func TestBackendConfig(t *testing.T) {
 		bad = append(bad, Config{Backend: BackendMmsg})
 	}
 	for _, c := range bad {
-		c.Addr, c.MaxPlayers = "127.0.0.1:0", 8
+		c.Addr, c.shape = "127.0.0.1:0", worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50 * time.Millisecond}
 		if _, err := c.normalize(); err == nil {
 			t.Errorf("normalize accepted %+v", c)
 		}

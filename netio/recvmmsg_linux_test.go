@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -46,7 +46,7 @@ func newMmsgPair(t testing.TB, batch int) *mmsgPair {
 	if err := unix.Bind(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	client, err := newMmsgSender(cfd, unix.AF_INET, batch)
+	client, err := udp.NewSocketSender(cfd, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func sockAddr(t testing.TB, fd int) Addr {
 		t.Fatal(err)
 	}
 	s4 := sa.(*unix.SockaddrInet4)
-	return AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
+	return udp.AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
 }
 
 func TestRecvmmsgReceive(t *testing.T) {
@@ -110,36 +110,6 @@ func TestRecvmmsgReceive(t *testing.T) {
 	}
 	if _, err := p.rx.Receive(make([][]byte, 9), sizes, addrs); err == nil {
 		t.Fatal("a batch larger than BatchSize was accepted")
-	}
-}
-
-// The kernel seam: EINTR is retried, other errors reported with n == 0.
-func TestRecvmmsgErrors(t *testing.T) {
-	r := newMmsgReceiver(-1, 4)
-	calls := 0
-	r.recvmmsg = func(fd int, hdrs []mmsghdr, flags int) (int, unix.Errno) {
-		calls++
-		if flags&unix.MSG_DONTWAIT == 0 {
-			t.Error("recvmmsg without MSG_DONTWAIT")
-		}
-		switch calls {
-		case 1:
-			return 0, unix.EINTR
-		case 2:
-			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(hdrs[0].hdr.Name))
-			*sa = unix.RawSockaddrInet6{Family: unix.AF_UNIX}
-			hdrs[0].n = 3
-			return 1, 0
-		}
-		return -1, unix.ENOMEM
-	}
-	bufs := [][]byte{make([]byte, readBufferCap)}
-	sizes, addrs := make([]int, 1), make([]Addr, 1)
-	if n, err := r.Receive(bufs, sizes, addrs); n != 1 || err != nil || sizes[0] != 3 || addrs[0].Port != 0 {
-		t.Fatalf("after EINTR: %d %v %d %v", n, err, sizes[0], addrs[0])
-	}
-	if n, err := r.Receive(bufs, sizes, addrs); n != 0 || err != unix.ENOMEM {
-		t.Fatalf("ENOMEM: %d %v", n, err)
 	}
 }
 
@@ -196,6 +166,72 @@ func TestRecvmmsgNoAlloc(t *testing.T) {
 	}
 }
 
+// With InlineIO the tick goroutine both fans out and serves the socket. A
+// datagram waiting when the fan-out starts (a Hello here: the loop answers
+// it like a Ping) is answered after the first send batch, not after all
+// 16 batches of a 1,000-player fan-out.
+func TestFanoutInterleavesReceive(t *testing.T) {
+	p := newMmsgPair(t, 8)
+	r := newRig(t, rigOpts{})
+	b := newMmsgBackend(&Server{log: discardLogger()})
+	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return r.now })
+	var answered []uint64 // Hellos answered when each Send began
+	snd := &hookSender{memSender: memSender{batch: 64}}
+	snd.onSend = func() { answered = append(answered, r.stats.Challenges.Load()) }
+	f, ps := newTestFanout(t, 1000, 64, snd)
+	f.workers[0].between = func() { io.interleave(b) }
+
+	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
+		t.Fatalf("client send: %+v", res)
+	}
+	if readable, err := p.sock.wait(10 * time.Second); !readable || err != nil {
+		t.Fatalf("the Hello never arrived: %v", err)
+	}
+	f.send(ps, false)
+	if len(answered) != 16 || answered[0] != 0 || answered[1] != 1 {
+		t.Fatalf("Hellos answered at each of %d sends: %v; want 0 at the first, 1 from the second on", len(answered), answered)
+	}
+	reply := make([]byte, 2048)
+	n, err := unix.Read(p.cfd, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := r.dec.Decode(reply[:n]); body != wire.BodyChallenge {
+		t.Fatalf("reply %v", body)
+	}
+
+	// Receiving between batches allocates nothing (here: nothing queued,
+	// a recvmmsg that finds the socket empty).
+	snd.onSend = func() {}
+	if n := testing.AllocsPerRun(20, func() { f.send(ps, false) }); n != 0 {
+		t.Fatalf("fan-out with receives between batches allocates %v", n)
+	}
+
+	// Once serving has stopped (Shutdown), the fan-out no longer receives.
+	b.stopping.Store(true)
+	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
+		t.Fatalf("client send: %+v", res)
+	}
+	if readable, err := p.sock.wait(10 * time.Second); !readable || err != nil {
+		t.Fatalf("the second Hello never arrived: %v", err)
+	}
+	f.send(ps, false)
+	if got := r.stats.Challenges.Load(); got != 1 {
+		t.Fatalf("%d Hellos answered after the stop, want still 1", got)
+	}
+}
+
+// hookSender is a memSender that runs onSend as each Send begins.
+type hookSender struct {
+	memSender
+	onSend func()
+}
+
+func (h *hookSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
+	h.onSend()
+	return h.memSender.Send(bufs, addrs, wait)
+}
+
 // The inline clock: SleepUntil serves the socket until the deadline (a
 // Hello queued before and one sent during the wait are both answered) and
 // returns no earlier than the deadline; Now and Wall are the wrapped
@@ -204,10 +240,10 @@ func TestRecvmmsgNoAlloc(t *testing.T) {
 func TestInlineClock(t *testing.T) {
 	p := newMmsgPair(t, 8)
 	r := newRig(t, rigOpts{})
-	s := &Server{log: discardLogger()}
+	b := newMmsgBackend(&Server{log: discardLogger()})
 	inner := NewMonoClock()
 	io := newIOLoop(r.l, p.sock, p.rx, p.tx, func() int64 { return int64(inner.Now()) })
-	c := &ioClock{Clock: inner, s: s, io: io}
+	c := &ioClock{Clock: inner, b: b, io: io}
 
 	if got, want := c.Wall(time.Second), WallTime(inner, time.Second); !got.Equal(want) {
 		t.Fatalf("Wall %v, inner %v", got, want)
@@ -241,7 +277,7 @@ func TestInlineClock(t *testing.T) {
 		}
 	}
 
-	s.ioStop.Store(true)
+	b.stopping.Store(true)
 	send()
 	deadline = inner.Now() + 5*time.Millisecond
 	c.SleepUntil(deadline)

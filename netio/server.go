@@ -8,15 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // Server is the treasured UDP server: N gnet event loops that answer
@@ -26,58 +24,55 @@ import (
 //
 // Goroutines and what they own:
 //
-//   - event loop i (gnet's, or runIOLoop with BackendMmsg; OS-locked,
-//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i], its
-//     io[i] (mmsg), its
-//     sessions, its end of rings[i], its LoopStats.
+//   - event loop i (the backend's: gnet's, or mmsgBackend.run; OS-locked,
+//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i],
+//     its socket, its sessions, its end of rings[i], its LoopStats.
 //   - the tick goroutine (OS-locked, pinned to the engine CPU): the World,
 //     recs, the fan-out's peer table, fan-out worker 0, TickStats.
 //   - fan-out workers 1..W-1 (OS-locked, pinned): their batch and sender.
 //   - the housekeeper: schedules sweeps on the loops, rotates cookie secrets.
 //   - whoever calls Shutdown.
 type Server struct {
-	cfg   Config
-	addr  netip.AddrPort
-	log   *slog.Logger
-	world World
-
+	// Fixed at New; read by everyone.
+	cfg    Config
+	addr   netip.AddrPort
+	log    *slog.Logger
+	world  World // the tick goroutine's alone once started
 	params *loopParams
-	jar    *cookieJar
-	loops  []*loop
-	bound  []loopBinding
+	origin time.Time // server clock 0 for the loops
 
+	// The loops' state: loop i's own (and its LoopStats) is written only
+	// by the goroutine that serves it; jar rotates under the housekeeper.
+	jar   *cookieJar
+	loops []*loop
+	bound []loopBinding // gnet backend: which gnet loop serves loops[i]
+
+	// Counters, atomic: written by their owners, read by /metrics.
 	LoopStats   []LoopStats
 	FanoutStats []FanoutStats
 	TickStats   TickStats
 	EngineStats EngineStats // the engine's own counters, published each tick
 
+	// Shared flags and the tick number, atomic.
 	tickNo   atomic.Uint32 // engine tick, for Welcome and Pong
 	draining atomic.Bool
 	stopTick atomic.Bool
-	origin   time.Time // server clock 0 for the loops
 
 	// Tick goroutine state.
 	ticker  ticker
 	recs    []engine.Record
 	fan     *fanout
 	drainFn func(*ringEntry)
-	drain   drainState
 
 	// Journal state, tick goroutine only (read by Shutdown after tickDone).
 	jrnl         Journal // cfg.Journal until its first error, then nil
 	jrnlFailedAt uint32  // tick whose Append failed (0: none)
 	jrnlCloseErr error
 
-	// mmsg backend (recv.go): one ioLoop per loop, stopped by ioStop.
-	io     []*ioLoop
-	ioStop atomic.Bool
-	ioWG   sync.WaitGroup
+	// be is the receive path: its loops, sockets and their stop (backend.go).
+	be backend
 
-	eng       gnet.Engine
-	bootErr   error
-	booted    chan struct{}
-	runDone   chan struct{} // closed when gnet.Run (or every mmsg loop) has returned
-	runErr    error         // why the loops stopped on their own, valid once runDone is closed
+	// Lifecycle: Start, Shutdown, the housekeeper.
 	tickDone  chan struct{}
 	houseStop chan struct{}
 	houseDone chan struct{}
@@ -87,30 +82,20 @@ type Server struct {
 	strayLogged atomic.Bool // logged the impossible "unknown socket" once
 }
 
-// loopBinding ties a loop index to the gnet event loop that serves it. gnet
-// does not tell a callback which loop it runs on, but every datagram callback
-// carries the fd of the loop's own SO_REUSEPORT socket, so the first callback
-// with a new fd claims the next free index. Written once (CAS) by the loop
-// itself; read by every loop and by the housekeeper.
-type loopBinding struct {
-	fd atomic.Int64 // -1 until claimed
-	el atomic.Pointer[loopHandle]
-}
-
-type loopHandle struct {
-	el    gnet.EventLoop
-	sweep gnet.Runnable
-}
-
 // New checks cfg and builds a server around w. Nothing is bound or started
 // until Start.
 func New(cfg Config, w World) (*Server, error) {
-	ap, err := cfg.normalize()
+	if w == nil {
+		return nil, configErr("no world")
+	}
+	shape, err := shapeOf(w.Config())
 	if err != nil {
 		return nil, err
 	}
-	if w == nil {
-		return nil, configErr("no world")
+	cfg.shape = shape
+	ap, err := cfg.normalize()
+	if err != nil {
+		return nil, err
 	}
 	var secret [32]byte
 	if _, err := crand.Read(secret[:]); err != nil {
@@ -125,9 +110,6 @@ func New(cfg Config, w World) (*Server, error) {
 		FanoutStats: make([]FanoutStats, cfg.FanoutWorkers),
 		origin:      time.Now(),
 		recs:        make([]engine.Record, 0, cfg.Loops*cfg.RingSize),
-		drain:       newDrainState(cfg.MaxPlayers),
-		booted:      make(chan struct{}),
-		runDone:     make(chan struct{}),
 		tickDone:    make(chan struct{}),
 		houseStop:   make(chan struct{}),
 		houseDone:   make(chan struct{}),
@@ -139,17 +121,18 @@ func New(cfg Config, w World) (*Server, error) {
 		if _, err := crand.Read(seed[:]); err != nil {
 			return nil, fmt.Errorf("netio: loop seed: %w", err)
 		}
-		l, err := newLoop(i, s.params, cfg.MaxPlayers, cfg.RingSize, s.jar, seed, &s.tickNo, &s.draining, &s.LoopStats[i])
+		l, err := newLoop(i, s.params, cfg.shape.maxPlayers, cfg.RingSize, s.jar, seed, &s.tickNo, &s.draining, &s.LoopStats[i])
 		if err != nil {
 			return nil, err
 		}
-		l.part.restore(cfg.Restore, int64(cfg.ResumeGrace))
+		l.part.restore(cfg.Restore, int64(cfg.shape.grace))
 		s.loops[i] = l
 		s.bound[i].fd.Store(-1)
 	}
 	s.drainFn = s.onEntry
+	s.be = newBackend(s)
 	s.jrnl = cfg.Journal
-	s.ticker = ticker{clock: cfg.Clock, period: cfg.TickPeriod, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
+	s.ticker = ticker{clock: cfg.Clock, period: cfg.shape.period, fn: s.tick, stats: &s.TickStats, started: s.setEpoch}
 	return s, nil
 }
 
@@ -185,13 +168,13 @@ func (s *Server) Sessions() int64 {
 // Done is closed when the event loops have stopped: after Shutdown, or on
 // their own if gnet failed, in which case Err says why. Either way the
 // caller should still call Shutdown, which sends the final snapshot and Byes.
-func (s *Server) Done() <-chan struct{} { return s.runDone }
+func (s *Server) Done() <-chan struct{} { return s.be.done() }
 
 // Err is the event loops' exit error, once Done is closed.
 func (s *Server) Err() error {
 	select {
-	case <-s.runDone:
-		return s.runErr
+	case <-s.be.done():
+		return s.be.err()
 	default:
 		return nil
 	}
@@ -210,11 +193,7 @@ func (s *Server) Start() error {
 	if err := s.resolvePort(); err != nil {
 		return err
 	}
-	if s.cfg.Backend == BackendMmsg {
-		if err := s.startMmsg(); err != nil {
-			return err
-		}
-	} else if err := s.startGnet(); err != nil {
+	if err := s.be.start(); err != nil {
 		return err
 	}
 
@@ -222,51 +201,8 @@ func (s *Server) Start() error {
 	go s.housekeeper()
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
 		"backend", s.cfg.Backend.String(), "inline_io", s.cfg.InlineIO,
-		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.TickPeriod, "max_players", s.cfg.MaxPlayers,
+		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
 		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
-	return nil
-}
-
-// startGnet starts gnet's event loops and returns once they run.
-func (s *Server) startGnet() error {
-	network := "udp4"
-	if s.addr.Addr().Is6() {
-		network = "udp6"
-	}
-	opts := []gnet.Option{
-		// One SO_REUSEPORT socket per loop: the kernel spreads clients over
-		// the sockets by 4-tuple hash, so each client sticks to one loop,
-		// which is what lets a loop own its clients' sessions outright.
-		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(s.cfg.Loops),
-		gnet.WithReusePort(true),
-		// Each loop's goroutine keeps its OS thread, so pinning that thread
-		// in the loop's first callback pins the loop for good (unless the
-		// configuration asks for unlocked threads: see UnlockedThreads).
-		gnet.WithLockOSThread(!s.cfg.UnlockedThreads),
-		gnet.WithSocketRecvBuffer(s.cfg.RecvBuffer),
-		gnet.WithSocketSendBuffer(s.cfg.SendBuffer),
-		gnet.WithReadBufferCap(readBufferCap),
-		gnet.WithLogger(gnetLogger{s.log}),
-	}
-	h := &handler{srv: s}
-	go func() {
-		s.runErr = gnet.Run(h, network+"://"+s.addr.String(), opts...)
-		close(s.runDone)
-	}()
-	select {
-	case <-s.booted:
-		if s.bootErr != nil {
-			<-s.runDone
-			return s.bootErr
-		}
-	case <-s.runDone:
-		err := s.runErr
-		if err == nil {
-			err = errors.New("netio: gnet stopped during start-up")
-		}
-		return s.startErr(err)
-	}
 	return nil
 }
 
@@ -298,26 +234,6 @@ func (s *Server) resolvePort() error {
 	return pc.Close()
 }
 
-// handler adapts gnet's callbacks to the loops.
-type handler struct {
-	gnet.BuiltinEventEngine
-	srv *Server
-}
-
-// OnBoot runs once, before any loop starts: the moment to take the socket
-// duplicates the fan-out sends on and to read back the buffer sizes.
-func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.srv
-	s.eng = eng
-	err := s.bootFanout(eng.Dup)
-	s.bootErr = err
-	close(s.booted)
-	if err != nil {
-		return gnet.Shutdown
-	}
-	return gnet.None
-}
-
 // bootFanout builds the fan-out workers, each on its own dup() of the first
 // loop's socket (gnet's Engine.Dup, or rxSocket.dup with the mmsg backend).
 func (s *Server) bootFanout(dup func() (int, error)) error {
@@ -337,9 +253,9 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		if i == 0 {
 			s.checkBuffers(fd)
 		}
-		snd, err := newSocketSender(fd, s.cfg.BatchSize)
+		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize)
 		if err != nil {
-			_ = closeFD(fd)
+			_ = udp.CloseFD(fd)
 			for _, w := range workers[:i] {
 				_ = w.sender.Close()
 			}
@@ -347,7 +263,7 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		}
 		workers[i] = newFanWorker(s.world.NewSnapshotter(), snd, &s.FanoutStats[i])
 	}
-	fan, err := newFanout(s.cfg.MaxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
+	fan, err := newFanout(s.cfg.shape.maxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
 	if err != nil {
 		return err
 	}
@@ -360,86 +276,23 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 // Too small a receive buffer is where a loaded server loses datagrams
 // silently (RcvbufErrors in /proc/net/snmp), so the warning names the knob.
 func (s *Server) checkBuffers(fd int) {
-	rcv, snd, err := socketBuffers(fd)
+	rcv, snd, err := udp.SocketBuffers(fd)
 	if err != nil {
 		s.log.Debug("socket buffer sizes unavailable", "err", err)
 		return
 	}
 	if rcv < s.cfg.RecvBuffer {
-		s.log.Warn("kernel capped the UDP receive buffer; raise it with sysctl -w "+rcvSysctl+"=N",
-			"asked", s.cfg.RecvBuffer, "got", rcv, "sysctl", rcvSysctl)
+		s.log.Warn("kernel capped the UDP receive buffer; raise it with sysctl -w "+udp.RecvBufferSysctl+"=N",
+			"asked", s.cfg.RecvBuffer, "got", rcv, "sysctl", udp.RecvBufferSysctl)
 	}
 	if snd < s.cfg.SendBuffer {
-		s.log.Warn("kernel capped the UDP send buffer; raise it with sysctl -w "+sndSysctl+"=N",
-			"asked", s.cfg.SendBuffer, "got", snd, "sysctl", sndSysctl)
+		s.log.Warn("kernel capped the UDP send buffer; raise it with sysctl -w "+udp.SendBufferSysctl+"=N",
+			"asked", s.cfg.SendBuffer, "got", snd, "sysctl", udp.SendBufferSysctl)
 	}
-}
-
-func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	s := h.srv
-	l := s.loopFor(c)
-	if l == nil {
-		return gnet.None
-	}
-	// Next(-1) on a UDP conn is the loop's read buffer itself, no copy; it
-	// is only valid during this callback, and datagram keeps none of it.
-	in, err := c.Next(-1)
-	if err != nil {
-		return gnet.None
-	}
-	src, ok := addrFromNet(c.RemoteAddr())
-	if !ok {
-		l.stats.DatagramsIn.inc()
-		l.drop(DropBadSource)
-		return gnet.None
-	}
-	out := l.datagram(in, src, s.now())
-	if out != nil {
-		if _, err := c.Write(out); err != nil {
-			l.stats.SendErrors.inc()
-		} else {
-			l.stats.DatagramsOut.inc()
-			l.stats.BytesOut.add(uint64(len(out)))
-		}
-	}
-	return gnet.None
 }
 
 // now is the loops' clock: monotonic nanoseconds since New.
 func (s *Server) now() int64 { return int64(time.Since(s.origin)) }
-
-// loopFor finds (or, on a loop's first datagram, claims) the loop state of
-// the gnet loop running this callback. A linear scan of at most a few dozen
-// atomic loads: cheaper than a map, and race-free.
-func (s *Server) loopFor(c gnet.Conn) *loop {
-	fd := int64(c.Fd())
-	for i := range s.bound {
-		if s.bound[i].fd.Load() == fd {
-			return s.loops[i]
-		}
-	}
-	for i := range s.bound {
-		if s.bound[i].fd.CompareAndSwap(-1, fd) {
-			l := s.loops[i]
-			s.pinLoop(i)
-			s.bound[i].el.Store(&loopHandle{
-				el: c.EventLoop(),
-				sweep: gnet.RunnableFunc(func(context.Context) error {
-					l.sweep(s.now())
-					return nil
-				}),
-			})
-			return l
-		}
-		if s.bound[i].fd.Load() == fd {
-			return s.loops[i] // another claim raced ours for this fd: impossible, but harmless
-		}
-	}
-	if s.strayLogged.CompareAndSwap(false, true) {
-		s.log.Error("datagrams on an unknown socket (more sockets than loops); dropping them", "fd", fd)
-	}
-	return nil
-}
 
 // pinLoop pins the calling loop thread (gnet has locked it) to its I/O CPU.
 func (s *Server) pinLoop(i int) {
@@ -462,61 +315,6 @@ func (s *Server) pinFanout(w int) {
 	if err := s.cfg.PinThread([]int{cpu}); err != nil {
 		s.log.Warn("cannot pin fan-out worker", "worker", w, "cpu", cpu, "err", err)
 	}
-}
-
-// runTicks is the tick goroutine.
-func (s *Server) runTicks() {
-	defer close(s.tickDone)
-	if !s.cfg.UnlockedThreads {
-		// Locked and never unlocked: when a goroutine exits still locked,
-		// the runtime destroys its thread, so the CPU pin below dies with
-		// it instead of leaking to whatever goroutine the thread would run
-		// next.
-		runtime.LockOSThread()
-		if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
-			if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
-				s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
-			}
-		}
-	}
-	s.ticker.run(&s.stopTick)
-	// After the final tick, on the goroutine that appended.
-	s.closeJournal()
-}
-
-// tick is one engine tick: drain every ring, step, send the snapshots.
-func (s *Server) tick(uint64) {
-	s.recs = s.recs[:0]
-	for _, l := range s.loops {
-		l.ring.Drain(s.drainFn)
-	}
-	s.recs = s.drain.finish(s.recs)
-	s.TickStats.Records.add(uint64(len(s.recs)))
-	s.world.Step(s.recs)
-	s.publishLoot()
-	t := s.world.Tick()
-	if s.jrnl != nil {
-		s.journalTick(t)
-	}
-	s.tickNo.Store(t)
-	s.TickStats.Tick.set(int64(t))
-	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
-	s.fan.send(s.fan.players, false)
-	s.EngineStats.publish()
-	s.TickStats.LastAt.set(s.now())
-}
-
-// onEntry takes one drained ring entry (tick goroutine).
-func (s *Server) onEntry(e *ringEntry) {
-	switch e.rec.Kind {
-	case engine.RecJoin:
-		s.TickStats.Joins.inc()
-		s.fan.apply(e)
-	case engine.RecLeave:
-		s.TickStats.Leaves.inc()
-		s.fan.apply(e)
-	}
-	s.recs = s.drain.add(s.recs, &e.rec)
 }
 
 // housekeeper runs the loops' idle sweeps once a second, on their own
@@ -570,18 +368,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 	// final drain below.
 	var errs []error
 	select {
-	case <-s.runDone: // the loops already stopped on their own (Err says why)
+	case <-s.be.done(): // the loops already stopped on their own (Err says why)
 	default:
-		if s.cfg.Backend == BackendMmsg {
-			s.stopIO()
-		} else if err := s.eng.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop event loops: %w", err))
+		if err := s.be.stop(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	select {
-	case <-s.runDone:
-		if s.runErr != nil {
-			errs = append(errs, fmt.Errorf("event loops: %w", s.runErr))
+	case <-s.be.done():
+		if err := s.be.err(); err != nil {
+			errs = append(errs, fmt.Errorf("event loops: %w", err))
 		}
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("event loops: %w", ctx.Err()))
@@ -616,18 +412,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.fan.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close fan-out sockets: %w", err))
 	}
-	// The mmsg loops (or, inline, the tick goroutine) are done with their
-	// sockets; gnet closes its own.
-	s.closeIO()
+	// The loops (or, inline, the tick goroutine) are done with their sockets.
+	s.be.close()
 	s.log.Info("shut down", "final_tick", s.tickNo.Load(), "byes", len(live))
 	return errors.Join(errs...)
 }
-
-// gnetLogger routes gnet's own log lines to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }
-func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }

@@ -65,8 +65,8 @@ func (s *Server) dropsOf(r DropReason) (n uint64) {
 func TestServerBadInput(t *testing.T) { forEachBackend(t, testServerBadInput) }
 
 func testServerBadInput(t *testing.T, bc backendCase) {
-	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, bc.config(Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}), w)
+	w, _ := newSmallWorld(t)
+	srv := startServer(t, bc.config(Config{Loops: 1}), w)
 	defer shutdown(t, srv)
 
 	c, err := newTestClient(srv.Addr(), 1)
@@ -129,8 +129,8 @@ func TestServerPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	w, ecfg := newSmallWorld(t)
-	s, err := New(Config{Addr: pc.LocalAddr().String(), MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}, w)
+	w, _ := newSmallWorld(t)
+	s, err := New(Config{Addr: pc.LocalAddr().String()}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,18 +142,40 @@ func TestServerPortInUse(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	w, _ := newSmallWorld(t)
 	for _, c := range []Config{
-		{Addr: "localhost:7777", MaxPlayers: 1},
-		{Addr: "127.0.0.1", MaxPlayers: 1},
-		{Addr: "127.0.0.1:99999", MaxPlayers: 1},
-		{Addr: "127.0.0.1:1", MaxPlayers: 0},
-		{Addr: "127.0.0.1:1", MaxPlayers: 1, RingSize: 1000},
-		{Addr: "127.0.0.1:1", MaxPlayers: 1, Loops: -1},
-		{Addr: "127.0.0.1:1", MaxPlayers: 1, CookieTTL: 10 * time.Second, CookieRotate: time.Second},
-		{Addr: "127.0.0.1:1", MaxPlayers: 1, BatchSize: 5000},
+		{Addr: "localhost:7777"},
+		{Addr: "127.0.0.1"},
+		{Addr: "127.0.0.1:99999"},
+		{Addr: "127.0.0.1:1", RingSize: 1000},
+		{Addr: "127.0.0.1:1", Loops: -1},
+		{Addr: "127.0.0.1:1", CookieTTL: 10 * time.Second, CookieRotate: time.Second},
+		{Addr: "127.0.0.1:1", BatchSize: 5000},
 	} {
 		if _, err := New(c, w); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// netio serves the world it is given: its size and tick rate come from the
+// World's engine.Config alone (once netio defaulted to 1 region against
+// the engine's 3, and its tick period was a second, separate setting).
+func TestWorldShapeFromConfig(t *testing.T) {
+	ecfg := engine.DefaultConfig()
+	ecfg.MaxPlayers, ecfg.Regions, ecfg.TickHz, ecfg.GraceTicks = 8, 2, 10, 30
+	s, err := New(Config{Addr: "127.0.0.1:0", Logger: discardLogger()}, &tickWorld{cfg: &ecfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.params.regions != 2 || s.params.tickHz != 10 || s.ticker.period != 100*time.Millisecond ||
+		s.cfg.shape.grace != 3*time.Second || s.cfg.shape.maxPlayers != 8 {
+		t.Fatalf("regions %d, tick_hz %d, period %v, grace %v, slots %d: want the world's 2, 10, 100ms, 3s, 8",
+			s.params.regions, s.params.tickHz, s.ticker.period, s.cfg.shape.grace, s.cfg.shape.maxPlayers)
+	}
+	// A world the engine would refuse is a configuration error here too.
+	bad := ecfg
+	bad.TickHz = 0
+	if _, err := New(Config{Addr: "127.0.0.1:0"}, &tickWorld{cfg: &bad}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("world with TickHz 0: %v", err)
 	}
 }
 
@@ -166,9 +188,9 @@ func testServerIPv6AndAdmin(t *testing.T, bc backendCase) {
 	} else {
 		ln.Close()
 	}
-	w, ecfg := newSmallWorld(t)
+	w, _ := newSmallWorld(t)
 	// Two fan-out workers: each with its own dup of the socket.
-	s, err := New(bc.config(Config{Addr: "[::1]:0", Loops: 2, FanoutWorkers: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+	s, err := New(bc.config(Config{Addr: "[::1]:0", Loops: 2, FanoutWorkers: 2,
 		Logger: discardLogger()}), w)
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +267,8 @@ func testServerIPv6AndAdmin(t *testing.T, bc backendCase) {
 func TestServerShutdownEmpty(t *testing.T) { forEachBackend(t, testServerShutdownEmpty) }
 
 func testServerShutdownEmpty(t *testing.T, bc backendCase) {
-	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions}), w)
+	w, _ := newSmallWorld(t)
+	srv := startServer(t, bc.config(Config{Loops: 2}), w)
 	waitFor(t, "a tick", func() bool { return srv.Tick() > 0 })
 	shutdown(t, srv)
 	if !srv.Draining() {
@@ -262,8 +284,8 @@ func testServerShutdownEmpty(t *testing.T, bc backendCase) {
 // allocs/op here is gnet's own per-datagram cost (its UDP read path builds a
 // conn, a sockaddr and a net.UDPAddr for every datagram) plus the client's.
 func BenchmarkServerPingPong(b *testing.B) {
-	w, ecfg := newSmallWorld(b)
-	s, err := New(Config{Addr: "127.0.0.1:0", Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+	w, _ := newSmallWorld(b)
+	s, err := New(Config{Addr: "127.0.0.1:0", Loops: 1,
 		SessionRate: 1e6, SessionBurst: 1 << 20, Logger: discardLogger()}, w)
 	if err != nil {
 		b.Fatal(err)
@@ -304,8 +326,8 @@ func BenchmarkServerPingPong(b *testing.B) {
 func TestServerIdleTimeout(t *testing.T) { forEachBackend(t, testServerIdleTimeout) }
 
 func testServerIdleTimeout(t *testing.T, bc backendCase) {
-	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, bc.config(Config{Loops: 2, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+	w, _ := newSmallWorld(t)
+	srv := startServer(t, bc.config(Config{Loops: 2,
 		IdleTimeout: 300 * time.Millisecond}), w)
 	defer shutdown(t, srv)
 	c, err := newTestClient(srv.Addr(), 1)
@@ -340,8 +362,8 @@ func TestServerBufferWarning(t *testing.T) { forEachBackend(t, testServerBufferW
 
 func testServerBufferWarning(t *testing.T, bc backendCase) {
 	var log syncLog
-	w, ecfg := newSmallWorld(t)
-	srv := startServer(t, bc.config(Config{Loops: 1, MaxPlayers: ecfg.MaxPlayers, Regions: ecfg.Regions,
+	w, _ := newSmallWorld(t)
+	srv := startServer(t, bc.config(Config{Loops: 1,
 		RecvBuffer: 1 << 30, SendBuffer: 1 << 30, Logger: slog.New(slog.NewTextHandler(&log, nil))}), w)
 	defer shutdown(t, srv)
 	out := log.String()

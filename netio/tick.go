@@ -1,9 +1,16 @@
 package netio
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/treasured/treasured/engine"
 )
+
+// The tick goroutine's code: its clock and scheduler (ticker), and the
+// Server's runTicks, tick and onEntry below; the journal (journal.go) and
+// the fan-out (fanout.go) it drives have files of their own.
 
 // Clock is the tick goroutine's time source. The server uses the monotonic
 // clock; tests inject a fake so that jitter, overruns and the no-drift rule
@@ -109,4 +116,58 @@ func (t *ticker) run(stop *atomic.Bool) uint64 {
 			return k
 		}
 	}
+}
+
+// runTicks is the tick goroutine.
+func (s *Server) runTicks() {
+	defer close(s.tickDone)
+	if !s.cfg.UnlockedThreads {
+		// Locked and never unlocked: when a goroutine exits still locked,
+		// the runtime destroys its thread, so the CPU pin below dies with
+		// it instead of leaking to whatever goroutine the thread would run
+		// next.
+		runtime.LockOSThread()
+		if s.cfg.PinThread != nil && len(s.cfg.EngineCPUs) > 0 {
+			if err := s.cfg.PinThread(s.cfg.EngineCPUs); err != nil {
+				s.log.Warn("cannot pin the engine thread", "cpus", s.cfg.EngineCPUs, "err", err)
+			}
+		}
+	}
+	s.ticker.run(&s.stopTick)
+	// After the final tick, on the goroutine that appended.
+	s.closeJournal()
+}
+
+// tick is one engine tick: drain every ring, step, send the snapshots.
+func (s *Server) tick(uint64) {
+	s.recs = s.recs[:0]
+	for _, l := range s.loops {
+		l.ring.Drain(s.drainFn)
+	}
+	s.TickStats.Records.add(uint64(len(s.recs)))
+	s.world.Step(s.recs)
+	s.publishLoot()
+	t := s.world.Tick()
+	if s.jrnl != nil {
+		s.journalTick(t)
+	}
+	s.tickNo.Store(t)
+	s.TickStats.Tick.set(int64(t))
+	s.fan.players = s.world.ActivePlayers(s.fan.players[:0])
+	s.fan.send(s.fan.players, false)
+	s.EngineStats.publish()
+	s.TickStats.LastAt.set(s.now())
+}
+
+// onEntry takes one drained ring entry (tick goroutine).
+func (s *Server) onEntry(e *ringEntry) {
+	switch e.rec.Kind {
+	case engine.RecJoin:
+		s.TickStats.Joins.inc()
+		s.fan.apply(e)
+	case engine.RecLeave:
+		s.TickStats.Leaves.inc()
+		s.fan.apply(e)
+	}
+	s.recs = append(s.recs, e.rec)
 }

@@ -166,10 +166,13 @@ func TestTickerStopRunsFinalTick(t *testing.T) {
 // so tick T's scheduled start is epoch + T*period.
 func TestTickEpoch(t *testing.T) {
 	origin := time.Unix(1_800_000_000, 123_456_789)
-	const period = 50 * time.Millisecond
+	// A 10 Hz world: the period is the world's, not a default.
+	const period = 100 * time.Millisecond
+	ecfg := engine.DefaultConfig()
+	ecfg.MaxPlayers, ecfg.TickHz = 4, 10
 	for _, t0 := range []uint32{0, 41} {
-		w := &tickWorld{tick: t0}
-		s, err := New(Config{Addr: "127.0.0.1:0", MaxPlayers: 4, TickPeriod: period,
+		w := &tickWorld{tick: t0, cfg: &ecfg}
+		s, err := New(Config{Addr: "127.0.0.1:0",
 			Clock: monoClock{origin: origin}, Logger: discardLogger()}, w)
 		if err != nil {
 			t.Fatal(err)
@@ -203,8 +206,21 @@ func TestWallTimeFake(t *testing.T) {
 	}
 }
 
-// tickWorld is a World with nothing in it but a tick counter.
-type tickWorld struct{ tick uint32 }
+// tickWorld is a World with nothing in it but a tick counter, in a
+// 4-player world at 20 Hz (a 50 ms tick) or cfg when set.
+type tickWorld struct {
+	tick uint32
+	cfg  *engine.Config
+}
+
+func (w *tickWorld) Config() engine.Config {
+	if w.cfg != nil {
+		return *w.cfg
+	}
+	c := engine.DefaultConfig()
+	c.MaxPlayers = 4
+	return c
+}
 
 func (w *tickWorld) Step([]engine.Record)              { w.tick++ }
 func (w *tickWorld) Tick() uint32                      { return w.tick }

@@ -158,7 +158,7 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
 	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
 	fs.Uint64Var(&o.seed, "seed", def.Seed, "world seed: chest placement and loot")
-	fs.DurationVar(&o.tick, "tick", netio.DefaultTickPeriod, "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
+	fs.DurationVar(&o.tick, "tick", engine.DefaultConfig().TickPeriod(), "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
@@ -297,7 +297,6 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		// no-op); after a failed start nobody has.
 		defer dir.Close()
 	}
-	tickPeriod := time.Second / time.Duration(ecfg.TickHz)
 
 	if int64(o.rcvbuf) > 1<<30 || int64(o.sndbuf) > 1<<30 {
 		return usage("socket buffers above 1GiB")
@@ -319,10 +318,6 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		IOCPUs:        layout.IO,
 		EngineCPUs:    layout.Engine,
 		FanoutWorkers: o.fanoutWorkers,
-		MaxPlayers:    ecfg.MaxPlayers,
-		Regions:       ecfg.Regions,
-		TickPeriod:    tickPeriod,
-		ResumeGrace:   time.Duration(ecfg.GraceTicks) * tickPeriod,
 		Restore:       world.SlotState,
 		RingSize:      o.ringSize,
 		BatchSize:     o.batch,
@@ -567,14 +562,15 @@ func layoutFor(topo affinity.Topology, eng, io []int, o *options) (coreLayout, e
 func engineConfig(o *options) (engine.Config, error) {
 	c := engine.DefaultConfig()
 	c.MaxPlayers, c.Regions, c.Seed = o.maxPlayers, o.regions, o.seed
-	if o.tick <= 0 || time.Second%o.tick != 0 {
-		return c, usage("--tick %v: want a period that divides one second (50ms, 20ms, 100ms...)", o.tick)
+	hz, err := engine.TickHzOf(o.tick)
+	if err != nil {
+		return c, usage("--tick: %w", err)
 	}
-	c.TickHz = uint32(time.Second / o.tick)
+	c.TickHz = hz
 	if o.resumeGrace < 0 || o.checkpointEvery < 0 {
 		return c, usage("--resume-grace and --checkpoint-every must be >= 0")
 	}
-	c.GraceTicks = uint32(min(o.resumeGrace/o.tick, 1<<25))
+	c.GraceTicks = min(c.Ticks(o.resumeGrace), 1<<25)
 	if err := c.Validate(); err != nil {
 		return c, usage("%w", err)
 	}
@@ -598,7 +594,7 @@ func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *j
 	if o.keepCheckpoints < 1 {
 		return nil, nil, usage("--keep-checkpoints %d: want >= 1", o.keepCheckpoints)
 	}
-	every := uint32(max(1, o.checkpointEvery/o.tick))
+	every := max(1, c.Ticks(o.checkpointEvery))
 	dir, rec, err := journal.Open(o.dataDir, c, journal.DirOptions{CheckpointEvery: every, Keep: o.keepCheckpoints, Logger: log})
 	if err != nil {
 		return nil, nil, usage("--data-dir %s: %w", o.dataDir, err)

@@ -23,13 +23,14 @@
 // replay.go (Replay, ReplayWorld, ReplayFrom), datadir.go (Dir: segments,
 // checkpoints, recovery, ReplayDir).
 //
-// # File format (version 2, all integers little-endian)
+// # File format (version 3, all integers little-endian)
 //
 // Header, HeaderSize (128) bytes:
 //
 //	off  size  field
 //	  0     8  magic "TRSRJRNL"
-//	  8     2  format version (2; 1 had no tick rate and grace in the config)
+//	  8     2  format version (3; 2 ordered a tick's records by kind before
+//	           generation, 1 had no tick rate and grace in the config)
 //	 10     2  header size in bytes (128), checked: a reader never guesses
 //	 12     4  start tick S: the first frame is tick S+1; S = 0 is a fresh
 //	           engine.New world, S > 0 needs a checkpoint of tick S

@@ -19,7 +19,7 @@ import (
 const Magic = "TRSRJRNL"
 
 // Version is the format version this package writes and reads.
-const Version uint16 = 2
+const Version uint16 = 3
 
 const (
 	configSize = engine.ConfigSize

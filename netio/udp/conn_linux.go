@@ -134,13 +134,10 @@ func (c *Conn) Close() error { return unix.Close(c.fd) }
 // Buffers reads back the receive and send buffer sizes in effect (Linux
 // reports twice the request, socket(7), and caps it silently).
 func (c *Conn) Buffers() (rcv, snd int, err error) {
-	if rcv, err = unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil {
-		return 0, 0, fmt.Errorf("udp: SO_RCVBUF: %w", err)
+	if rcv, snd, err = SocketBuffers(c.fd); err != nil {
+		return 0, 0, fmt.Errorf("udp: socket buffers: %w", err)
 	}
-	if snd, err = unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF); err != nil {
-		return 0, 0, fmt.Errorf("udp: SO_SNDBUF: %w", err)
-	}
-	return rcv / 2, snd / 2, nil
+	return rcv, snd, nil
 }
 
 // Drops is the kernel's count of datagrams this socket dropped on receive
@@ -176,13 +173,12 @@ func (c *Conn) WriteBatch(msgs []Message) WriteResult {
 		}
 	}
 	for i := 0; i < m; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(c.fd),
-			uintptr(unsafe.Pointer(&c.hdrs[i])), uintptr(m-i), unix.MSG_DONTWAIT, 0, 0)
+		n, e := Sendmmsg(c.fd, c.hdrs[i:m], unix.MSG_DONTWAIT)
 		res.Syscalls++
 		switch {
 		case e == 0 && n > 0:
-			res.Sent += int(n)
-			i += int(n)
+			res.Sent += n
+			i += n
 		case e == unix.EINTR:
 		case e == unix.EAGAIN || e == 0:
 			res.WouldBlock += m - i
@@ -275,23 +271,14 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		h.Hdr.SetControllen(ctrlSize)
 		h.Len = 0
 	}
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd),
-			uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(m), unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, nil
-		default:
-			return 0, fmt.Errorf("udp: recvmmsg: %w", e)
-		}
-		for i := range int(n) {
-			c.parseRecv(i, &msgs[i])
-		}
-		return int(n), nil
+	n, e := recvQueued(Recvmmsg, c.fd, c.hdrs[:m])
+	if e != 0 {
+		return 0, fmt.Errorf("udp: recvmmsg: %w", e)
 	}
+	for i := range n {
+		c.parseRecv(i, &msgs[i])
+	}
+	return n, nil
 }
 
 // parseRecv fills m from hdrs[i] after recvmmsg.

@@ -28,6 +28,13 @@
 //     most Conn.BatchSize messages per call.
 //   - A Conn is used by one goroutine at a time.
 //
+// Beside Conn, the package holds the batch seams the server uses on
+// sockets it opened itself (gnet's, or its SO_REUSEPORT loops'):
+// BatchSender (NewSocketSender: sendmmsg with a bounded wait for
+// writability) and BatchReceiver (NewSocketReceiver: recvmmsg), with the
+// comparable Addr they speak. Sendmmsg and Recvmmsg are the only wrappers
+// of the two system calls; every batch path goes through them.
+//
 // The Linux implementation is in *_linux.go; elsewhere the constructors
-// return ErrUnsupported.
+// return ErrUnsupported (NewSocketSender falls back to one write each).
 package udp

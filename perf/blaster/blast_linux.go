@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // mmsg is a reusable batch of message headers over fixed buffers, with a
@@ -42,20 +44,23 @@ func (m *mmsg) withNames() {
 	}
 }
 
+// sendmmsg and recvmmsg adapt netio/udp's one wrapper of each system call
+// to this tool's blocking sockets: flags 0 for a send, MSG_WAITFORONE for a
+// receive (wait for the first datagram, then take what is queued).
 func sendmmsg(fd int, h []unix.Mmsghdr) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), 0, 0, 0)
+	n, e := udp.Sendmmsg(fd, h, 0)
 	if e != 0 {
 		return 0, e
 	}
-	return int(r), nil
+	return n, nil
 }
 
 func recvmmsg(fd int, h []unix.Mmsghdr) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), unix.MSG_WAITFORONE, 0, 0)
+	n, e := udp.Recvmmsg(fd, h, unix.MSG_WAITFORONE)
 	if e != 0 {
 		return 0, e
 	}
-	return int(r), nil
+	return n, nil
 }
 
 func pin(cpu int) error {

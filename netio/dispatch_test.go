@@ -47,7 +47,13 @@ func newRig(t testing.TB, o rigOpts) *loopRig {
 	if o.regions == 0 {
 		o.regions = 3
 	}
-	cfg := Config{Addr: "127.0.0.1:1", Loops: o.loops, MaxPlayers: o.slots, Regions: o.regions, RingSize: o.ring}
+	ecfg := engine.DefaultConfig()
+	ecfg.MaxPlayers, ecfg.Regions = o.slots, o.regions
+	shape, err := shapeOf(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Addr: "127.0.0.1:1", Loops: o.loops, RingSize: o.ring, shape: shape}
 	if _, err := cfg.normalize(); err != nil {
 		t.Fatal(err)
 	}

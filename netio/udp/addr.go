@@ -1,4 +1,4 @@
-package netio
+package udp
 
 import (
 	"net"
@@ -28,10 +28,10 @@ func AddrFromAddrPort(ap netip.AddrPort) Addr {
 	return Addr{IP: ap.Addr().As16(), Port: ap.Port()}
 }
 
-// addrFromNet converts the net.Addr gnet hands to OnTraffic. gnet gives a
+// AddrFromNet converts the net.Addr gnet hands to OnTraffic. gnet gives a
 // *net.UDPAddr for UDP; anything else yields ok == false and the datagram is
 // dropped, since we could not answer it anyway.
-func addrFromNet(a net.Addr) (Addr, bool) {
+func AddrFromNet(a net.Addr) (Addr, bool) {
 	u, ok := a.(*net.UDPAddr)
 	if !ok || u == nil {
 		return Addr{}, false

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package netio
+package udp
 
 import (
 	"errors"
@@ -22,21 +22,21 @@ type packetSender struct {
 
 var _ BatchSender = (*packetSender)(nil)
 
-func newSocketSender(fd, batch int) (BatchSender, error) {
+func NewSocketSender(fd, batch int) (BatchSender, error) {
 	if batch < 1 {
-		return nil, fmt.Errorf("netio: packet sender: batch size %d", batch)
+		return nil, fmt.Errorf("udp: packet sender: batch size %d", batch)
 	}
 	f := os.NewFile(uintptr(fd), "treasured-fanout")
 	pc, err := net.FilePacketConn(f)
 	// FilePacketConn dups the descriptor; ours is no longer needed either way.
 	_ = f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("netio: packet sender: %w", err)
+		return nil, fmt.Errorf("udp: packet sender: %w", err)
 	}
 	uc, ok := pc.(*net.UDPConn)
 	if !ok {
 		_ = pc.Close()
-		return nil, errors.New("netio: packet sender: descriptor is not a UDP socket")
+		return nil, errors.New("udp: packet sender: descriptor is not a UDP socket")
 	}
 	return &packetSender{conn: uc, batch: batch}, nil
 }
@@ -49,7 +49,7 @@ func (s *packetSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 	var r SendResult
 	if len(bufs) > s.batch || len(addrs) != len(bufs) {
 		r.Failed = len(bufs)
-		r.Err = fmt.Errorf("netio: Send of %d datagrams to %d addresses, batch size %d", len(bufs), len(addrs), s.batch)
+		r.Err = fmt.Errorf("udp: Send of %d datagrams to %d addresses, batch size %d", len(bufs), len(addrs), s.batch)
 		return r
 	}
 	// A short write deadline stands in for sendmmsg's EAGAIN plus a bounded
@@ -83,3 +83,6 @@ func (s *packetSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 
 // defaultPollWait bounds the wait for a writable socket; see sendmmsg_linux.go.
 const defaultPollWait = time.Millisecond
+
+// NewSocketReceiver has no portable batched implementation.
+func NewSocketReceiver(int, int) (BatchReceiver, error) { return nil, ErrUnsupported }

@@ -1,8 +1,8 @@
-package netio
+package udp
 
 import "errors"
 
-// BatchSender is the seam between the fan-out and the kernel: it writes many
+// BatchSender is the seam between a sender (the server's fan-out) and the kernel: it writes many
 // datagrams, each to its own address, in as few system calls as the platform
 // allows (sendmmsg on Linux, one sendto each elsewhere).
 //
@@ -11,8 +11,7 @@ import "errors"
 //   - BatchSize is the most datagrams one Send call takes. Callers size their
 //     buffers to it once and never pass more.
 //   - Send writes bufs[i] to addrs[i] for every i < len(bufs); len(addrs) must
-//     equal len(bufs). Every bufs[i] holds exactly one datagram of at most
-//     schema.MaxDatagram bytes.
+//     equal len(bufs). Every bufs[i] holds exactly one datagram.
 //   - The buffers belong to the caller. Send does not keep them, or addrs,
 //     after it returns, so the caller reuses them for the next batch at once.
 //   - Send tries every datagram exactly once, in order. It never blocks for
@@ -51,4 +50,35 @@ type SendResult struct {
 
 // errAddrFamily is reported for a destination the socket cannot reach, for
 // example an IPv6 client on an AF_INET socket.
-var errAddrFamily = errors.New("netio: destination address family does not match the socket")
+var errAddrFamily = errors.New("udp: destination address family does not match the socket")
+
+// BatchReceiver is the receive seam: it reads many datagrams in one system
+// call where the platform allows (recvmmsg on Linux). It mirrors
+// BatchSender and wireguard-go's conn.ReceiveFunc.
+//
+// The contract:
+//
+//   - BatchSize is the most datagrams one Receive call returns. Callers size
+//     bufs, sizes and addrs to it once and never pass more.
+//   - len(sizes) and len(addrs) must be at least len(bufs). Every bufs[i]
+//     should be longer than the longest datagram the caller accepts, so
+//     that a datagram too long for its protocol arrives too long, truncated
+//     to the buffer at worst, and is dropped as oversized rather than
+//     passing for a legal one cut short.
+//   - Receive fills bufs[i][:sizes[i]] and addrs[i] for i < n and returns n.
+//     sizes[i] <= len(bufs[i]). An addrs[i] with Port 0 is a source that
+//     cannot be answered (a non-IP family, or port 0): the caller drops it.
+//   - Receive never blocks. n == 0 with a nil error means nothing was
+//     queued (EAGAIN). n < len(bufs) means the queue was empty when the call
+//     returned, so a caller draining "until EAGAIN" may stop there and save
+//     the system call that would only say so.
+//   - The buffers, sizes and addresses belong to the caller; Receive keeps
+//     none of them after it returns. It does not allocate.
+//   - An error other than EAGAIN (and EINTR, which Receive retries) is
+//     returned with n == 0; the socket stays usable.
+//
+// A BatchReceiver is used by one goroutine at a time.
+type BatchReceiver interface {
+	BatchSize() int
+	Receive(bufs [][]byte, sizes []int, addrs []Addr) (n int, err error)
+}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package netio
+package udp
 
 import (
 	"fmt"
@@ -10,24 +10,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mmsghdr is struct mmsghdr from <sys/socket.h>: a msghdr and the byte count
-// the kernel fills in. x/sys/unix has no such type. Go pads the struct to
-// Msghdr's alignment, exactly as C does, so an array of these has the
-// kernel's stride on every architecture.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-}
-
 // sendmmsgFunc is the kernel seam: sendmmsg(2) on fd with hdrs, returning
 // the number of messages sent or an errno. Tests replace it to play partial
 // sends, EAGAIN and per-message errors without a socket.
-type sendmmsgFunc func(fd int, hdrs []mmsghdr, flags int) (int, unix.Errno)
+type sendmmsgFunc func(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno)
 
 // pollOutFunc waits up to timeout for fd to become writable.
 type pollOutFunc func(fd int, fds *[1]unix.PollFd, ts *unix.Timespec) bool
 
-func sysSendmmsg(fd int, hdrs []mmsghdr, flags int) (int, unix.Errno) {
+// Sendmmsg is sendmmsg(2): the one wrapper of it (Conn, the socket sender
+// and perf/blaster use it). It returns the number of messages sent or an
+// errno, and never allocates.
+func Sendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
 	// Syscall6, not RawSyscall6: the scheduler must know this thread is in
 	// the kernel. With MSG_DONTWAIT it does not block, but it may take
 	// microseconds for a large batch.
@@ -44,17 +38,17 @@ func sysPollOut(fd int, fds *[1]unix.PollFd, ts *unix.Timespec) bool {
 	return err == nil && n > 0 && fds[0].Revents&unix.POLLOUT != 0
 }
 
-// mmsgSender is the Linux BatchSender: one sendmmsg(2) per batch on its own
-// duplicate of the server socket. Every array it hands the kernel is
+// mmsgSender is the Linux BatchSender: one sendmmsg(2) per batch, on its
+// own duplicate of a socket when several goroutines send on one. Every array it hands the kernel is
 // allocated once in newMmsgSender: the headers, the iovecs and the sockaddrs,
 // which are written in place for each datagram.
 //
-// Owner: one fan-out worker.
+// Owner: one goroutine (a fan-out worker).
 type mmsgSender struct {
 	fd     int
 	family int // AF_INET or AF_INET6, from getsockname: how to write sockaddrs
 
-	hdrs  []mmsghdr
+	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	idx   []int                   // hdrs[i] sends bufs[idx[i]]
@@ -78,31 +72,31 @@ const defaultPollWait = time.Millisecond
 
 func newMmsgSender(fd, family, batch int) (*mmsgSender, error) {
 	if family != unix.AF_INET && family != unix.AF_INET6 {
-		return nil, fmt.Errorf("netio: sendmmsg sender: socket family %d is not IP", family)
+		return nil, fmt.Errorf("udp: sendmmsg sender: socket family %d is not IP", family)
 	}
 	if batch < 1 {
-		return nil, fmt.Errorf("netio: sendmmsg sender: batch size %d", batch)
+		return nil, fmt.Errorf("udp: sendmmsg sender: batch size %d", batch)
 	}
 	s := &mmsgSender{
 		fd: fd, family: family,
-		hdrs:     make([]mmsghdr, batch),
+		hdrs:     make([]unix.Mmsghdr, batch),
 		iovs:     make([]unix.Iovec, batch),
 		names:    make([]unix.RawSockaddrInet6, batch),
 		idx:      make([]int, batch),
 		maxPolls: 2,
 		pollTS:   unix.NsecToTimespec(int64(defaultPollWait)),
-		sendmmsg: sysSendmmsg,
+		sendmmsg: Sendmmsg,
 		pollOut:  sysPollOut,
 	}
 	return s, nil
 }
 
-// newSocketSender builds the platform's BatchSender on fd, which it owns
+// NewSocketSender builds the platform's BatchSender on fd, which it owns
 // from then on (Close closes it).
-func newSocketSender(fd, batch int) (BatchSender, error) {
+func NewSocketSender(fd, batch int) (BatchSender, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
-		return nil, fmt.Errorf("netio: getsockname: %w", err)
+		return nil, fmt.Errorf("udp: getsockname: %w", err)
 	}
 	family := unix.AF_INET
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
@@ -155,14 +149,14 @@ func (s *mmsgSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 		// A caller bug, not a network condition; account for every datagram
 		// so the SendResult invariant still holds.
 		r.Failed = len(bufs)
-		r.Err = fmt.Errorf("netio: Send of %d datagrams to %d addresses, batch size %d", len(bufs), len(addrs), len(s.hdrs))
+		r.Err = fmt.Errorf("udp: Send of %d datagrams to %d addresses, batch size %d", len(bufs), len(addrs), len(s.hdrs))
 		return r
 	}
 	n := 0
 	for i, b := range bufs {
 		h := &s.hdrs[n]
-		*h = mmsghdr{}
-		if !s.putName(n, addrs[i], &h.hdr) {
+		*h = unix.Mmsghdr{}
+		if !s.putName(n, addrs[i], &h.Hdr) {
 			r.Failed++
 			r.Err = errAddrFamily
 			continue
@@ -170,8 +164,8 @@ func (s *mmsgSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 		iov := &s.iovs[n]
 		iov.Base = unsafe.SliceData(b)
 		iov.SetLen(len(b))
-		h.hdr.Iov = iov
-		h.hdr.SetIovlen(1)
+		h.Hdr.Iov = iov
+		h.Hdr.SetIovlen(1)
 		s.idx[n] = i
 		n++
 	}

@@ -1,14 +1,14 @@
 //go:build linux
 
-package netio
+package udp
 
 import "golang.org/x/sys/unix"
 
-// socketBuffers reads back SO_RCVBUF and SO_SNDBUF. Linux reports twice the
+// SocketBuffers reads back SO_RCVBUF and SO_SNDBUF. Linux reports twice the
 // value that took effect (it doubles a request to leave room for its own
 // bookkeeping, socket(7)), and clamps a request to net.core.rmem_max /
 // wmem_max without an error, so reading back is the only way to see a cap.
-func socketBuffers(fd int) (rcv, snd int, err error) {
+func SocketBuffers(fd int) (rcv, snd int, err error) {
 	if rcv, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil {
 		return 0, 0, err
 	}
@@ -19,8 +19,8 @@ func socketBuffers(fd int) (rcv, snd int, err error) {
 }
 
 const (
-	rcvSysctl = "net.core.rmem_max"
-	sndSysctl = "net.core.wmem_max"
+	RecvBufferSysctl = "net.core.rmem_max"
+	SendBufferSysctl = "net.core.wmem_max"
 )
 
-func closeFD(fd int) error { return unix.Close(fd) }
+func CloseFD(fd int) error { return unix.Close(fd) }

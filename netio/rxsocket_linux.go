@@ -1,0 +1,119 @@
+//go:build linux
+
+package netio
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/treasured/treasured/netio/udp"
+)
+
+const mmsgSupported = true
+
+// rxSocket is one mmsg loop's UDP socket plus an eventfd that Shutdown
+// writes to wake the loop out of ppoll.
+type rxSocket struct {
+	fd, evfd int
+	fds      [2]unix.PollFd
+	ts       unix.Timespec
+	one      [8]byte
+}
+
+// openRxSocket binds a non-blocking SO_REUSEPORT UDP socket to ap, the
+// same way gnet binds its loops' sockets: the kernel then spreads clients
+// over the loops' sockets by 4-tuple hash, so each client stays on one loop.
+func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (_ *rxSocket, err error) {
+	family := unix.AF_INET
+	if ap.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = unix.Close(fd)
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return nil, fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if rcvbuf > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
+			return nil, fmt.Errorf("SO_RCVBUF: %w", err)
+		}
+	}
+	if sndbuf > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf); err != nil {
+			return nil, fmt.Errorf("SO_SNDBUF: %w", err)
+		}
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		// An IPv6 listen address serves IPv6 only, as net.ListenUDP("udp6")
+		// and gnet's udp6 do.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return nil, fmt.Errorf("IPV6_V6ONLY: %w", err)
+		}
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return nil, err // EADDRINUSE must stay visible to startErr
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	s := &rxSocket{fd: fd, evfd: evfd}
+	s.one[0] = 1 // eventfd takes a host-order uint64; 1 on little endian, 1<<56 on big: both non-zero
+	return s, nil
+}
+
+// batchers are the loop's receiver and reply sender on the socket itself
+// (closed by close, not by them).
+func (s *rxSocket) batchers(batch int) (BatchReceiver, BatchSender, error) {
+	tx, err := udp.NewSocketSender(s.fd, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	rx, err := udp.NewSocketReceiver(s.fd, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rx, tx, nil
+}
+
+// wait blocks in ppoll for up to d until the socket is readable (true) or
+// the eventfd was written. ppoll rather than epoll_wait: two descriptors,
+// no extra epoll fd, and a nanosecond timeout, which the inline tick clock
+// needs to wake on its deadline rather than on the next millisecond.
+func (s *rxSocket) wait(d time.Duration) (bool, error) {
+	s.fds = [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.evfd), Events: unix.POLLIN}}
+	s.ts = unix.NsecToTimespec(int64(max(d, 0)))
+	n, err := unix.Ppoll(s.fds[:], &s.ts, nil)
+	if err == unix.EINTR {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("ppoll: %w", err)
+	}
+	return n > 0 && s.fds[0].Revents != 0, nil
+}
+
+// wake makes a loop's current or next wait return.
+func (s *rxSocket) wake() { _, _ = unix.Write(s.evfd, s.one[:]) }
+
+// dup duplicates the socket for a fan-out worker (close-on-exec).
+func (s *rxSocket) dup() (int, error) { return unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+func (s *rxSocket) close() error {
+	_ = unix.Close(s.evfd)
+	return unix.Close(s.fd)
+}
