@@ -147,7 +147,10 @@ func (l *engineLink) tick() {
 	l.recs, l.upQ[k] = l.recs[:0], l.upQ[k][:0]
 	l.w.Step(l.step)
 	for _, ev := range l.w.TickEvents() {
-		if ev.Kind == uint8(wire.LootEventKindGenerated) {
+		// A session's last Inputs may reach the engine in the tick of its
+		// Leave, and the engine applies a generation's Inputs before its
+		// Leave: its loot then belongs to a session that is gone here.
+		if ev.Kind == uint8(wire.LootEventKindGenerated) && l.bots[ev.Player] != nil {
 			l.bots[ev.Player].opens++
 		}
 	}

@@ -128,7 +128,7 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "ok", args: []string{good}, code: 0,
 			out: []string{
-				"format v2, starts after tick 0",
+				fmt.Sprintf("format v%d, starts after tick 0", journal.Version),
 				fmt.Sprintf("replayed %d ticks (1..%d); final tick %d, hash %#016x", ticks, ticks, ticks, hashes[ticks-1]),
 				fmt.Sprintf("OK: all %d hashes match", ticks),
 			},
@@ -137,7 +137,7 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "verbose", args: []string{"--verbose", good}, code: 0,
 			out:       []string{fmt.Sprintf("tick 7: journal %#016x replay %#016x ok", hashes[6], hashes[6])},
-			lineCount: 3 + ticks, prefix: "journal " + good + ": format v2",
+			lineCount: 3 + ticks, prefix: fmt.Sprintf("journal %s: format v%d", good, journal.Version),
 		},
 		{
 			name: "header only", args: []string{save(t, file[:journal.HeaderSize])}, code: 0,
