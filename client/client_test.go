@@ -120,7 +120,11 @@ func TestImpairedExactlyOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			im := imp
-			im.Seed = uint64(time.Now().UnixNano()) + uint64(i)
+			// A fixed seed per bot: the checks below that the impairment
+			// really dropped, duplicated and reordered in both directions
+			// must not depend on luck (a clock seed left a bot with no
+			// duplicate among 165 received datagrams once in CI).
+			im.Seed = 0x5eed0 + uint64(i)
 			results[i] = runBot(srv, i, im, 80, 60, 1000)
 		}()
 	}
