@@ -19,10 +19,12 @@ import (
 //
 // The alert-worthy one, engine.Stats.EventOverflow (a loot event some player
 // in view never gets; the pools are sized so that it cannot happen), is
-// exported as treasured_loot_undeliverable_total (metrics_loot.go), not
-// again here. treasured_engine_events_dropped_total is different: events
-// owed to players that stopped acknowledging and were resynced (their own
-// doing).
+// exported under its own name, treasured_loot_undeliverable_total (dLootLost):
+// ALERT on any increase. treasured_engine_events_dropped_total is different:
+// events owed to players that stopped acknowledging and were resynced (their
+// own doing). Lost loot as a whole is this counter on the server's side and
+// treasure-bench's lost_loot on the client's (docs/PROTOCOL.md "Loot
+// events").
 
 // engineStatSource is what the tick goroutine reads the counters from:
 // engineWorld has it (its *engine.World), a test's fake World need not.
@@ -64,6 +66,8 @@ var (
 	dEngEvents     = desc("treasured_engine_delivery_events_in_use", "Distinct loot events awaiting delivery.")
 	dEngLootLive   = desc("treasured_engine_loot_live", "Loot lying in the world.")
 	dEngRehashed   = desc("treasured_engine_rehashed_total", "Entity hashes recomputed by the incremental state hash.")
+	dLootLost      = desc("treasured_loot_undeliverable_total",
+		"ALERT on any increase: loot event deliveries the engine dropped because a delivery pool was empty, loot that player will never be shown. The pools are sized so this cannot happen.")
 )
 
 func engineStatTable() []engineStat {
@@ -74,6 +78,7 @@ func engineStatTable() []engineStat {
 		return engineStat{desc: d, gauge: true, get: get}
 	}
 	t := []engineStat{
+		c(dLootLost, "", func(s *engine.Stats) uint64 { return s.EventOverflow }),
 		c(dEngTicks, "", func(s *engine.Stats) uint64 { return s.Ticks }),
 		c(dEngRecords, "applied", func(s *engine.Stats) uint64 { return s.RecordsApplied }),
 		c(dEngRecords, "bad", func(s *engine.Stats) uint64 { return s.BadRecords }),

@@ -28,7 +28,6 @@ func NewRegistry(s *Server) *prometheus.Registry {
 	reg.MustRegister(
 		&serverCollector{s: s},
 		engineCollector{&s.EngineStats},
-		lootCollector{s: s},
 		h.work, h.jitter,
 		newRuntimeCollector(),
 		collectors.NewGoCollector(),

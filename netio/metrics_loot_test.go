@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/treasured/treasured/engine"
 )
 
 // overflowWorld is a tickWorld whose engine reports dropped loot deliveries.
@@ -12,58 +14,67 @@ type overflowWorld struct {
 	dropped uint64
 }
 
-func (w *overflowWorld) LootOverflow() uint64 { return w.dropped }
+func (w *overflowWorld) Stats() engine.Stats { return engine.Stats{EventOverflow: w.dropped} }
 
-// scrapeLoot returns the exported value of treasured_loot_undeliverable_total.
-func scrapeLoot(t *testing.T, s *Server) float64 {
+// gatherLoot returns the exported treasured_loot_undeliverable_total, and
+// whether it was exported at all.
+func gatherLoot(t *testing.T, e *EngineStats) (float64, bool) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(lootCollector{s: s})
+	reg.MustRegister(engineCollector{e: e})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 1 || mfs[0].GetName() != "treasured_loot_undeliverable_total" || len(mfs[0].GetMetric()) != 1 {
-		t.Fatalf("gathered %v", mfs)
+	for _, mf := range mfs {
+		if mf.GetName() == "treasured_loot_undeliverable_total" {
+			if len(mf.GetMetric()) != 1 {
+				t.Fatalf("gathered %v", mf)
+			}
+			return mf.GetMetric()[0].GetCounter().GetValue(), true
+		}
 	}
-	return mfs[0].GetMetric()[0].GetCounter().GetValue()
+	return 0, false
 }
 
-// TestLootUndeliverableMetric: what the world counts after a tick is what
-// /metrics exports; a world without the method exports 0.
+// TestLootUndeliverableMetric: what the engine counts after a tick is what
+// /metrics exports, published with the other engine counters (one copy of
+// engine.Stats per tick); a world that does not count exports no engine
+// counter, this one included.
 func TestLootUndeliverableMetric(t *testing.T) {
-	s := &Server{world: &overflowWorld{dropped: 7}}
-	s.publishLoot()
-	if got := scrapeLoot(t, s); got != 7 {
-		t.Fatalf("exported %v, want 7", got)
+	e := newEngineStats(&overflowWorld{dropped: 7}, 0)
+	e.publish()
+	if got, ok := gatherLoot(t, &e); !ok || got != 7 {
+		t.Fatalf("exported %v (present %v), want 7", got, ok)
 	}
-	plain := &Server{world: &tickWorld{}}
-	plain.publishLoot()
-	if got := scrapeLoot(t, plain); got != 0 {
-		t.Fatalf("a world without LootOverflow exports %v", got)
+	plain := newEngineStats(&tickWorld{}, 0)
+	plain.publish()
+	if got, ok := gatherLoot(t, &plain); ok {
+		t.Fatalf("a world without counters exports %v", got)
 	}
 }
 
-// TestPublishLootNoAlloc: the per-tick copy of the engine's count allocates
-// nothing (it runs on the tick goroutine every tick).
-func TestPublishLootNoAlloc(t *testing.T) {
+// TestPublishEngineStatsNoAlloc: the per-tick copy of the engine's counters
+// allocates nothing (it runs on the tick goroutine every tick).
+func TestPublishEngineStatsNoAlloc(t *testing.T) {
 	w, _ := newSmallWorld(t)
-	s := &Server{world: w}
-	if _, ok := w.(lootOverflower); !ok {
-		t.Fatal("EngineWorld does not report loot overflow")
+	e := newEngineStats(w, 0)
+	if e.src == nil {
+		t.Fatal("EngineWorld does not report its counters")
 	}
-	if n := testing.AllocsPerRun(100, s.publishLoot); n != 0 {
-		t.Fatalf("publishLoot allocates %v times per tick", n)
+	if n := testing.AllocsPerRun(100, e.publish); n != 0 {
+		t.Fatalf("publish allocates %v times per tick", n)
 	}
 }
 
-// BenchmarkPublishLoot is the per-tick cost the loot metric adds to the
-// tick goroutine: one copy of the engine's Stats and one atomic store.
-func BenchmarkPublishLoot(b *testing.B) {
+// BenchmarkPublishEngineStats is the per-tick cost of exporting the engine's
+// counters, the loot-lost alert among them: one copy of engine.Stats and
+// one atomic store per counter.
+func BenchmarkPublishEngineStats(b *testing.B) {
 	w, _ := newSmallWorld(b)
-	s := &Server{world: w}
+	e := newEngineStats(w, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.publishLoot()
+		e.publish()
 	}
 }

@@ -170,6 +170,5 @@ type TickStats struct {
 	// tick goroutine starts.
 	EpochUnixNs   gauge
 	JournalErrors counter // journal appends (or the final close) that failed
-	LootOverflow  counter // loot event deliveries the engine dropped (metrics_loot.go)
 	_             cpu.CacheLinePad
 }

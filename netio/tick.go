@@ -146,7 +146,6 @@ func (s *Server) tick(uint64) {
 	}
 	s.TickStats.Records.add(uint64(len(s.recs)))
 	s.world.Step(s.recs)
-	s.publishLoot()
 	t := s.world.Tick()
 	if s.jrnl != nil {
 		s.journalTick(t)
