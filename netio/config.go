@@ -166,6 +166,15 @@ func (b Backend) String() string {
 	return fmt.Sprintf("Backend(%d)", uint8(b))
 }
 
+// InlineIOFits reports whether InlineIO is the layout to run: the mmsg
+// backend, one loop, and one CPU for everything (a taskset of one CPU, or
+// GOMAXPROCS 1). The tick goroutine then serves the one socket itself
+// between ticks, so no thread ever hands the only P to another; with more
+// CPUs a loop goroutine of its own receives while the tick works.
+func InlineIOFits(b Backend, loops int, oneCPU bool) bool {
+	return b == BackendMmsg && loops == 1 && oneCPU
+}
+
 // ParseBackend parses "gnet" or "mmsg".
 func ParseBackend(s string) (Backend, error) {
 	switch s {
@@ -301,6 +310,11 @@ func (c *Config) normalizeLoops() error {
 		}
 	default:
 		return configErr("backend %d: want gnet or mmsg", c.Backend)
+	}
+	if c.UnlockedThreads {
+		// Pinning needs a locked thread: nothing is pinned, whatever
+		// the CPU lists say.
+		c.PinThread = nil
 	}
 	if c.FanoutWorkers == 0 {
 		c.FanoutWorkers = 1

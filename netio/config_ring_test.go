@@ -26,3 +26,35 @@ func TestDefaultRingSize(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeUnlockedDropsPin: with unlocked threads nothing is pinned,
+// whatever PinThread and the CPU lists say (pinning needs a locked thread).
+func TestNormalizeUnlockedDropsPin(t *testing.T) {
+	pin := func([]int) error { return nil }
+	for _, unlocked := range []bool{false, true} {
+		c := Config{Addr: "127.0.0.1:0", EngineCPUs: []int{0}, PinThread: pin, UnlockedThreads: unlocked,
+			shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50e6}}
+		if _, err := c.normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PinThread != nil; got == unlocked {
+			t.Errorf("unlocked %v: PinThread kept %v", unlocked, got)
+		}
+	}
+}
+
+// TestInlineIOFits: inline I/O only for mmsg, one loop, one CPU.
+func TestInlineIOFits(t *testing.T) {
+	if !InlineIOFits(BackendMmsg, 1, true) {
+		t.Error("mmsg, one loop, one CPU: not inline")
+	}
+	for _, tc := range []struct {
+		b      Backend
+		loops  int
+		oneCPU bool
+	}{{BackendGnet, 1, true}, {BackendMmsg, 2, true}, {BackendMmsg, 1, false}} {
+		if InlineIOFits(tc.b, tc.loops, tc.oneCPU) {
+			t.Errorf("%v: inline", tc)
+		}
+	}
+}
