@@ -61,11 +61,15 @@ const (
 	NumRefuseReasons
 )
 
-var refuseReasonNames = [NumRefuseReasons]string{
+var refuseReasonNames = [...]string{
 	RefuseIPSessions:   "ip_sessions",
 	RefuseIPHandshakes: "ip_handshakes",
 	RefuseGlobalBudget: "handshake_budget",
 }
+
+// Compile-time guard: one name per refuse reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(refuseReasonNames)-int(NumRefuseReasons)]
 
 func (r RefuseReason) String() string {
 	if r < NumRefuseReasons {

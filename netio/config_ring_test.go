@@ -58,3 +58,23 @@ func TestInlineIOFits(t *testing.T) {
 		}
 	}
 }
+
+// TestReasonNamesComplete: every value of each enum a counter array is
+// indexed by has its own non-empty metric label (the compile-time guards
+// check the count; a keyed array literal could still leave a hole).
+func TestReasonNamesComplete(t *testing.T) {
+	for what, names := range map[string][]string{
+		"drop":   dropReasonNames[:],
+		"end":    endReasonNames[:],
+		"refuse": refuseReasonNames[:],
+		"reject": rejectNames[:],
+	} {
+		seen := map[string]bool{}
+		for i, n := range names {
+			if n == "" || seen[n] {
+				t.Errorf("%s reason %d: label %q is empty or repeated", what, i, n)
+			}
+			seen[n] = true
+		}
+	}
+}

@@ -66,7 +66,7 @@ func (h *tickHistograms) ObserveTick(_ uint64, jitter, work time.Duration, _ boo
 }
 
 // rejectNames are the label values of treasured_rejects_total.
-var rejectNames = [numRejectReasons]string{
+var rejectNames = [...]string{
 	wire.RejectReasonUnknown:       "unknown",
 	wire.RejectReasonServerFull:    "server_full",
 	wire.RejectReasonBadVersion:    "bad_version",
@@ -75,6 +75,11 @@ var rejectNames = [numRejectReasons]string{
 	wire.RejectReasonBadRegion:     "bad_region",
 	wire.RejectReasonShuttingDown:  "shutting_down",
 }
+
+// A compile-time guard: the index is out of range, and the build fails,
+// unless rejectNames has exactly one entry per wire.RejectReason, i.e. until
+// a reason added to the schema has a label here.
+var _ = [1]int{}[len(rejectNames)-numRejectReasons]
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/treasured/treasured/schema"
 )
 
 // counter is a monotonically increasing count with exactly one writer (an
@@ -55,7 +57,7 @@ const (
 	NumDropReasons
 )
 
-var dropReasonNames = [NumDropReasons]string{
+var dropReasonNames = [...]string{
 	DropOversized:        "oversized",
 	DropTruncated:        "truncated",
 	DropMalformed:        "malformed",
@@ -71,6 +73,10 @@ var dropReasonNames = [NumDropReasons]string{
 	DropBadSource:        "bad_source",
 	DropHandshakeBudget:  "handshake_budget",
 }
+
+// Compile-time guard: one name per drop reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(dropReasonNames)-int(NumDropReasons)]
 
 func (r DropReason) String() string {
 	if r < NumDropReasons {
@@ -90,7 +96,11 @@ const (
 	NumEndReasons
 )
 
-var endReasonNames = [NumEndReasons]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+var endReasonNames = [...]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+
+// Compile-time guard: one name per end reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(endReasonNames)-int(NumEndReasons)]
 
 func (r EndReason) String() string {
 	if r < NumEndReasons {
@@ -99,8 +109,10 @@ func (r EndReason) String() string {
 	return "unknown"
 }
 
-// numRejectReasons covers wire.RejectReason (Unknown..ShuttingDown).
-const numRejectReasons = 7
+// numRejectReasons sizes the arrays indexed by wire.RejectReason: the
+// schema's count, so they grow with the enum (and rejectNames, below the
+// compile-time guard in metrics.go, must then name the new reason).
+const numRejectReasons = schema.RejectReasonCount
 
 // LoopStats are one event loop's counters. The loop's goroutine is the only
 // writer. Padding on both sides keeps two loops' counters off one cache line:
