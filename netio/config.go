@@ -152,7 +152,7 @@ const (
 	// datagram; gnet allocates per datagram and yields when idle).
 	BackendGnet Backend = iota
 	// BackendMmsg receives with recvmmsg(2) on our own SO_REUSEPORT
-	// sockets, blocking in ppoll when idle (recv.go, recvmmsg_linux.go).
+	// sockets, blocking in ppoll when idle (recv.go, udp/recvmmsg_linux.go).
 	BackendMmsg
 )
 

@@ -78,7 +78,7 @@ func frames(file []byte) []int {
 	return offs
 }
 
-// refix recomputes the CRC-32C of the frame at off, as doc.go lays it out.
+// refix recomputes the CRC-32C of the frame at off, as engine/journal's doc.go lays it out.
 func refix(file []byte, off int) {
 	size := int(binary.LittleEndian.Uint32(file[off:]))
 	sum := crc32.Checksum(file[off:off+size-4], crc32.MakeTable(crc32.Castagnoli))
