@@ -20,12 +20,7 @@ const ckptTick = 20
 // the live hash of every tick.
 func checkpointJournal(t *testing.T, dx int32) (full, seg []byte, ckpt string, hashes []uint64) {
 	t.Helper()
-	cfg := engine.DefaultConfig()
-	cfg.Regions, cfg.ZonesX, cfg.ZonesY, cfg.MaxPlayers = 1, 4, 4, 16
-	w, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := walkersWorld(t)
 	var fb, sb bytes.Buffer
 	jw, err := journal.NewWriter(&fb, w.Config(), 0, journal.Options{})
 	if err != nil {

@@ -34,10 +34,8 @@ func walkers(w *engine.World, dx int32) []engine.Record {
 	return recs
 }
 
-// writeJournal runs a small world for 50 ticks (10 players join, then walk
-// around) with a journal file, as the server does, and returns the file's
-// bytes and the live hash after each tick.
-func writeJournal(t *testing.T) ([]byte, []uint64) {
+// walkersWorld is the small fresh world the walkers scenario runs in.
+func walkersWorld(t *testing.T) *engine.World {
 	t.Helper()
 	cfg := engine.DefaultConfig()
 	cfg.Regions, cfg.ZonesX, cfg.ZonesY, cfg.MaxPlayers = 1, 4, 4, 16
@@ -45,6 +43,15 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+// writeJournal runs a small world for 50 ticks (10 players join, then walk
+// around) with a journal file, as the server does, and returns the file's
+// bytes and the live hash after each tick.
+func writeJournal(t *testing.T) ([]byte, []uint64) {
+	t.Helper()
+	w := walkersWorld(t)
 	path := filepath.Join(t.TempDir(), "j")
 	jw, err := journal.Create(path, w.Config(), w.Tick(), journal.Options{})
 	if err != nil {
