@@ -71,12 +71,7 @@ var refuseReasonNames = [...]string{
 // fails the build until it is named.
 var _ = [1]int{}[len(refuseReasonNames)-int(NumRefuseReasons)]
 
-func (r RefuseReason) String() string {
-	if r < NumRefuseReasons {
-		return refuseReasonNames[r]
-	}
-	return "unknown"
-}
+func (r RefuseReason) String() string { return reasonName(refuseReasonNames[:], r) }
 
 // connectHeadroom: a Connect may push the global budget this many times
 // further into the future than a Hello may (see Admission above).

@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -290,9 +291,7 @@ func (c *Config) listenAddr() (netip.AddrPort, error) {
 // normalizeLoops settles the threads: the event loops, the receive backend
 // and the fan-out workers.
 func (c *Config) normalizeLoops() error {
-	if c.Loops == 0 {
-		c.Loops = max(1, len(c.IOCPUs))
-	}
+	c.Loops = cmp.Or(c.Loops, max(1, len(c.IOCPUs)))
 	if c.Loops < 1 || c.Loops > 256 {
 		return configErr("%d event loops: want 1..256", c.Loops)
 	}
@@ -316,9 +315,7 @@ func (c *Config) normalizeLoops() error {
 		// the CPU lists say.
 		c.PinThread = nil
 	}
-	if c.FanoutWorkers == 0 {
-		c.FanoutWorkers = 1
-	}
+	c.FanoutWorkers = cmp.Or(c.FanoutWorkers, 1)
 	if c.FanoutWorkers < 1 || c.FanoutWorkers > 64 {
 		return configErr("%d fan-out workers: want 1..64", c.FanoutWorkers)
 	}
@@ -331,15 +328,11 @@ func (c *Config) normalizeBuffers() error {
 	if c.shape.maxPlayers < 1 || c.shape.maxPlayers > MaxSlots {
 		return configErr("world of %d player slots: netio serves 1..%d", c.shape.maxPlayers, MaxSlots)
 	}
-	if c.RingSize == 0 {
-		c.RingSize = defaultRingSize(c.shape.maxPlayers, c.Loops)
-	}
+	c.RingSize = cmp.Or(c.RingSize, defaultRingSize(c.shape.maxPlayers, c.Loops))
 	if c.RingSize < 2 || c.RingSize&(c.RingSize-1) != 0 || c.RingSize > 1<<20 {
 		return configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)
 	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
-	}
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	if c.BatchSize < 1 || c.BatchSize > 1024 {
 		// UIO_MAXIOV (1024) is the most messages one sendmmsg takes.
 		return configErr("batch size %d: want 1..1024", c.BatchSize)
@@ -350,15 +343,9 @@ func (c *Config) normalizeBuffers() error {
 // normalizeTimeouts settles the session idle timeout and the cookie
 // lifetimes.
 func (c *Config) normalizeTimeouts() error {
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.CookieTTL == 0 {
-		c.CookieTTL = DefaultCookieTTL
-	}
-	if c.CookieRotate == 0 {
-		c.CookieRotate = 2 * c.CookieTTL
-	}
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.CookieTTL = cmp.Or(c.CookieTTL, DefaultCookieTTL)
+	c.CookieRotate = cmp.Or(c.CookieRotate, 2*c.CookieTTL)
 	if c.IdleTimeout < c.shape.period || c.CookieTTL < time.Second {
 		return configErr("idle timeout %v must be >= a tick and cookie TTL %v >= 1s", c.IdleTimeout, c.CookieTTL)
 	}
@@ -370,21 +357,11 @@ func (c *Config) normalizeTimeouts() error {
 
 // normalizeLimits settles the token buckets and the per-prefix session cap.
 func (c *Config) normalizeLimits() error {
-	if c.SessionRate == 0 {
-		c.SessionRate = DefaultSessionRate
-	}
-	if c.SessionBurst == 0 {
-		c.SessionBurst = DefaultSessionBurst
-	}
-	if c.HandshakeRate == 0 {
-		c.HandshakeRate = DefaultHSRate
-	}
-	if c.HandshakeBurst == 0 {
-		c.HandshakeBurst = DefaultHSBurst
-	}
-	if c.HandshakeBudget == 0 {
-		c.HandshakeBudget = DefaultHSBudget
-	}
+	c.SessionRate = cmp.Or(c.SessionRate, DefaultSessionRate)
+	c.SessionBurst = cmp.Or(c.SessionBurst, DefaultSessionBurst)
+	c.HandshakeRate = cmp.Or(c.HandshakeRate, DefaultHSRate)
+	c.HandshakeBurst = cmp.Or(c.HandshakeBurst, DefaultHSBurst)
+	c.HandshakeBudget = cmp.Or(c.HandshakeBudget, DefaultHSBudget)
 	switch {
 	case c.SessionsPerIP == 0:
 		c.SessionsPerIP = DefaultSessionsPerIP
@@ -404,12 +381,8 @@ func (c *Config) normalizeLimits() error {
 
 // normalizeSockets settles SO_RCVBUF and SO_SNDBUF.
 func (c *Config) normalizeSockets() error {
-	if c.RecvBuffer == 0 {
-		c.RecvBuffer = DefaultSocketBuffer
-	}
-	if c.SendBuffer == 0 {
-		c.SendBuffer = DefaultSocketBuffer
-	}
+	c.RecvBuffer = cmp.Or(c.RecvBuffer, DefaultSocketBuffer)
+	c.SendBuffer = cmp.Or(c.SendBuffer, DefaultSocketBuffer)
 	if c.RecvBuffer < 0 || c.SendBuffer < 0 || c.RecvBuffer > 1<<30 || c.SendBuffer > 1<<30 {
 		return configErr("socket buffers %d/%d: want 0..1GiB", c.RecvBuffer, c.SendBuffer)
 	}

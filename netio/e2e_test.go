@@ -223,10 +223,7 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	}
 	const clients = 200
 	ecfg := e2eEngineConfig()
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ew := newEngine(t, ecfg)
 	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
 	pins := &pinRecorder{}
 	srv := startServer(t, bc.config(Config{

@@ -26,10 +26,7 @@ func testJournalEndToEnd(t *testing.T, bc backendCase) {
 	}
 	const clients = 20
 	ecfg := e2eEngineConfig()
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ew := newEngine(t, ecfg)
 	path := filepath.Join(t.TempDir(), "treasured.journal")
 	jw, err := journal.Create(path, ew.Config(), ew.Tick(), journal.Options{SyncEvery: 5})
 	if err != nil {
@@ -108,10 +105,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	t.Helper()
 	ecfg := engine.DefaultConfig()
 	ecfg.MaxPlayers = players
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ew := newEngine(t, ecfg)
 	s, err := New(Config{Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
 	if err != nil {
 		t.Fatal(err)

@@ -78,12 +78,15 @@ var dropReasonNames = [...]string{
 // fails the build until it is named.
 var _ = [1]int{}[len(dropReasonNames)-int(NumDropReasons)]
 
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
+// reasonName is the metric label of r in names, "unknown" past its end.
+func reasonName[R ~uint8](names []string, r R) string {
+	if int(r) < len(names) {
+		return names[r]
 	}
 	return "unknown"
 }
+
+func (r DropReason) String() string { return reasonName(dropReasonNames[:], r) }
 
 // EndReason says why a session ended (treasured_sessions_ended_total).
 type EndReason uint8
@@ -102,12 +105,7 @@ var endReasonNames = [...]string{EndBye: "bye", EndTimeout: "timeout", EndReplac
 // fails the build until it is named.
 var _ = [1]int{}[len(endReasonNames)-int(NumEndReasons)]
 
-func (r EndReason) String() string {
-	if r < NumEndReasons {
-		return endReasonNames[r]
-	}
-	return "unknown"
-}
+func (r EndReason) String() string { return reasonName(endReasonNames[:], r) }
 
 // numRejectReasons sizes the arrays indexed by wire.RejectReason: the
 // schema's count, so they grow with the enum (and rejectNames, below the

@@ -640,21 +640,26 @@ func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *j
 // registerDataDir exports the data directory's checkpoint counters.
 func registerDataDir(reg *prometheus.Registry, dir *journal.Dir) {
 	st := dir.Stats()
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: metricname.Checkpoints,
-			Help: "Checkpoints written, fsynced and renamed into the data directory."},
-			func() float64 { return float64(st.Checkpoints.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: metricname.CheckpointsSkipped,
-			Help: "Checkpoints not taken because the previous one was still being written."},
-			func() float64 { return float64(st.CheckpointSkipped.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: metricname.CheckpointErrors,
-			Help: "Failed checkpoint writes, segment rotations and prunes."},
-			func() float64 { return float64(st.CheckpointErrors.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricname.CheckpointTick,
-			Help: "Tick of the newest durable checkpoint."},
-			func() float64 { return float64(st.LastCheckpoint.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricname.CheckpointTickSeconds,
-			Help: "Time the last checkpoint took on the tick goroutine (encoding and segment rotation)."},
-			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }),
-	)
+	for _, m := range []struct {
+		name, help string
+		gauge      bool
+		value      func() float64
+	}{
+		{metricname.Checkpoints, "Checkpoints written, fsynced and renamed into the data directory.", false,
+			func() float64 { return float64(st.Checkpoints.Load()) }},
+		{metricname.CheckpointsSkipped, "Checkpoints not taken because the previous one was still being written.", false,
+			func() float64 { return float64(st.CheckpointSkipped.Load()) }},
+		{metricname.CheckpointErrors, "Failed checkpoint writes, segment rotations and prunes.", false,
+			func() float64 { return float64(st.CheckpointErrors.Load()) }},
+		{metricname.CheckpointTick, "Tick of the newest durable checkpoint.", true,
+			func() float64 { return float64(st.LastCheckpoint.Load()) }},
+		{metricname.CheckpointTickSeconds, "Time the last checkpoint took on the tick goroutine (encoding and segment rotation).", true,
+			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }},
+	} {
+		if m.gauge {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, m.value))
+		} else {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, m.value))
+		}
+	}
 }
