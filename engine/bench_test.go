@@ -62,6 +62,13 @@ func (bw *benchWorld) snapshots() int {
 	return total
 }
 
+// untimedInputs is the next tick's inputs, made with the timer stopped.
+func (bw *benchWorld) untimedInputs(b *testing.B) []Record {
+	b.StopTimer()
+	defer b.StartTimer()
+	return bw.d.inputs()
+}
+
 func (bw *benchWorld) tick() {
 	bw.w.Step(bw.d.inputs())
 	bw.snapshots()
@@ -88,9 +95,7 @@ func benchSizes(b *testing.B, sizes []int, body func(b *testing.B, bw *benchWorl
 func BenchmarkStep(b *testing.B) {
 	benchSizes(b, []int{1000, 10_000, 50_000}, func(b *testing.B, bw *benchWorld) (cpu int64) {
 		for b.Loop() {
-			b.StopTimer()
-			recs := bw.d.inputs()
-			b.StartTimer()
+			recs := bw.untimedInputs(b)
 			c0 := threadCPU()
 			bw.w.Step(recs)
 			cpu += threadCPU() - c0
@@ -106,9 +111,7 @@ func BenchmarkTick(b *testing.B) {
 	benchSizes(b, []int{1000, 10_000, 50_000}, func(b *testing.B, bw *benchWorld) (cpu int64) {
 		st0 := bw.sc.Stats
 		for b.Loop() {
-			b.StopTimer()
-			recs := bw.d.inputs()
-			b.StartTimer()
+			recs := bw.untimedInputs(b)
 			c0 := threadCPU()
 			bw.w.Step(recs)
 			benchSink += bw.snapshots()

@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -32,15 +31,11 @@ func testJournalEndToEnd(t *testing.T, bc backendCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
+	world := newRecordingWorld(ew)
 	srv := startServer(t, bc.config(Config{Loops: 2, Journal: jw}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 60*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	shutdown(t, srv)
 	final := srv.Tick()
 	results := fleet()
 	if n := srv.TickStats.JournalErrors.Load(); n != 0 {

@@ -56,13 +56,8 @@ func checkpointJournal(t *testing.T, dx int32) (full, seg []byte, ckpt string, h
 func TestCheckpointRecovery(t *testing.T) {
 	full, seg, ckpt, hashes := checkpointJournal(t, 1000)
 	_, _, foreign, _ := checkpointJournal(t, 1500)
-	offs := frames(full)
-	if len(offs) != ticks {
-		t.Fatalf("%d frames", len(offs))
-	}
-	diverged := bytes.Clone(full)
-	diverged[offs[34]+12] ^= 1 // the recorded hash of tick 35
-	refix(diverged, offs[34])
+	offs := tickFrames(t, full)
+	diverged := diverge(full, offs[34]) // the recorded hash of tick 35
 	img, err := os.ReadFile(ckpt)
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,27 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	return file, hashes
 }
 
+// tickFrames is frames of a journal of the scenario's ticks, which it
+// checks has one frame per tick.
+func tickFrames(t *testing.T, file []byte) []int {
+	t.Helper()
+	offs := frames(file)
+	if len(offs) != ticks {
+		t.Fatalf("%d frames", len(offs))
+	}
+	return offs
+}
+
+// diverge is a copy of file whose recorded hash of the frame at off is
+// wrong and whose CRC is right: a replay that diverges there, not a
+// corrupt file.
+func diverge(file []byte, off int) []byte {
+	d := bytes.Clone(file)
+	d[off+12] ^= 1
+	refix(d, off)
+	return d
+}
+
 // frames returns each frame's offset, from the documented layout: a
 // HeaderSize header, then frames that start with their size.
 func frames(file []byte) []int {
@@ -110,14 +131,9 @@ func save(t *testing.T, data []byte) string {
 
 func TestExitCodes(t *testing.T) {
 	file, hashes := writeJournal(t)
-	offs := frames(file)
-	if len(offs) != ticks {
-		t.Fatalf("%d frames", len(offs))
-	}
+	offs := tickFrames(t, file)
 
-	diverged := bytes.Clone(file)
-	diverged[offs[29]+12] ^= 1 // the recorded hash of tick 30
-	refix(diverged, offs[29])
+	diverged := diverge(file, offs[29]) // the recorded hash of tick 30
 	corrupt := bytes.Clone(file)
 	corrupt[offs[9]+20] ^= 0xff
 
