@@ -558,6 +558,10 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		if ch := srv2.Chests()[1]; opened != 1 || ch.Status != uint8(wire.ChestStatusOpened) || shown != 2 {
 			t.Fatalf("chest 1 %+v, %d loot generated for it, %d shown in all", ch, opened, shown)
 		}
+		// The new server is the old world recovered, not a fresh one.
+		if ch := srv2.Chests()[0]; ch.LootID != ev.LootID || ch.Status != uint8(wire.ChestStatusOpened) {
+			t.Fatalf("chest 0 on the restarted server %+v, opened before the crash with loot %d", ch, ev.LootID)
+		}
 		if c.Session().Loot().Offer(&ev) {
 			t.Fatal("after the reconnect, the loot shown before would be shown again")
 		}
