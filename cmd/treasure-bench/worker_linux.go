@@ -617,7 +617,7 @@ func (w *Worker) poll(wake int64) {
 // drain reads p's socket until it is empty, recvBatch datagrams per call.
 func (w *Worker) drain(p *player) {
 	for range 8 { // bounded: one socket must not starve the others
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&w.rhdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		n, e := udp.Recvmmsg(p.fd, w.rhdrs[:], unix.MSG_DONTWAIT)
 		if e != 0 {
 			switch e {
 			case unix.EAGAIN, unix.EINTR:
@@ -629,7 +629,6 @@ func (w *Worker) drain(p *player) {
 			}
 			return
 		}
-		n := int(r)
 		w.progDatagrams.Add(uint64(n))
 		now := w.clock()
 		w.now = now
