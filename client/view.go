@@ -200,6 +200,9 @@ func (s *entitySet[S]) upsert(id uint32, st *S, t uint32, evicted *uint64) (old 
 		s.idx = make(map[uint32]int32, 64)
 	}
 	i := s.next
+	if int(i) >= len(s.ents) {
+		i = 0 // the last entry was written last: a new snapshot starts over
+	}
 	known = int(i) < len(s.ents) && s.ents[i].id == id
 	if !known {
 		i, known = s.idx[id]
