@@ -146,6 +146,7 @@ func (w *Worker) drainSock(s *sock) {
 				w.receive(p, m.Buf[:m.N], now)
 			}
 		}
+		w.sendBetween()
 		if n < len(w.rmsgs) {
 			return
 		}

@@ -200,3 +200,28 @@ func TestSharedNonLoopback(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
+
+// Sends that fall due while the worker handles a burst of datagrams leave
+// between two receive batches, not after the whole burst.
+func TestSendsBetweenReceiveBatches(t *testing.T) {
+	w, srv := sharedWorker(t, 2, 2)
+	w.cfg.SendQuantum, w.cfg.PingRate = 0, 0
+	w.startRun(&Plan{Start: 0, MeasureStart: 0, MeasureEnd: 1 << 62, DrainEnd: 1 << 62})
+	w.frozen = true
+	s := w.socks[0]
+	to := netip.AddrPortFrom(w.cfg.PlayerAddr(0), s.conn.LocalAddr().Port())
+	if _, err := srv.WriteToUDPAddrPort([]byte{0xde, 0xad, 0xbe, 0xef}, to); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); w.res.BadDatagrams == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+		w.drainSock(s)
+	}
+	if w.res.BadDatagrams != 1 {
+		t.Fatalf("the datagram did not arrive (bad %d)", w.res.BadDatagrams)
+	}
+	// Both players' first inputs were due (phase 0): the pass ran and, as
+	// neither is connected, skipped them.
+	if w.inputs.Sent() != 2 || w.res.SkippedNotConnected != 2 {
+		t.Fatalf("inputs popped %d, skipped %d; want 2 each", w.inputs.Sent(), w.res.SkippedNotConnected)
+	}
+}

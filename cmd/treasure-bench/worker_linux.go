@@ -308,8 +308,7 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 			if !w.frozen && now >= w.plan.MeasureStart {
 				w.freezeEpoch()
 			}
-			w.sendDue(now)
-			w.lastSendPass = now
+			w.sendPass(now)
 		}
 		if len(w.held) > 0 {
 			w.flushHeld(now)
@@ -460,6 +459,38 @@ func ceilDiv(a, b int64) int64 {
 		q++
 	}
 	return q
+}
+
+// sendPass sends what is due by now (see sendDue).
+func (w *Worker) sendPass(now int64) {
+	w.sendDue(now)
+	w.lastSendPass = now
+}
+
+// sendBetween runs a pass of sends between two receive batches when one is
+// due: handling a tick's burst of snapshots takes the worker milliseconds
+// (a few µs each, thousands of players), and the sends that fall due
+// meanwhile must not wait for the whole burst, nor for a share of a core
+// that a busy machine gives out in slices.
+func (w *Worker) sendBetween() {
+	if w.plan == nil {
+		return // the loop itself starts the run
+	}
+	now := w.clock()
+	if !w.frozen && now >= w.plan.MeasureStart || now >= w.plan.DrainEnd ||
+		now-w.lastSendPass < int64(w.cfg.SendQuantum) {
+		return // the loop itself starts and ends the measurement
+	}
+	if at, _, ok := w.inputs.Peek(); !ok || at > now {
+		if w.pings == nil {
+			return
+		}
+		if at, _, ok := w.pings.Peek(); !ok || at > now {
+			return
+		}
+	}
+	w.sendPass(now)
+	w.flushAll()
 }
 
 // sendDue sends every input and ping due by now, at most sendBudget per
@@ -663,6 +694,7 @@ func (w *Worker) drain(p *player) {
 		for i := range n {
 			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
 		}
+		w.sendBetween()
 		if n < recvBatch {
 			return
 		}
