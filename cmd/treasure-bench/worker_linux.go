@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -40,6 +41,7 @@ const (
 	epollBatch      = 256
 	recvBatch       = 8                      // datagrams per recvmmsg; one player rarely has more queued
 	sendBudget      = 512                    // scheduled sends per loop before receiving again
+	betweenBudget   = 64                     // scheduled sends between two receive batches (sendBetween): a receive batch's worth
 	hsRetransmit    = 250 * time.Millisecond // Hello/Connect repeat interval
 	keepalivePeriod = 2 * time.Second        // ack-only Input while waiting for the run
 	connectPoll     = 10 * time.Millisecond  // longest sleep before the plan is set
@@ -308,7 +310,7 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 			if !w.frozen && now >= w.plan.MeasureStart {
 				w.freezeEpoch()
 			}
-			w.sendPass(now)
+			w.sendPass(now, sendBudget)
 		}
 		if len(w.held) > 0 {
 			w.flushHeld(now)
@@ -461,9 +463,9 @@ func ceilDiv(a, b int64) int64 {
 	return q
 }
 
-// sendPass sends what is due by now (see sendDue).
-func (w *Worker) sendPass(now int64) {
-	w.sendDue(now)
+// sendPass sends what is due by now, at most budget sends (see sendDue).
+func (w *Worker) sendPass(now int64, budget int) {
+	w.sendDue(now, budget)
 	w.lastSendPass = now
 }
 
@@ -472,6 +474,13 @@ func (w *Worker) sendPass(now int64) {
 // (a few µs each, thousands of players), and the sends that fall due
 // meanwhile must not wait for the whole burst, nor for a share of a core
 // that a busy machine gives out in slices.
+//
+// Only while the worker keeps up: once its oldest due send is later than
+// --max-lag the run is INVALID anyway, and receiving first, as the loop
+// does, keeps its sockets from overflowing, so the server's figures stay
+// readable. Sending between batches regardless lost 44-89 % of the
+// snapshots in the generator's own sockets at 4,200 players against
+// treasured on a busy machine (none lost without it).
 func (w *Worker) sendBetween() {
 	if w.plan == nil {
 		return // the loop itself starts the run
@@ -481,22 +490,26 @@ func (w *Worker) sendBetween() {
 		now-w.lastSendPass < int64(w.cfg.SendQuantum) {
 		return // the loop itself starts and ends the measurement
 	}
-	if at, _, ok := w.inputs.Peek(); !ok || at > now {
-		if w.pings == nil {
-			return
-		}
-		if at, _, ok := w.pings.Peek(); !ok || at > now {
-			return
+	due := int64(math.MaxInt64)
+	if at, _, ok := w.inputs.Peek(); ok {
+		due = at
+	}
+	if w.pings != nil {
+		if at, _, ok := w.pings.Peek(); ok {
+			due = min(due, at)
 		}
 	}
-	w.sendPass(now)
+	if due > now || now-due > int64(w.cfg.MaxLag) {
+		return
+	}
+	w.sendPass(now, betweenBudget)
 	w.flushAll()
 }
 
-// sendDue sends every input and ping due by now, at most sendBudget per
-// call so that receiving is not starved when the worker is behind.
-func (w *Worker) sendDue(now int64) {
-	for budget := sendBudget; budget > 0; budget-- {
+// sendDue sends every input and ping due by now, at most budget per call
+// so that receiving is not starved when the worker is behind.
+func (w *Worker) sendDue(now int64, budget int) {
+	for ; budget > 0; budget-- {
 		atIn, pi, okIn := w.inputs.Peek()
 		atPing, pp, okPing := int64(0), int32(0), false
 		if w.pings != nil {
