@@ -243,3 +243,37 @@ func TestSendsBetweenReceiveBatches(t *testing.T) {
 		}
 	}
 }
+
+// A worker holds its players in input-phase order, each with its own
+// phases, address and socket place, and a datagram to a player's address
+// still reaches that player.
+func TestPhaseOrder(t *testing.T) {
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg, err := ParseArgs([]string{"--addr", srv.LocalAddr().String(), "--players", "100"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPh, pingPh := []int64{30, 10, 20, 0}, []int64{3, 1, 2, 0}
+	w, err := newWorker(0, cfg, time.Now(), srv.LocalAddr().(*net.UDPAddr).AddrPort(), 4, 4, 2, inPh, pingPh, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	for i, g := range []int32{7, 5, 6, 4} { // players 4..7, phases 30, 10, 20, 0
+		p := w.players[i]
+		if p.idx != g || w.inputPh[i] != inPh[g-4] || w.pingPh[i] != pingPh[g-4] || p.s != w.socks[i/2] || p.addr != cfg.PlayerAddr(int(g)) {
+			t.Fatalf("players[%d]: player %d, phases %d/%d, address %v; want player %d", i, p.idx, w.inputPh[i], w.pingPh[i], p.addr, g)
+		}
+		m := udp.Message{Addr: w.server, Local: p.addr}
+		if got := w.route(p.s, &m); got != p {
+			t.Fatalf("a datagram for player %d routed to %v", g, got)
+		}
+		if got := w.route(w.socks[1-i/2], &m); got != nil {
+			t.Fatalf("player %d's address on the other socket routed to player %d", g, got.idx)
+		}
+	}
+}
