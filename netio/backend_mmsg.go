@@ -25,9 +25,9 @@ func newMmsgBackend(s *Server) *mmsgBackend {
 	return &mmsgBackend{s: s, runDone: make(chan struct{})}
 }
 
-// start opens one SO_REUSEPORT socket per loop and the fan-out's
-// duplicates, then starts the loop goroutines (or, with InlineIO, hands the
-// one socket to the tick goroutine's clock and fan-out).
+// start opens one SO_REUSEPORT socket per loop, then starts the loop
+// goroutines (or, with InlineIO, hands the one socket to the tick
+// goroutine's clock; between gives it to the fan-out).
 func (b *mmsgBackend) start() error {
 	s := b.s
 	b.io = make([]*ioLoop, s.cfg.Loops)
@@ -45,14 +45,8 @@ func (b *mmsgBackend) start() error {
 		}
 		b.io[i] = newIOLoop(s.loops[i], sock, rx, tx, s.now)
 	}
-	if err := s.bootFanout(b.io[0].sock.dup); err != nil {
-		b.close()
-		return err
-	}
 	if s.cfg.InlineIO {
-		io := b.io[0]
-		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, b: b, io: io}
-		s.fan.workers[0].between = func() { io.interleave(b) }
+		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, b: b, io: b.io[0]}
 		return nil
 	}
 	for i := range b.io {
@@ -65,6 +59,22 @@ func (b *mmsgBackend) start() error {
 	}()
 	return nil
 }
+
+// dup duplicates the first loop's socket.
+func (b *mmsgBackend) dup() (int, error) { return b.io[0].sock.dup() }
+
+// between, with InlineIO, receives one batch on the tick goroutine between
+// two send batches; loop goroutines have threads of their own.
+func (b *mmsgBackend) between() func() {
+	if !b.s.cfg.InlineIO {
+		return nil
+	}
+	io := b.io[0]
+	return func() { io.interleave(&b.stopping, b.s.log) }
+}
+
+// sweep does nothing: each loop sweeps between its waits (ioLoop.maybeSweep).
+func (b *mmsgBackend) sweep() {}
 
 // run is loop i's goroutine: block in ppoll until the socket is
 // readable (or the next sweep is due, or Shutdown wakes it), then drain the
@@ -94,7 +104,7 @@ func (b *mmsgBackend) run(i int) {
 			return
 		}
 		if readable {
-			io.drain(s, stop)
+			io.drain(s.log, stop)
 		}
 	}
 }
@@ -161,7 +171,7 @@ func (c *ioClock) SleepUntil(t time.Duration) {
 			continue
 		}
 		if readable {
-			c.io.drain(c.b.s, past)
+			c.io.drain(c.b.s.log, past)
 		}
 	}
 }

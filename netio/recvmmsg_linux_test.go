@@ -143,7 +143,7 @@ func TestRecvmmsgNoAlloc(t *testing.T) {
 		if res := p.client.Send(bufs, to, true); res.Sent != batch {
 			t.Fatalf("client send: %+v", res)
 		}
-		io.drain(nil, nil)
+		io.drain(discardLogger(), nil)
 		r.l.ring.Drain(drain)
 		for range batch / 4 { // the Pongs
 			n, err := unix.Read(p.cfd, reply) // Read: Recvfrom would allocate its Sockaddr
@@ -179,7 +179,7 @@ func TestFanoutInterleavesReceive(t *testing.T) {
 	snd := &hookSender{memSender: memSender{batch: 64}}
 	snd.onSend = func() { answered = append(answered, r.stats.Challenges.Load()) }
 	f, ps := newTestFanout(t, 1000, 64, snd)
-	f.workers[0].between = func() { io.interleave(b) }
+	f.workers[0].between = func() { io.interleave(&b.stopping, b.s.log) }
 
 	if res := p.client.Send([][]byte{r.hello(1)}, []Addr{p.srv}, true); res.Sent != 1 {
 		t.Fatalf("client send: %+v", res)
