@@ -275,6 +275,8 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	}
 	if c.Backend == BackendAuto {
 		c.Backend, c.layoutWhy = autoBackend(c, runtime.GOMAXPROCS(0))
+	} else {
+		c.layoutWhy = "the backend was named in the configuration"
 	}
 	switch c.Backend {
 	case BackendGnet:
