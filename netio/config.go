@@ -49,7 +49,9 @@ type Config struct {
 	// hand-off of the P at each switch (gnet's poller calls Gosched when
 	// idle, which on a locked goroutine is two futex wake-ups and two
 	// sleeps), but measured on one CPU, unlocked goroutines were worse:
-	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments.
+	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments,
+	// and set by BackendPoll, whose layout is unlocked goroutines that wait
+	// in Go's netpoller instead of in gnet's blocking epoll_wait.
 	UnlockedThreads bool
 
 	// Backend is how datagrams are received: BackendGnet (the zero value)

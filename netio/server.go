@@ -17,7 +17,7 @@ import (
 	"github.com/treasured/treasured/netio/udp"
 )
 
-// Server is the treasured UDP server: N gnet event loops that answer
+// Server is the treasured UDP server: N event loops (a backend) that answer
 // handshakes and pings and queue inputs, a tick goroutine that drains the
 // queues into the engine on absolute deadlines, and a fan-out that sends
 // every player its snapshot each tick with sendmmsg (docs/ARCHITECTURE.md "Data flow").
