@@ -123,14 +123,16 @@ func testServerBadInput(t *testing.T, bc backendCase) {
 
 // A port held by another socket is a clear start-up error, not a shared
 // port: the SO_REUSEPORT trap.
-func TestServerPortInUse(t *testing.T) {
+func TestServerPortInUse(t *testing.T) { forEachBackend(t, testServerPortInUse) }
+
+func testServerPortInUse(t *testing.T, bc backendCase) {
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
 	w, _ := newSmallWorld(t)
-	s, err := New(Config{Addr: pc.LocalAddr().String()}, w)
+	s, err := New(bc.config(Config{Addr: pc.LocalAddr().String(), Logger: discardLogger()}), w)
 	if err != nil {
 		t.Fatal(err)
 	}
