@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -76,6 +77,9 @@ type Config struct {
 	shape worldShape
 	// layoutWhy says why BackendAuto chose what it did (logged at Start).
 	layoutWhy string
+	// sockOpts are how the loops' and the fan-out's batch calls enter the
+	// kernel, set by the layout (layout.go).
+	sockOpts []udp.SocketOption
 
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one
