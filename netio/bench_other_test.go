@@ -2,9 +2,13 @@
 
 package netio
 
-import "testing"
+import (
+	"testing"
 
-func loopbackSender(tb testing.TB) BatchSender {
+	"github.com/treasured/treasured/netio/udp"
+)
+
+func loopbackSender(tb testing.TB, _ ...udp.SocketOption) BatchSender {
 	tb.Skip("sendmmsg is Linux only")
 	return nil
 }
