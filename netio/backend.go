@@ -1,6 +1,9 @@
 package netio
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // backend is the seam between the Server and a receive path: its event
 // loops, their sockets, and the duplicates of a socket the fan-out sends
@@ -42,4 +45,21 @@ func newBackend(s *Server) backend {
 		return newPollBackend(s)
 	}
 	return newGnetBackend(s)
+}
+
+// startLoops runs run(i) for i < n, each on a goroutine of its own, and
+// closes done once all have returned.
+func startLoops(n int, run func(i int), done chan struct{}) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(i)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
 }

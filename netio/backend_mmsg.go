@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,7 +15,6 @@ type mmsgBackend struct {
 	s        *Server
 	io       []*ioLoop // one per loop
 	stopping atomic.Bool
-	wg       sync.WaitGroup
 	runDone  chan struct{} // closed when every loop has returned
 	runErr   error         // why the loops stopped on their own, valid once runDone is closed
 }
@@ -49,14 +47,7 @@ func (b *mmsgBackend) start() error {
 		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, b: b, io: b.io[0]}
 		return nil
 	}
-	for i := range b.io {
-		b.wg.Add(1)
-		go b.run(i)
-	}
-	go func() {
-		b.wg.Wait()
-		close(b.runDone)
-	}()
+	startLoops(len(b.io), b.run, b.runDone)
 	return nil
 }
 
@@ -81,7 +72,6 @@ func (b *mmsgBackend) sweep() {}
 // socket with recvmmsg. It never spins: an idle loop sleeps in the kernel.
 func (b *mmsgBackend) run(i int) {
 	s := b.s
-	defer b.wg.Done()
 	if !s.cfg.UnlockedThreads {
 		// Locked and never unlocked, like the tick goroutine: the pinned
 		// thread dies with the goroutine.

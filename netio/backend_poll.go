@@ -28,7 +28,6 @@ type pollBackend struct {
 	s        *Server
 	loops    []*pollLoop
 	stopping atomic.Bool
-	wg       sync.WaitGroup
 	runDone  chan struct{} // closed when every loop has returned
 	runErr   error         // why the loops stopped on their own, valid once runDone is closed
 }
@@ -65,14 +64,7 @@ func (b *pollBackend) start() error {
 		}
 		b.loops = append(b.loops, pl)
 	}
-	for i := range b.loops {
-		b.wg.Add(1)
-		go b.run(i)
-	}
-	go func() {
-		b.wg.Wait()
-		close(b.runDone)
-	}()
+	startLoops(len(b.loops), b.run, b.runDone)
 	return nil
 }
 
@@ -121,7 +113,6 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 // passes. After a full batch it yields, so that a tick whose timer fired
 // runs before the next batch rather than when sysmon preempts a flood.
 func (b *pollBackend) run(i int) {
-	defer b.wg.Done()
 	pl := b.loops[i]
 	io := pl.io
 	if !b.armSweep(pl) {

@@ -83,9 +83,7 @@ func TestPollNoAlloc(t *testing.T) {
 		}
 	}
 
-	pr.b.wg.Add(1)
-	go pr.b.run(0)
-	go func() { pr.b.wg.Wait(); close(pr.b.runDone) }()
+	startLoops(1, pr.b.run, pr.b.runDone)
 
 	reply := make([]byte, 2048)
 	var last int
