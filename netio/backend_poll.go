@@ -42,9 +42,8 @@ type pollLoop struct {
 	mu sync.Mutex
 	io *ioLoop
 	// recv is the Read callback, built once so that a Read allocates
-	// nothing; more is what its last batch said (the socket may hold more).
+	// nothing.
 	recv func(fd uintptr) bool
-	more bool
 }
 
 func newPollBackend(s *Server) *pollBackend {
@@ -97,9 +96,8 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 	pl.io = newIOLoop(s.loops[i], nil, rx, tx, s.now)
 	pl.recv = func(uintptr) bool {
 		pl.mu.Lock()
-		n, more := pl.io.receive(s.log)
+		n, _ := pl.io.receive(s.log)
 		pl.mu.Unlock()
-		pl.more = more
 		// Nothing received: the socket is empty (EAGAIN), so the netpoller
 		// may park the goroutine until it is readable again.
 		return n > 0
@@ -110,8 +108,8 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 // run is loop i's goroutine: RawConn.Read calls recv, which handles one
 // batch; an empty socket parks the goroutine in the netpoller until a
 // datagram arrives or the read deadline (the next idle sweep, or stop)
-// passes. After a full batch it yields, so that a tick whose timer fired
-// runs before the next batch rather than when sysmon preempts a flood.
+// passes. After each batch it yields, so that a tick whose timer fired
+// runs before the next batch rather than when sysmon preempts a stream.
 func (b *pollBackend) run(i int) {
 	pl := b.loops[i]
 	io := pl.io
@@ -135,9 +133,14 @@ func (b *pollBackend) run(i int) {
 				return
 			}
 		}
-		if pl.more {
-			runtime.Gosched()
-		}
+		// Yield after every batch, full or not. Under a steady stream
+		// each recvmmsg finds a few datagrams, so the Read callback never
+		// sees the socket empty and the goroutine never parks; without
+		// this the tick goroutine, whose timer has fired, would wait for
+		// sysmon's 10 ms preemption (measured: tick jitter 130-685 ms at
+		// 4,200 players). On one P, Gosched runs the expired timers and
+		// then the tick, ahead of this goroutine.
+		runtime.Gosched()
 	}
 }
 
