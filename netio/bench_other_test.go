@@ -2,13 +2,9 @@
 
 package netio
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/treasured/treasured/netio/udp"
-)
-
-func loopbackSender(tb testing.TB, _ ...udp.SocketOption) BatchSender {
+func loopbackSender(tb testing.TB) BatchSender {
 	tb.Skip("sendmmsg is Linux only")
 	return nil
 }

@@ -34,26 +34,19 @@ func benchWorld(b *testing.B, n int) (*engine.World, []ringEntry) {
 // do not slow the sender).
 func BenchmarkFanout1000(b *testing.B) {
 	const n = 1000
-	// sendmmsg-raw: the poll layout's sender (udp.RawSyscalls); under
-	// taskset -c 0 the difference to sendmmsg is what sysmon's hand-offs
-	// of the only P during long sendmmsg calls cost.
-	for _, mode := range []string{"memory", "sendmmsg", "sendmmsg-raw"} {
+	for _, mode := range []string{"memory", "sendmmsg"} {
 		b.Run(mode, func(b *testing.B) {
 			w, ents := benchWorld(b, n)
 			var snd BatchSender = &memSender{batch: DefaultBatchSize}
 			var sink Addr
-			if mode != "memory" {
+			if mode == "sendmmsg" {
 				rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer rx.Close()
 				sink = udp.AddrFromAddrPort(rx.LocalAddr().(*net.UDPAddr).AddrPort())
-				var opts []udp.SocketOption
-				if mode == "sendmmsg-raw" {
-					opts = append(opts, udp.RawSyscalls)
-				}
-				snd = loopbackSender(b, opts...)
+				snd = loopbackSender(b)
 			}
 			fw := newFanWorker(EngineWorld(w).NewSnapshotter(), snd, &FanoutStats{})
 			f, err := newFanout(n, []*fanWorker{fw}, true, nil)

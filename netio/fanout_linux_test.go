@@ -35,7 +35,7 @@ func TestFanoutNoAllocMmsg(t *testing.T) {
 }
 
 // loopbackSender is a real sendmmsg sender on a fresh loopback socket.
-func loopbackSender(tb testing.TB, opts ...udp.SocketOption) BatchSender {
+func loopbackSender(tb testing.TB) BatchSender {
 	tb.Helper()
 	tx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -51,7 +51,7 @@ func loopbackSender(tb testing.TB, opts ...udp.SocketOption) BatchSender {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	snd, err := udp.NewSocketSender(fd, DefaultBatchSize, opts...)
+	snd, err := udp.NewSocketSender(fd, DefaultBatchSize)
 	if err != nil {
 		tb.Fatal(err)
 	}
