@@ -263,7 +263,7 @@ func (s *Server) bootFanout() error {
 		if i == 0 {
 			s.checkBuffers(fd)
 		}
-		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize, s.cfg.sockOpts...)
+		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize)
 		if err != nil {
 			_ = udp.CloseFD(fd)
 			for _, w := range workers[:i] {
