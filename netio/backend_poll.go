@@ -24,6 +24,13 @@ import (
 // locked layouts hand the P between OS threads with a futex each time.
 // Replies leave by sendmmsg on the same socket, as in the mmsg backend; the
 // loop state and the batch handling are the mmsg backend's (recv.go).
+//
+// The batch calls stay ordinary, scheduled system calls. Making them raw
+// (RawSyscall6, invisible to the scheduler, so that sysmon never hands the
+// only P to another thread during a long sendmmsg) was tried: 7 points
+// less CPU at 1,000 players, but at 4,200 the server stalled with the CPU
+// mostly idle (78 of 160 ticks in 8 s; BENCHMARKS.md "Issue 9: the
+// single-CPU layout"), so it was taken out.
 type pollBackend struct {
 	s        *Server
 	loops    []*pollLoop
