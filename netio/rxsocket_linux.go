@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,20 +48,7 @@ func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*net.UDPConn, error)
 	if err != nil {
 		return nil, err
 	}
-	// FilePacketConn takes a duplicate and registers it with the
-	// netpoller; the original is closed with f.
-	f := os.NewFile(uintptr(fd), "udp "+ap.String())
-	pc, err := net.FilePacketConn(f)
-	_ = f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("netpoller socket: %w", err)
-	}
-	c, ok := pc.(*net.UDPConn)
-	if !ok {
-		_ = pc.Close()
-		return nil, fmt.Errorf("netpoller socket: %T, want *net.UDPConn", pc)
-	}
-	return c, nil
+	return udp.FileConn(fd, "udp "+ap.String())
 }
 
 // dupFD duplicates fd, close-on-exec.
