@@ -143,10 +143,12 @@ func (b *pollBackend) run(i int) {
 		// Yield after every batch, full or not. Under a steady stream
 		// each recvmmsg finds a few datagrams, so the Read callback never
 		// sees the socket empty and the goroutine never parks; without
-		// this the tick goroutine, whose timer has fired, would wait for
-		// sysmon's 10 ms preemption (measured: tick jitter 130-685 ms at
-		// 4,200 players). On one P, Gosched runs the expired timers and
-		// then the tick, ahead of this goroutine.
+		// this the tick goroutine, whose timer has fired, waits for
+		// sysmon's 10 ms preemption or for a system call long enough to
+		// lose the P (measured with raw system calls, where nothing lost
+		// it: tick jitter 130-685 ms at 4,200 players). On one P, Gosched
+		// runs the expired timers and then the tick, ahead of this
+		// goroutine.
 		runtime.Gosched()
 	}
 }
