@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/treasured/treasured/engine"
@@ -48,7 +49,9 @@ type Config struct {
 	// hand-off of the P at each switch (gnet's poller calls Gosched when
 	// idle, which on a locked goroutine is two futex wake-ups and two
 	// sleeps), but measured on one CPU, unlocked goroutines were worse:
-	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments.
+	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments,
+	// and set by BackendPoll, whose layout is unlocked goroutines that wait
+	// in Go's netpoller instead of in gnet's blocking epoll_wait.
 	UnlockedThreads bool
 
 	// Backend is how datagrams are received: BackendGnet (the zero value)
@@ -71,6 +74,8 @@ type Config struct {
 	// here: New reads them from the World's engine.Config, their one source
 	// (see worldShape).
 	shape worldShape
+	// layoutWhy says why BackendAuto chose what it did (logged at Start).
+	layoutWhy string
 
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one
@@ -154,6 +159,15 @@ const (
 	// BackendMmsg receives with recvmmsg(2) on our own SO_REUSEPORT
 	// sockets, blocking in ppoll when idle (recv.go, recvmmsg_linux.go).
 	BackendMmsg
+	// BackendPoll is the single-CPU layout (backend_poll.go): recvmmsg
+	// on our own sockets from ordinary goroutines that wait in Go's
+	// netpoller, and no locked threads anywhere, so the switch between
+	// receiving and ticking is a goroutine switch, not a futex. Linux only.
+	BackendPoll
+	// BackendAuto picks the layout from the CPUs (layout.go): BackendPoll
+	// when everything runs on one CPU, else BackendGnet. normalize
+	// resolves it; no server runs with it.
+	BackendAuto
 )
 
 func (b Backend) String() string {
@@ -162,19 +176,27 @@ func (b Backend) String() string {
 		return "gnet"
 	case BackendMmsg:
 		return "mmsg"
+	case BackendPoll:
+		return "poll"
+	case BackendAuto:
+		return "auto"
 	}
 	return fmt.Sprintf("Backend(%d)", uint8(b))
 }
 
-// ParseBackend parses "gnet" or "mmsg".
+// ParseBackend parses "gnet", "mmsg", "poll" or "auto".
 func ParseBackend(s string) (Backend, error) {
 	switch s {
 	case "gnet":
 		return BackendGnet, nil
 	case "mmsg":
 		return BackendMmsg, nil
+	case "poll":
+		return BackendPoll, nil
+	case "auto":
+		return BackendAuto, nil
 	}
-	return 0, configErr("backend %q: want gnet or mmsg", s)
+	return 0, configErr("backend %q: want gnet, mmsg, poll or auto", s)
 }
 
 // Default values; see the Config fields for why.
@@ -253,6 +275,11 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	if c.Loops < 1 || c.Loops > 256 {
 		return ap, configErr("%d event loops: want 1..256", c.Loops)
 	}
+	if c.Backend == BackendAuto {
+		c.Backend, c.layoutWhy = autoBackend(c, runtime.GOMAXPROCS(0))
+	} else {
+		c.layoutWhy = "the backend was named in the configuration"
+	}
 	switch c.Backend {
 	case BackendGnet:
 		if c.InlineIO {
@@ -265,8 +292,12 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 		if c.InlineIO && c.Loops != 1 {
 			return ap, configErr("inline I/O serves one socket from the tick goroutine: want 1 loop, have %d", c.Loops)
 		}
+	case BackendPoll:
+		if err := c.pollLayout(); err != nil {
+			return ap, err
+		}
 	default:
-		return ap, configErr("backend %d: want gnet or mmsg", c.Backend)
+		return ap, configErr("backend %d: want gnet, mmsg or poll", c.Backend)
 	}
 	if c.FanoutWorkers == 0 {
 		c.FanoutWorkers = 1
