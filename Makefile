@@ -19,7 +19,7 @@ BIN         := bin
 DEMO_PLAYERS ?= 1000
 DEMO_DURATION ?= 10s
 
-.PHONY: all build deploy-skips image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load run demo clean
+.PHONY: all build deploy-skips image image-binary generate flatc-version check-generate fmt-check vet shellcheck lint test test-unit test-race test-socket fuzz bench bench-load bench-table run demo clean
 
 all: build
 
@@ -102,6 +102,16 @@ demo:
 # baselines at each player count, as Markdown tables (see perf/README.md).
 bench-load:
 	perf/compare.sh
+
+# Issue 8's item-6 table in one go (~15 min): the blaster ceiling, treasured
+# and both baselines at 1,000 / 4,200 / 10,000 players and the sink at
+# 10,000, three rotated runs of 10 s each, printed as one Markdown table of
+# medians [min-max]. BENCH_TABLE_ARGS adds compare.sh flags, e.g.
+# BENCH_TABLE_ARGS='--runs 1 --duration 3s' for a quick check.
+BENCH_TABLE_ARGS ?=
+bench-table:
+	perf/compare.sh --servers "treasured plain naive sink" --players "1000 4200 10000" --sink-players 10000 \
+		--runs 3 --duration 10s --format markdown $(BENCH_TABLE_ARGS)
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=10m -parallel=1 ./schema

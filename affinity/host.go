@@ -43,22 +43,3 @@ func planOrUnpinned(topo Topology, topoErr error, req Request) (Layout, Topology
 	l, err := Plan(topo, req)
 	return l, topo, err
 }
-
-// OneCPU reports whether everything runs on one CPU: the engine and the I/O
-// loops share the same single CPU, or the Go runtime has one P (gomaxprocs)
-// whatever the lists say.
-func (l Layout) OneCPU(gomaxprocs int) bool {
-	if gomaxprocs == 1 {
-		return true
-	}
-	var cpu = -1
-	for _, list := range [][]int{l.Engine, l.IO} {
-		for _, c := range list {
-			if cpu >= 0 && c != cpu {
-				return false
-			}
-			cpu = c
-		}
-	}
-	return cpu >= 0
-}

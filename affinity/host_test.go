@@ -27,23 +27,3 @@ func TestPlanOrUnpinned(t *testing.T) {
 		}
 	}
 }
-
-// TestOneCPU: one CPU is the engine and I/O on the same single CPU, or a
-// single P.
-func TestOneCPU(t *testing.T) {
-	for _, tc := range []struct {
-		l          Layout
-		gomaxprocs int
-		want       bool
-	}{
-		{Layout{Engine: []int{0}, IO: []int{0}}, 2, true},
-		{Layout{Engine: []int{1}, IO: []int{0}}, 2, false},
-		{Layout{Engine: []int{0, 1}, IO: []int{0}}, 2, false},
-		{Layout{Engine: []int{1}, IO: []int{0}}, 1, true},
-		{Layout{}, 2, false}, // unpinned: the CPUs are not known
-	} {
-		if got := tc.l.OneCPU(tc.gomaxprocs); got != tc.want {
-			t.Errorf("%+v gomaxprocs %d: OneCPU %v, want %v", tc.l, tc.gomaxprocs, got, tc.want)
-		}
-	}
-}

@@ -16,19 +16,26 @@ import (
 // thread and SO_REUSEPORT socket each, call OnTraffic per datagram.
 type gnetBackend struct {
 	s       *Server
-	eng     gnet.Engine
+	eng     gnet.Engine   // set by OnBoot, before booted is closed
 	booted  chan struct{} // closed by OnBoot
-	bootErr error         // OnBoot's, valid once booted is closed
 	runDone chan struct{} // closed when gnet.Run has returned
 	runErr  error         // gnet.Run's, valid once runDone is closed
+
+	bound       []loopBinding // which gnet loop serves loops[i]
+	strayLogged atomic.Bool   // logged the impossible "unknown socket" once
 }
 
 func newGnetBackend(s *Server) *gnetBackend {
-	return &gnetBackend{s: s, booted: make(chan struct{}), runDone: make(chan struct{})}
+	b := &gnetBackend{s: s, booted: make(chan struct{}), runDone: make(chan struct{}),
+		bound: make([]loopBinding, len(s.loops))}
+	for i := range b.bound {
+		b.bound[i].fd.Store(-1)
+	}
+	return b
 }
 
-// start runs gnet's event loops (gnet.Run) and returns once they serve.
-// gnet calls OnBoot first, where the fan-out takes its duplicates.
+// start runs gnet's event loops (gnet.Run) and returns once they serve:
+// gnet calls OnBoot when its sockets are bound, before any loop runs.
 func (b *gnetBackend) start() error {
 	s := b.s
 	network := "udp4"
@@ -58,10 +65,6 @@ func (b *gnetBackend) start() error {
 	}()
 	select {
 	case <-b.booted:
-		if b.bootErr != nil {
-			<-b.runDone
-			return b.bootErr
-		}
 	case <-b.runDone:
 		err := b.runErr
 		if err == nil {
@@ -83,14 +86,37 @@ func (b *gnetBackend) stop(ctx context.Context) error {
 func (b *gnetBackend) done() <-chan struct{} { return b.runDone }
 func (b *gnetBackend) err() error            { return b.runErr }
 
+// dup is gnet's Engine.Dup: a duplicate of the listening socket (with one
+// socket per loop, of one of them; any serves for sending, see bootFanout).
+func (b *gnetBackend) dup() (int, error) { return b.eng.Dup() }
+
+// between is nil: every gnet loop has a thread of its own, so the fan-out
+// never holds up a receive.
+func (b *gnetBackend) between() func() { return nil }
+
+// sweep runs each loop's idle sweep on the loop itself, through gnet's task
+// queue; a loop that has not had its first datagram has nothing to sweep.
+func (b *gnetBackend) sweep() {
+	for i := range b.bound {
+		if h := b.bound[i].el.Load(); h != nil {
+			// Fails only when the engine is shutting down.
+			_ = h.el.Execute(context.Background(), h.sweep)
+		}
+	}
+}
+
 // close does nothing: gnet closes its own sockets when Run returns.
 func (b *gnetBackend) close() {}
 
 // loopBinding ties a loop index to the gnet event loop that serves it. gnet
-// does not tell a callback which loop it runs on, but every datagram callback
-// carries the fd of the loop's own SO_REUSEPORT socket, so the first callback
-// with a new fd claims the next free index. Written once (CAS) by the loop
-// itself; read by every loop and by the housekeeper.
+// (v2.9.7) does not tell a callback which loop it runs on: the loop's index
+// is private (eventloop.idx), OnBoot sees only the Engine, a UDP Conn is
+// built afresh for every datagram (so Conn.Context cannot carry it), and the
+// EventLoop interface has no index or identity beyond its pointer, which
+// is no better a key than the fd. But every datagram callback carries the fd
+// of the loop's own SO_REUSEPORT socket, so the first callback with a new fd
+// claims the next free index. Written once (CAS) by the loop itself; read
+// by every loop and by the housekeeper's sweep.
 type loopBinding struct {
 	fd atomic.Int64 // -1 until claimed
 	el atomic.Pointer[loopHandle]
@@ -108,23 +134,17 @@ type handler struct {
 	be  *gnetBackend
 }
 
-// OnBoot runs once, before any loop starts: the moment to take the socket
-// duplicates the fan-out sends on and to read back the buffer sizes.
+// OnBoot runs once, when the sockets are bound and before any loop
+// starts: from here on Engine.Dup works.
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.srv
 	h.be.eng = eng
-	err := s.bootFanout(eng.Dup)
-	h.be.bootErr = err
 	close(h.be.booted)
-	if err != nil {
-		return gnet.Shutdown
-	}
 	return gnet.None
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	s := h.srv
-	l := s.loopFor(c)
+	l := h.be.loopFor(c)
 	if l == nil {
 		return gnet.None
 	}
@@ -155,18 +175,19 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 // loopFor finds (or, on a loop's first datagram, claims) the loop state of
 // the gnet loop running this callback. A linear scan of at most a few dozen
 // atomic loads: cheaper than a map, and race-free.
-func (s *Server) loopFor(c gnet.Conn) *loop {
+func (b *gnetBackend) loopFor(c gnet.Conn) *loop {
+	s := b.s
 	fd := int64(c.Fd())
-	for i := range s.bound {
-		if s.bound[i].fd.Load() == fd {
+	for i := range b.bound {
+		if b.bound[i].fd.Load() == fd {
 			return s.loops[i]
 		}
 	}
-	for i := range s.bound {
-		if s.bound[i].fd.CompareAndSwap(-1, fd) {
+	for i := range b.bound {
+		if b.bound[i].fd.CompareAndSwap(-1, fd) {
 			l := s.loops[i]
 			s.pinLoop(i)
-			s.bound[i].el.Store(&loopHandle{
+			b.bound[i].el.Store(&loopHandle{
 				el: c.EventLoop(),
 				sweep: gnet.RunnableFunc(func(context.Context) error {
 					l.sweep(s.now())
@@ -175,11 +196,11 @@ func (s *Server) loopFor(c gnet.Conn) *loop {
 			})
 			return l
 		}
-		if s.bound[i].fd.Load() == fd {
+		if b.bound[i].fd.Load() == fd {
 			return s.loops[i] // another claim raced ours for this fd: impossible, but harmless
 		}
 	}
-	if s.strayLogged.CompareAndSwap(false, true) {
+	if b.strayLogged.CompareAndSwap(false, true) {
 		s.log.Error("datagrams on an unknown socket (more sockets than loops); dropping them", "fd", fd)
 	}
 	return nil

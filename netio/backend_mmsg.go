@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,7 +15,6 @@ type mmsgBackend struct {
 	s        *Server
 	io       []*ioLoop // one per loop
 	stopping atomic.Bool
-	wg       sync.WaitGroup
 	runDone  chan struct{} // closed when every loop has returned
 	runErr   error         // why the loops stopped on their own, valid once runDone is closed
 }
@@ -25,9 +23,9 @@ func newMmsgBackend(s *Server) *mmsgBackend {
 	return &mmsgBackend{s: s, runDone: make(chan struct{})}
 }
 
-// start opens one SO_REUSEPORT socket per loop and the fan-out's
-// duplicates, then starts the loop goroutines (or, with InlineIO, hands the
-// one socket to the tick goroutine's clock and fan-out).
+// start opens one SO_REUSEPORT socket per loop, then starts the loop
+// goroutines (or, with InlineIO, hands the one socket to the tick
+// goroutine's clock; between gives it to the fan-out).
 func (b *mmsgBackend) start() error {
 	s := b.s
 	b.io = make([]*ioLoop, s.cfg.Loops)
@@ -45,33 +43,35 @@ func (b *mmsgBackend) start() error {
 		}
 		b.io[i] = newIOLoop(s.loops[i], sock, rx, tx, s.now)
 	}
-	if err := s.bootFanout(b.io[0].sock.dup); err != nil {
-		b.close()
-		return err
-	}
 	if s.cfg.InlineIO {
-		io := b.io[0]
-		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, b: b, io: io}
-		s.fan.workers[0].between = func() { io.interleave(b) }
+		s.ticker.clock = &ioClock{Clock: s.cfg.Clock, b: b, io: b.io[0]}
 		return nil
 	}
-	for i := range b.io {
-		b.wg.Add(1)
-		go b.run(i)
-	}
-	go func() {
-		b.wg.Wait()
-		close(b.runDone)
-	}()
+	startLoops(len(b.io), b.run, b.runDone)
 	return nil
 }
+
+// dup duplicates the first loop's socket.
+func (b *mmsgBackend) dup() (int, error) { return b.io[0].sock.dup() }
+
+// between, with InlineIO, receives one batch on the tick goroutine between
+// two send batches; loop goroutines have threads of their own.
+func (b *mmsgBackend) between() func() {
+	if !b.s.cfg.InlineIO {
+		return nil
+	}
+	io := b.io[0]
+	return func() { io.interleave(&b.stopping, b.s.log) }
+}
+
+// sweep does nothing: each loop sweeps between its waits (ioLoop.maybeSweep).
+func (b *mmsgBackend) sweep() {}
 
 // run is loop i's goroutine: block in ppoll until the socket is
 // readable (or the next sweep is due, or Shutdown wakes it), then drain the
 // socket with recvmmsg. It never spins: an idle loop sleeps in the kernel.
 func (b *mmsgBackend) run(i int) {
 	s := b.s
-	defer b.wg.Done()
 	if !s.cfg.UnlockedThreads {
 		// Locked and never unlocked, like the tick goroutine: the pinned
 		// thread dies with the goroutine.
@@ -94,7 +94,7 @@ func (b *mmsgBackend) run(i int) {
 			return
 		}
 		if readable {
-			io.drain(s, stop)
+			io.drain(s.log, stop)
 		}
 	}
 }
@@ -161,7 +161,7 @@ func (c *ioClock) SleepUntil(t time.Duration) {
 			continue
 		}
 		if readable {
-			c.io.drain(c.b.s, past)
+			c.io.drain(c.b.s.log, past)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/treasured/treasured/engine"
@@ -49,7 +50,9 @@ type Config struct {
 	// hand-off of the P at each switch (gnet's poller calls Gosched when
 	// idle, which on a locked goroutine is two futex wake-ups and two
 	// sleeps), but measured on one CPU, unlocked goroutines were worse:
-	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments.
+	// tick work 1.7x longer, tick_to_wire p50 +1.4 ms. Kept for experiments,
+	// and set by BackendPoll, whose layout is unlocked goroutines that wait
+	// in Go's netpoller instead of in gnet's blocking epoll_wait.
 	UnlockedThreads bool
 
 	// Backend is how datagrams are received: BackendGnet (the zero value)
@@ -72,6 +75,8 @@ type Config struct {
 	// here: New reads them from the World's engine.Config, their one source
 	// (see worldShape).
 	shape worldShape
+	// layoutWhy says why BackendAuto chose what it did (logged at Start).
+	layoutWhy string
 
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one
@@ -155,6 +160,15 @@ const (
 	// BackendMmsg receives with recvmmsg(2) on our own SO_REUSEPORT
 	// sockets, blocking in ppoll when idle (recv.go, udp/recvmmsg_linux.go).
 	BackendMmsg
+	// BackendPoll is the single-CPU layout (backend_poll.go): recvmmsg
+	// on our own sockets from ordinary goroutines that wait in Go's
+	// netpoller, and no locked threads anywhere, so the switch between
+	// receiving and ticking is a goroutine switch, not a futex. Linux only.
+	BackendPoll
+	// BackendAuto picks the layout from the CPUs (layout.go): BackendPoll
+	// when everything runs on one CPU, else BackendGnet. normalize
+	// resolves it; no server runs with it.
+	BackendAuto
 )
 
 func (b Backend) String() string {
@@ -163,28 +177,27 @@ func (b Backend) String() string {
 		return "gnet"
 	case BackendMmsg:
 		return "mmsg"
+	case BackendPoll:
+		return "poll"
+	case BackendAuto:
+		return "auto"
 	}
 	return fmt.Sprintf("Backend(%d)", uint8(b))
 }
 
-// InlineIOFits reports whether InlineIO is the layout to run: the mmsg
-// backend, one loop, and one CPU for everything (a taskset of one CPU, or
-// GOMAXPROCS 1). The tick goroutine then serves the one socket itself
-// between ticks, so no thread ever hands the only P to another; with more
-// CPUs a loop goroutine of its own receives while the tick works.
-func InlineIOFits(b Backend, loops int, oneCPU bool) bool {
-	return b == BackendMmsg && loops == 1 && oneCPU
-}
-
-// ParseBackend parses "gnet" or "mmsg".
+// ParseBackend parses "gnet", "mmsg", "poll" or "auto".
 func ParseBackend(s string) (Backend, error) {
 	switch s {
 	case "gnet":
 		return BackendGnet, nil
 	case "mmsg":
 		return BackendMmsg, nil
+	case "poll":
+		return BackendPoll, nil
+	case "auto":
+		return BackendAuto, nil
 	}
-	return 0, configErr("backend %q: want gnet or mmsg", s)
+	return 0, configErr("backend %q: want gnet, mmsg, poll or auto", s)
 }
 
 // Default values; see the Config fields for why.
@@ -295,6 +308,11 @@ func (c *Config) normalizeLoops() error {
 	if c.Loops < 1 || c.Loops > 256 {
 		return configErr("%d event loops: want 1..256", c.Loops)
 	}
+	if c.Backend == BackendAuto {
+		c.Backend, c.layoutWhy = autoBackend(c, runtime.GOMAXPROCS(0))
+	} else {
+		c.layoutWhy = "the backend was named in the configuration"
+	}
 	switch c.Backend {
 	case BackendGnet:
 		if c.InlineIO {
@@ -307,8 +325,12 @@ func (c *Config) normalizeLoops() error {
 		if c.InlineIO && c.Loops != 1 {
 			return configErr("inline I/O serves one socket from the tick goroutine: want 1 loop, have %d", c.Loops)
 		}
+	case BackendPoll:
+		if err := c.pollLayout(); err != nil {
+			return err
+		}
 	default:
-		return configErr("backend %d: want gnet or mmsg", c.Backend)
+		return configErr("backend %d: want gnet, mmsg or poll", c.Backend)
 	}
 	if c.UnlockedThreads {
 		// Pinning needs a locked thread: nothing is pinned, whatever

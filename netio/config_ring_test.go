@@ -1,6 +1,9 @@
 package netio
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 func TestDefaultRingSize(t *testing.T) {
 	for _, c := range []struct{ players, loops, want int }{
@@ -43,19 +46,24 @@ func TestNormalizeUnlockedDropsPin(t *testing.T) {
 	}
 }
 
-// TestInlineIOFits: inline I/O only for mmsg, one loop, one CPU.
+// TestInlineIOFits: inline I/O only for mmsg, one loop, one CPU (one P,
+// or engine and I/O on the same single CPU).
 func TestInlineIOFits(t *testing.T) {
-	if !InlineIOFits(BackendMmsg, 1, true) {
-		t.Error("mmsg, one loop, one CPU: not inline")
+	one := Config{Backend: BackendMmsg, Loops: 1, IOCPUs: []int{0}, EngineCPUs: []int{0}}
+	if !InlineIOFits(&one) {
+		t.Error("mmsg, one loop, engine and I/O on CPU 0: not inline")
 	}
-	for _, tc := range []struct {
-		b      Backend
-		loops  int
-		oneCPU bool
-	}{{BackendGnet, 1, true}, {BackendMmsg, 2, true}, {BackendMmsg, 1, false}} {
-		if InlineIOFits(tc.b, tc.loops, tc.oneCPU) {
-			t.Errorf("%v: inline", tc)
+	for _, c := range []Config{
+		{Backend: BackendGnet, Loops: 1, IOCPUs: []int{0}, EngineCPUs: []int{0}},
+		{Backend: BackendMmsg, Loops: 2, IOCPUs: []int{0}, EngineCPUs: []int{0}},
+		{Backend: BackendMmsg, Loops: 1, IOCPUs: []int{0}, EngineCPUs: []int{1}},
+	} {
+		if InlineIOFits(&c) && runtime.GOMAXPROCS(0) > 1 {
+			t.Errorf("%v, %d loops, I/O %v, engine %v: inline", c.Backend, c.Loops, c.IOCPUs, c.EngineCPUs)
 		}
+	}
+	if !oneCPU(&Config{IOCPUs: []int{0}, EngineCPUs: []int{1}}, 1) {
+		t.Error("one P is one CPU whatever the lists say")
 	}
 }
 

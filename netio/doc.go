@@ -1,9 +1,12 @@
 // Package netio turns the engine into a UDP server (docs/ARCHITECTURE.md "Data flow").
 //
 //	players --UDP--> N event loops, one SO_REUSEPORT socket each, behind one
-//	                   backend seam (backend.go): gnet's (backend_gnet.go) or,
-//	                   with BackendMmsg, ours: ppoll, then recvmmsg until empty
-//	                   (backend_mmsg.go, recv.go, rxsocket_linux.go)
+//	                   backend seam (backend.go, chosen in layout.go): gnet's
+//	                   (backend_gnet.go); with BackendMmsg ours: ppoll, then
+//	                   recvmmsg until empty (backend_mmsg.go, recv.go,
+//	                   rxsocket_linux.go); with BackendPoll (one CPU) the same
+//	                   recvmmsg from goroutines parked in Go's netpoller
+//	                   (backend_poll.go)
 //	                 the protocol dispatcher (dispatch.go), per datagram:
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
@@ -31,8 +34,8 @@
 //     (TestLoopNoAlloc, TestFanoutNoAlloc). gnet itself allocates per
 //     datagram on its UDP read path; BenchmarkServerPingPong measures it.
 //
-// Receive backends. Both end in loop.datagram(bytes, Addr, now) -> reply, so
-// the protocol, the limits and the tests are the same for both; only the
+// Receive backends. All end in loop.datagram(bytes, Addr, now) -> reply, so
+// the protocol, the limits and the tests are the same for all; only the
 // system calls and the threads differ. gnet reads one datagram per call,
 // allocates for each, and its idle poller yields (Gosched) on every empty
 // epoll_wait, which on a locked thread hands the P to another thread. The

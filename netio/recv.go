@@ -1,6 +1,8 @@
 package netio
 
 import (
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/treasured/treasured/schema"
@@ -103,32 +105,35 @@ func (io *ioLoop) flush() {
 	io.outN = 0
 }
 
+// receive handles one batch (batch) and logs the first receive error of
+// the loop; the loop keeps serving, as after any bad datagram.
+func (io *ioLoop) receive(log *slog.Logger) (n int, more bool) {
+	n, more, err := io.batch()
+	if err != nil && !io.errLogged {
+		io.errLogged = true
+		log.Warn("recvmmsg failed; still serving (logged once per loop)", "loop", io.l.idx, "err", err)
+	}
+	return n, more
+}
+
 // drain handles batches until the socket is empty or until(), checked
 // between batches, says to stop.
-func (io *ioLoop) drain(s *Server, until func() bool) {
+func (io *ioLoop) drain(log *slog.Logger, until func() bool) {
 	for {
-		_, more, err := io.batch()
-		if err != nil && !io.errLogged {
-			io.errLogged = true
-			s.log.Warn("recvmmsg failed; still serving (logged once per loop)", "loop", io.l.idx, "err", err)
-		}
-		if !more || (until != nil && until()) {
+		if _, more := io.receive(log); !more || (until != nil && until()) {
 			return
 		}
 	}
 }
 
-// interleave handles at most one batch of what is queued on the socket:
-// the fan-out's between-batches hook with InlineIO. One batch, not until
-// empty, so a flood delays the fan-out by at most one batch per send batch,
-// as the fan-out delays a Ping by at most one send batch.
-func (io *ioLoop) interleave(b *mmsgBackend) {
-	if b.stopping.Load() {
-		return
-	}
-	if _, _, err := io.batch(); err != nil && !io.errLogged {
-		io.errLogged = true
-		b.s.log.Warn("recvmmsg failed; still serving (logged once per loop)", "loop", io.l.idx, "err", err)
+// interleave handles at most one batch of what is queued on the socket,
+// unless serving has stopped: the fan-out's between-batches hook where the
+// tick goroutine shares the CPU with the receive path. One batch, not
+// until empty, so a flood delays the fan-out by at most one batch per send
+// batch, as the fan-out delays a Ping by at most one send batch.
+func (io *ioLoop) interleave(stopping *atomic.Bool, log *slog.Logger) {
+	if !stopping.Load() {
+		io.receive(log)
 	}
 }
 

@@ -4,6 +4,7 @@ package netio
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -23,17 +24,47 @@ type rxSocket struct {
 	one      [8]byte
 }
 
-// openRxSocket binds a non-blocking SO_REUSEPORT UDP socket to ap, the
+// openRxSocket binds a loop's socket (bindLoopSocket) and the eventfd
+// that wakes the loop.
+func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*rxSocket, error) {
+	fd, err := bindLoopSocket(ap, rcvbuf, sndbuf)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	s := &rxSocket{fd: fd, evfd: evfd}
+	s.one[0] = 1 // eventfd takes a host-order uint64; 1 on little endian, 1<<56 on big: both non-zero
+	return s, nil
+}
+
+// openPollSocket binds a loop's socket (bindLoopSocket) as a *net.UDPConn,
+// so that waiting for it goes through Go's netpoller (the poll backend).
+func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*net.UDPConn, error) {
+	fd, err := bindLoopSocket(ap, rcvbuf, sndbuf)
+	if err != nil {
+		return nil, err
+	}
+	return udp.FileConn(fd, "udp "+ap.String())
+}
+
+// dupFD duplicates fd, close-on-exec.
+func dupFD(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+// bindLoopSocket binds a non-blocking SO_REUSEPORT UDP socket to ap, the
 // same way gnet binds its loops' sockets: the kernel then spreads clients
 // over the loops' sockets by 4-tuple hash, so each client stays on one loop.
-func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (_ *rxSocket, err error) {
+func bindLoopSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (_ int, err error) {
 	family := unix.AF_INET
 	if ap.Addr().Is6() {
 		family = unix.AF_INET6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return -1, fmt.Errorf("socket: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -41,16 +72,16 @@ func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (_ *rxSocket, err error
 		}
 	}()
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return nil, fmt.Errorf("SO_REUSEPORT: %w", err)
+		return -1, fmt.Errorf("SO_REUSEPORT: %w", err)
 	}
 	if rcvbuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
-			return nil, fmt.Errorf("SO_RCVBUF: %w", err)
+			return -1, fmt.Errorf("SO_RCVBUF: %w", err)
 		}
 	}
 	if sndbuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf); err != nil {
-			return nil, fmt.Errorf("SO_SNDBUF: %w", err)
+			return -1, fmt.Errorf("SO_SNDBUF: %w", err)
 		}
 	}
 	var sa unix.Sockaddr
@@ -60,20 +91,14 @@ func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (_ *rxSocket, err error
 		// An IPv6 listen address serves IPv6 only, as net.ListenUDP("udp6")
 		// and gnet's udp6 do.
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			return nil, fmt.Errorf("IPV6_V6ONLY: %w", err)
+			return -1, fmt.Errorf("IPV6_V6ONLY: %w", err)
 		}
 		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
-		return nil, err // EADDRINUSE must stay visible to startErr
+		return -1, err // EADDRINUSE must stay visible to startErr
 	}
-	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
-	s := &rxSocket{fd: fd, evfd: evfd}
-	s.one[0] = 1 // eventfd takes a host-order uint64; 1 on little endian, 1<<56 on big: both non-zero
-	return s, nil
+	return fd, nil
 }
 
 // batchers are the loop's receiver and reply sender on the socket itself
@@ -111,7 +136,7 @@ func (s *rxSocket) wait(d time.Duration) (bool, error) {
 func (s *rxSocket) wake() { _, _ = unix.Write(s.evfd, s.one[:]) }
 
 // dup duplicates the socket for a fan-out worker (close-on-exec).
-func (s *rxSocket) dup() (int, error) { return unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0) }
+func (s *rxSocket) dup() (int, error) { return dupFD(s.fd) }
 
 func (s *rxSocket) close() error {
 	_ = unix.Close(s.evfd)

@@ -4,6 +4,7 @@ package netio
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -23,3 +24,6 @@ func (*rxSocket) wait(time.Duration) (bool, error)                 { return fals
 func (*rxSocket) wake()                                            {}
 func (*rxSocket) dup() (int, error)                                { return -1, errNoMmsg }
 func (*rxSocket) close() error                                     { return nil }
+
+func openPollSocket(netip.AddrPort, int, int) (*net.UDPConn, error) { return nil, errNoMmsg }
+func dupFD(int) (int, error)                                        { return -1, errNoMmsg }

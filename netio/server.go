@@ -17,69 +17,67 @@ import (
 	"github.com/treasured/treasured/netio/udp"
 )
 
-// Server is the treasured UDP server: N gnet event loops that answer
+// Server is the treasured UDP server: N event loops (a backend) that answer
 // handshakes and pings and queue inputs, a tick goroutine that drains the
 // queues into the engine on absolute deadlines, and a fan-out that sends
 // every player its snapshot each tick with sendmmsg (docs/ARCHITECTURE.md "Data flow").
 //
-// Goroutines and what they own:
+// Fields are grouped by owner, the goroutine that writes them:
 //
-//   - event loop i (the backend's: gnet's, or mmsgBackend.run; OS-locked,
-//     pinned to its I/O CPU; with InlineIO the tick goroutine): loops[i],
+//   - the backend's loops (backend.go; gnet's threads, mmsgBackend.run,
+//     pollBackend.run, or with InlineIO the tick goroutine): loops[i],
 //     its socket, its sessions, its end of rings[i], its LoopStats.
-//   - the tick goroutine (OS-locked, pinned to the engine CPU): the World,
-//     recs, the fan-out's peer table, fan-out worker 0, TickStats.
-//   - fan-out workers 1..W-1 (OS-locked, pinned): their batch and sender.
-//   - the housekeeper: schedules sweeps on the loops, rotates cookie secrets.
-//   - whoever calls Shutdown.
+//   - the tick goroutine (OS-locked and pinned to the engine CPU, except
+//     in the poll layout): the World, recs, the fan-out's peer table,
+//     fan-out worker 0, the journal, TickStats and EngineStats.
+//   - fan-out workers 1..W-1: their batch and sender.
+//   - the housekeeper: asks the loops to sweep, rotates cookie secrets.
+//   - whoever calls Start and Shutdown: the lifecycle.
 type Server struct {
 	// Fixed at New; read by everyone.
 	cfg    Config
-	addr   netip.AddrPort
+	addr   netip.AddrPort // the real port once Start has bound it
 	log    *slog.Logger
-	world  World // the tick goroutine's alone once started
 	params *loopParams
 	origin time.Time // server clock 0 for the loops
 
-	// The loops' state: loop i's own (and its LoopStats) is written only
-	// by the goroutine that serves it; jar rotates under the housekeeper.
-	jar   *cookieJar
+	// The receive path. be holds the sockets and the loops' goroutines;
+	// loops[i] is written only by the goroutine serving it; jar is
+	// rotated by the housekeeper (its own lock).
+	be    backend
 	loops []*loop
-	bound []loopBinding // gnet backend: which gnet loop serves loops[i]
+	jar   *cookieJar
 
-	// Counters, atomic: written by their owners, read by /metrics.
+	// The tick goroutine's alone once started (Shutdown uses them after
+	// tickDone): the engine, the drained records, the fan-out, the journal.
+	world        World
+	ticker       ticker
+	recs         []engine.Record
+	drainFn      func(*ringEntry)
+	fan          *fanout
+	jrnl         Journal // cfg.Journal until its first error, then nil
+	jrnlFailedAt uint32  // tick whose Append failed (0: none)
+	jrnlCloseErr error
+
+	// Counters, atomic: written by their owners above, read by /metrics.
 	LoopStats   []LoopStats
 	FanoutStats []FanoutStats
 	TickStats   TickStats
 	EngineStats EngineStats // the engine's own counters, published each tick
 
-	// Shared flags and the tick number, atomic.
-	tickNo   atomic.Uint32 // engine tick, for Welcome and Pong
+	// Written by one goroutine, read by all, atomic: the engine tick (for
+	// Welcome and Pong; tick goroutine), draining (Shutdown), stopTick
+	// (Shutdown, read by the tick goroutine).
+	tickNo   atomic.Uint32
 	draining atomic.Bool
 	stopTick atomic.Bool
 
-	// Tick goroutine state.
-	ticker  ticker
-	recs    []engine.Record
-	fan     *fanout
-	drainFn func(*ringEntry)
-
-	// Journal state, tick goroutine only (read by Shutdown after tickDone).
-	jrnl         Journal // cfg.Journal until its first error, then nil
-	jrnlFailedAt uint32  // tick whose Append failed (0: none)
-	jrnlCloseErr error
-
-	// be is the receive path: its loops, sockets and their stop (backend.go).
-	be backend
-
 	// Lifecycle: Start, Shutdown, the housekeeper.
+	started   atomic.Bool
+	stopOnce  sync.Once
 	tickDone  chan struct{}
 	houseStop chan struct{}
 	houseDone chan struct{}
-	stopOnce  sync.Once
-	started   atomic.Bool
-
-	strayLogged atomic.Bool // logged the impossible "unknown socket" once
 }
 
 // New checks cfg and builds a server around w. Nothing is bound or started
@@ -105,7 +103,6 @@ func New(cfg Config, w World) (*Server, error) {
 		cfg: cfg, addr: ap, log: cfg.Logger, world: w,
 		jar:         newCookieJar(secret),
 		loops:       make([]*loop, cfg.Loops),
-		bound:       make([]loopBinding, cfg.Loops),
 		LoopStats:   make([]LoopStats, cfg.Loops),
 		FanoutStats: make([]FanoutStats, cfg.FanoutWorkers),
 		origin:      time.Now(),
@@ -127,7 +124,6 @@ func New(cfg Config, w World) (*Server, error) {
 		}
 		l.part.restore(cfg.Restore, int64(cfg.shape.grace))
 		s.loops[i] = l
-		s.bound[i].fd.Store(-1)
 	}
 	s.drainFn = s.onEntry
 	s.be = newBackend(s)
@@ -196,11 +192,15 @@ func (s *Server) Start() error {
 	if err := s.be.start(); err != nil {
 		return err
 	}
+	if err := s.bootFanout(); err != nil {
+		s.abortStart()
+		return err
+	}
 
 	go s.runTicks()
 	go s.housekeeper()
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
-		"backend", s.cfg.Backend.String(), "inline_io", s.cfg.InlineIO,
+		"backend", s.cfg.Backend.String(), "layout", s.cfg.layoutWhy, "inline_io", s.cfg.InlineIO,
 		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
 		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
 	return nil
@@ -234,16 +234,26 @@ func (s *Server) resolvePort() error {
 	return pc.Close()
 }
 
-// bootFanout builds the fan-out workers, each on its own dup() of the first
-// loop's socket (gnet's Engine.Dup, or rxSocket.dup with the mmsg backend).
-func (s *Server) bootFanout(dup func() (int, error)) error {
+// abortStart stops the loops that start started, when the rest of Start
+// failed: the caller gets the error and the port is free again.
+func (s *Server) abortStart() {
+	if err := s.be.stop(context.Background()); err != nil {
+		s.log.Warn("stopping the loops after a failed start", "err", err)
+	}
+	<-s.be.done()
+	s.be.close()
+}
+
+// bootFanout builds the fan-out workers, each on its own duplicate of the
+// first loop's socket (backend.dup), with the backend's between-batches hook.
+func (s *Server) bootFanout() error {
 	workers := make([]*fanWorker, s.cfg.FanoutWorkers)
 	for i := range workers {
 		// A duplicate of the first loop's socket. Sending on it is fine for
 		// every client: all the loops' sockets are bound to the same
 		// address and port, so replies come from where the client sent
 		// to, and the receive-side hash is not affected by sends.
-		fd, err := dup()
+		fd, err := s.be.dup()
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.sender.Close()
@@ -263,8 +273,12 @@ func (s *Server) bootFanout(dup func() (int, error)) error {
 		}
 		workers[i] = newFanWorker(s.world.NewSnapshotter(), snd, &s.FanoutStats[i])
 	}
+	workers[0].between = s.be.between()
 	fan, err := newFanout(s.cfg.shape.maxPlayers, workers, !s.cfg.UnlockedThreads, s.pinFanout)
 	if err != nil {
+		for _, w := range workers {
+			_ = w.sender.Close()
+		}
 		return err
 	}
 	s.fan = fan
@@ -317,8 +331,8 @@ func (s *Server) pinFanout(w int) {
 	}
 }
 
-// housekeeper runs the loops' idle sweeps once a second, on their own
-// goroutines via gnet's task queue, and rotates the cookie secret.
+// housekeeper asks the loops for their idle sweeps once a second (backend
+// sweep) and rotates the cookie secret.
 func (s *Server) housekeeper() {
 	defer close(s.houseDone)
 	sweep := time.NewTicker(time.Second)
@@ -330,12 +344,7 @@ func (s *Server) housekeeper() {
 		case <-s.houseStop:
 			return
 		case <-sweep.C:
-			for i := range s.bound {
-				if h := s.bound[i].el.Load(); h != nil {
-					// Fails only when the engine is shutting down.
-					_ = h.el.Execute(context.Background(), h.sweep)
-				}
-			}
+			s.be.sweep()
 		case <-rotate.C:
 			var next [32]byte
 			if _, err := crand.Read(next[:]); err != nil {

@@ -129,14 +129,16 @@ func testServerBadInput(t *testing.T, bc backendCase) {
 
 // A port held by another socket is a clear start-up error, not a shared
 // port: the SO_REUSEPORT trap.
-func TestServerPortInUse(t *testing.T) {
+func TestServerPortInUse(t *testing.T) { forEachBackend(t, testServerPortInUse) }
+
+func testServerPortInUse(t *testing.T, bc backendCase) {
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
 	w, _ := newSmallWorld(t)
-	s, err := New(Config{Addr: pc.LocalAddr().String()}, w)
+	s, err := New(bc.config(Config{Addr: pc.LocalAddr().String(), Logger: discardLogger()}), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +291,20 @@ func testServerShutdownEmpty(t *testing.T, bc backendCase) {
 // loopback. Our handler allocates nothing per datagram (TestLoopNoAlloc), so
 // allocs/op here is gnet's own per-datagram cost (its UDP read path builds a
 // conn, a sockaddr and a net.UDPAddr for every datagram) plus the client's.
+// One sub-benchmark per backend and layout: under taskset -c 0 (one P) the
+// round trip shows what a switch between the client, the loop and the tick
+// costs in each (a goroutine switch in the poll layout, a futex hand-off of
+// the P between locked threads in the others).
 func BenchmarkServerPingPong(b *testing.B) {
+	for _, bc := range backendCases() {
+		b.Run(bc.name, func(b *testing.B) { benchServerPingPong(b, bc) })
+	}
+}
+
+func benchServerPingPong(b *testing.B, bc backendCase) {
 	w, _ := newSmallWorld(b)
-	s, err := New(Config{Addr: "127.0.0.1:0", Loops: 1,
-		SessionRate: 1e6, SessionBurst: 1 << 20, Logger: discardLogger()}, w)
+	s, err := New(bc.config(Config{Addr: "127.0.0.1:0", Loops: 1,
+		SessionRate: 1e6, SessionBurst: 1 << 20, Logger: discardLogger()}), w)
 	if err != nil {
 		b.Fatal(err)
 	}

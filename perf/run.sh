@@ -3,6 +3,7 @@
 # size pinned to others, and print the bench's report.
 #
 #   perf/run.sh [--server treasured|naive|plain|sink|external] [--players N]
+#               [--layout auto|gnet|mmsg|poll]
 #               [--duration 10s] [--warmup 3s] [--server-cpus 0]
 #               [--bench-cpus 1] [--listen 127.0.0.1:7777]
 #               [--admin 127.0.0.1:7778] [--server-args "FLAGS"]
@@ -14,19 +15,24 @@
 # whose files the screen names. "-- --latency" prints the spectra too.
 #
 # --server-args passes whitespace-separated flags to the server, e.g.
-# --server-args "--lock-threads off --io-loops 2".
+# --server-args "--lock-threads off --io-loops 2". --layout L is treasured's
+# --backend L: auto (its default: poll on one CPU, else gnet), or one named.
 # Example: perf/run.sh --server treasured --players 4200 -- --plot bin/p.png
 # The exit status is the bench's (3 = INVALID run, with --strict).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-server=treasured players=1000 duration=10s warmup=3s results=""
+server=treasured layout="" players=1000 duration=10s warmup=3s results=""
 server_cpus=0 bench_cpus=1 listen=127.0.0.1:7777 admin=127.0.0.1:7778
 parse_flags 2,21 \
-	--server=server --players=players --duration=duration --warmup=warmup --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --nice=NICE --server-args=SERVER_ARGS --results=results \
+	--server=server --layout=layout --players=players --duration=duration --warmup=warmup --server-cpus=server_cpus --bench-cpus=bench_cpus --listen=listen --admin=admin --nice=NICE --server-args=SERVER_ARGS --results=results \
 	-- "$@"
 case $server in treasured | naive | plain | sink | external) ;; *) die "--server $server: want treasured, naive, plain, sink or external" ;; esac
 [[ $players =~ ^[0-9]+$ ]] || die "--players $players: want a number"
+if [[ -n $layout ]]; then
+	[[ $server == treasured ]] || die "--layout is treasured's"
+	SERVER_ARGS+=(--backend "$layout")
+fi
 
 results=${results:-$BIN/results/$server-$players-$(date +%Y%m%d-%H%M%S)}
 build treasure-bench

@@ -73,8 +73,9 @@ func (s *Schedule) SetEnd(end int64) { s.end = end }
 // SpreadPhases gives each of n players a phase in [0, interval): the phases
 // are evenly spaced, so the whole generator sends at a constant rate rather
 // than in bursts once per interval, and assigned to players in a seeded
-// random order, so neighbouring players (and sockets, and workers) do not
-// send back to back.
+// random order, so neighbouring players (and workers: each takes a block of
+// players) do not send back to back. A worker then holds its players in
+// phase order (Worker.phaseOrder).
 func SpreadPhases(n int, interval int64, seed uint64) []int64 {
 	ph := make([]int64, n)
 	for i := range ph {

@@ -40,9 +40,7 @@ const (
 
 // sock is one shared socket and the players it carries.
 type sock struct {
-	conn    *udp.Conn
-	first   int       // global index of players[0]
-	players []*player // players[i] sends from cfg.PlayerAddr(first+i)
+	conn *udp.Conn
 
 	out   []udp.Message // sends queued for the next WriteBatch
 	bufs  [][]byte      // out[i].Buf's storage, schema.MaxDatagram each
@@ -51,7 +49,8 @@ type sock struct {
 }
 
 // openShared opens the shared sockets for w's players [first, first+n),
-// perSocket players each, and registers them in w's epoll set.
+// perSocket players each (in phaseOrder), and registers them in w's epoll
+// set.
 func (w *Worker) openShared(first, n, perSocket int) error {
 	w.rmsgs = make([]udp.Message, sharedBatch)
 	for i := range w.rmsgs {
@@ -64,9 +63,9 @@ func (w *Worker) openShared(first, n, perSocket int) error {
 			RecvBuffer: max(minSharedRcvBuf, k*rcvBufPerPlayer), SendBuffer: minSharedRcvBuf,
 		})
 		if err != nil {
-			return fmt.Errorf("socket for players %d..%d: %w", first+off, first+off+k-1, err)
+			return fmt.Errorf("shared socket %d of %d players (players %d..%d): %w", len(w.socks), k, first, first+n-1, err)
 		}
-		s := &sock{conn: conn, first: first + off, players: make([]*player, 0, k),
+		s := &sock{conn: conn,
 			out: make([]udp.Message, 0, sharedBatch), bufs: make([][]byte, sharedBatch), lagAt: make([]int64, sharedBatch)}
 		for i := range s.bufs {
 			s.bufs[i] = make([]byte, schema.MaxDatagram)
@@ -147,6 +146,7 @@ func (w *Worker) drainSock(s *sock) {
 				w.receive(p, m.Buf[:m.N], now)
 			}
 		}
+		w.sendBetween()
 		if n < len(w.rmsgs) {
 			return
 		}
@@ -166,9 +166,11 @@ func (w *Worker) route(s *sock, m *udp.Message) *player {
 		return nil
 	}
 	if m.Local.Is4() {
-		g := addrOffset(w.cfg.SrcRange, m.Local) - 1
-		if i := g - int64(s.first); i >= 0 && i < int64(len(s.players)) {
-			return s.players[i]
+		j := addrOffset(w.cfg.SrcRange, m.Local) - 1 - int64(w.first)
+		if j >= 0 && j < int64(len(w.pos)) {
+			if p := w.players[w.pos[j]]; p.s == s {
+				return p
+			}
 		}
 	}
 	w.res.UnknownDest++

@@ -141,6 +141,11 @@ func TestSharedSourceAddress(t *testing.T) {
 	}
 	defer unix.Close(raw)
 	unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	// The raw socket gets a copy of every UDP datagram of the host: with
+	// other load tests running (hundreds of thousands a second) a default
+	// buffer overflows before this test reads its five, which are queued
+	// first. 64 MB holds a good fraction of a second of that.
+	unix.SetsockoptInt(raw, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20)
 
 	w, srv := sharedWorker(t, 5, 5)
 	now := w.clock()
@@ -198,5 +203,77 @@ func TestSharedNonLoopback(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := runBench(cfg, &out, &errOut); code != exitUsage || !bytes.Contains(errOut.Bytes(), []byte("configured on an interface")) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
+
+// Sends that fall due while the worker handles a burst of datagrams leave
+// between two receive batches, not after the whole burst; but not once the
+// worker is behind by more than --max-lag: then receiving comes first, so
+// that its own sockets do not overflow.
+func TestSendsBetweenReceiveBatches(t *testing.T) {
+	for _, behind := range []bool{false, true} {
+		w, srv := sharedWorker(t, 2, 2)
+		w.cfg.SendQuantum, w.cfg.PingRate, w.cfg.MaxLag = 0, 0, time.Hour
+		start := int64(0)
+		if behind {
+			w.cfg.MaxLag = time.Millisecond
+			start = w.clock() - int64(time.Second)
+		}
+		w.startRun(&Plan{Start: start, MeasureStart: start, MeasureEnd: 1 << 62, DrainEnd: 1 << 62})
+		w.frozen = true
+		s := w.socks[0]
+		to := netip.AddrPortFrom(w.cfg.PlayerAddr(0), s.conn.LocalAddr().Port())
+		if _, err := srv.WriteToUDPAddrPort([]byte{0xde, 0xad, 0xbe, 0xef}, to); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(10 * time.Second); w.res.BadDatagrams == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+			w.drainSock(s)
+		}
+		if w.res.BadDatagrams != 1 {
+			t.Fatalf("behind %v: the datagram did not arrive (bad %d)", behind, w.res.BadDatagrams)
+		}
+		// Both players' first inputs were due (phase 0): the pass ran and,
+		// as neither is connected, skipped them; or, behind, did not run.
+		want := uint64(2)
+		if behind {
+			want = 0
+		}
+		if uint64(w.inputs.Sent()) != want || w.res.SkippedNotConnected != want {
+			t.Fatalf("behind %v: inputs popped %d, skipped %d; want %d each", behind, w.inputs.Sent(), w.res.SkippedNotConnected, want)
+		}
+	}
+}
+
+// A worker holds its players in input-phase order, each with its own
+// phases, address and socket place, and a datagram to a player's address
+// still reaches that player.
+func TestPhaseOrder(t *testing.T) {
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg, err := ParseArgs([]string{"--addr", srv.LocalAddr().String(), "--players", "100"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPh, pingPh := []int64{30, 10, 20, 0}, []int64{3, 1, 2, 0}
+	w, err := newWorker(0, cfg, time.Now(), srv.LocalAddr().(*net.UDPAddr).AddrPort(), 4, 4, 2, inPh, pingPh, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	for i, g := range []int32{7, 5, 6, 4} { // players 4..7, phases 30, 10, 20, 0
+		p := w.players[i]
+		if p.idx != g || w.inputPh[i] != inPh[g-4] || w.pingPh[i] != pingPh[g-4] || p.s != w.socks[i/2] || p.addr != cfg.PlayerAddr(int(g)) {
+			t.Fatalf("players[%d]: player %d, phases %d/%d, address %v; want player %d", i, p.idx, w.inputPh[i], w.pingPh[i], p.addr, g)
+		}
+		m := udp.Message{Addr: w.server, Local: p.addr}
+		if got := w.route(p.s, &m); got != p {
+			t.Fatalf("a datagram for player %d routed to %v", g, got)
+		}
+		if got := w.route(w.socks[1-i/2], &m); got != nil {
+			t.Fatalf("player %d's address on the other socket routed to player %d", g, got.idx)
+		}
 	}
 }

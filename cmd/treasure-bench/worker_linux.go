@@ -3,9 +3,12 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -38,6 +41,7 @@ const (
 	epollBatch      = 256
 	recvBatch       = 8                      // datagrams per recvmmsg; one player rarely has more queued
 	sendBudget      = 512                    // scheduled sends per loop before receiving again
+	betweenBudget   = 64                     // scheduled sends between two receive batches (sendBetween): a receive batch's worth
 	hsRetransmit    = 250 * time.Millisecond // Hello/Connect repeat interval
 	keepalivePeriod = 2 * time.Second        // ack-only Input while waiting for the run
 	connectPoll     = 10 * time.Millisecond  // longest sleep before the plan is set
@@ -74,7 +78,9 @@ type Worker struct {
 	cfg     *Config
 	base    time.Time
 	epfd    int
-	players []*player
+	players []*player // in phaseOrder
+	first   int       // global index of the worker's first player
+	pos     []int32   // pos[g-first]: player g's place in players
 	codec   *client.Codec
 	events  [epollBatch]unix.EpollEvent
 	rbufs   [recvBatch][schema.MaxDatagram + 1]byte
@@ -133,7 +139,7 @@ func (w *Worker) clock() int64 { return int64(time.Since(w.base)) }
 // those players' phases.
 func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first, n, perSocket int, inputPhase, pingPhase []int64, startInterval int64) (*Worker, error) {
 	w := &Worker{id: id, cfg: cfg, base: base, codec: client.NewCodec(), res: newWorkerResult(), server: server, lagAt: -1,
-		startInterval: startInterval, inputPh: inputPhase, pingPh: pingPhase, period: int64(50 * time.Millisecond)}
+		startInterval: startInterval, period: int64(50 * time.Millisecond)}
 	for i := range w.rhdrs {
 		w.riovs[i].Base = &w.rbufs[i][0]
 		w.riovs[i].SetLen(len(w.rbufs[i]))
@@ -151,17 +157,42 @@ func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first
 			return nil, err
 		}
 	}
-	for i := range n {
-		p, err := w.newPlayer(int32(first+i), perSocket)
+	order := w.phaseOrder(n, inputPhase, pingPhase)
+	w.first, w.pos = first, make([]int32, n)
+	for i, j := range order {
+		p, err := w.newPlayer(int32(first+j), perSocket)
 		if err != nil {
 			w.close()
 			return nil, err
 		}
+		w.pos[j] = int32(i)
 		w.players = append(w.players, p)
 	}
 	w.res.Players = n
 	w.pending = n
 	return w, nil
+}
+
+// phaseOrder is the order in which the worker holds its n players: by
+// input phase, so that the inputs due in one pass of the loop belong to
+// neighbouring players, which share a socket (one full sendmmsg instead of
+// one short call per socket) and were allocated one after another (the
+// pass walks memory in order instead of taking a cache miss per player).
+// The handshakes go in this order too, so a server that sends in join
+// order (the sink, treasured's fan-out) sends in it as well. It sets the
+// worker's phases in that order; SpreadPhases has already spread them over
+// players and workers.
+func (w *Worker) phaseOrder(n int, inputPhase, pingPhase []int64) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(inputPhase[a], inputPhase[b]) })
+	w.inputPh, w.pingPh = make([]int64, n), make([]int64, n)
+	for i, j := range order {
+		w.inputPh[i], w.pingPh[i] = inputPhase[j], pingPhase[j]
+	}
+	return order
 }
 
 // newPlayer makes player g: its session, bot and impairment, and its own
@@ -171,7 +202,6 @@ func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
 	p := &player{idx: g, fd: -1, w: w, bot: NewBot(cfg.Seed, uint64(g))}
 	if perSocket > 1 {
 		p.s = w.socks[len(w.players)/perSocket]
-		p.s.players = append(p.s.players, p)
 		p.addr = cfg.PlayerAddr(int(g))
 	} else {
 		sa, family := sockaddr(w.server)
@@ -280,8 +310,7 @@ func (w *Worker) Run(connectTimeout int64) *WorkerResult {
 			if !w.frozen && now >= w.plan.MeasureStart {
 				w.freezeEpoch()
 			}
-			w.sendDue(now)
-			w.lastSendPass = now
+			w.sendPass(now, sendBudget)
 		}
 		if len(w.held) > 0 {
 			w.flushHeld(now)
@@ -434,10 +463,53 @@ func ceilDiv(a, b int64) int64 {
 	return q
 }
 
-// sendDue sends every input and ping due by now, at most sendBudget per
-// call so that receiving is not starved when the worker is behind.
-func (w *Worker) sendDue(now int64) {
-	for budget := sendBudget; budget > 0; budget-- {
+// sendPass sends what is due by now, at most budget sends (see sendDue).
+func (w *Worker) sendPass(now int64, budget int) {
+	w.sendDue(now, budget)
+	w.lastSendPass = now
+}
+
+// sendBetween runs a pass of sends between two receive batches when one is
+// due: handling a tick's burst of snapshots takes the worker milliseconds
+// (a few µs each, thousands of players), and the sends that fall due
+// meanwhile must not wait for the whole burst, nor for a share of a core
+// that a busy machine gives out in slices.
+//
+// Only while the worker keeps up: once its oldest due send is later than
+// --max-lag the run is INVALID anyway, and receiving first, as the loop
+// does, keeps its sockets from overflowing, so the server's figures stay
+// readable. Sending between batches regardless lost 44-89 % of the
+// snapshots in the generator's own sockets at 4,200 players against
+// treasured on a busy machine (none lost without it).
+func (w *Worker) sendBetween() {
+	if w.plan == nil {
+		return // the loop itself starts the run
+	}
+	now := w.clock()
+	if !w.frozen && now >= w.plan.MeasureStart || now >= w.plan.DrainEnd ||
+		now-w.lastSendPass < int64(w.cfg.SendQuantum) {
+		return // the loop itself starts and ends the measurement
+	}
+	due := int64(math.MaxInt64)
+	if at, _, ok := w.inputs.Peek(); ok {
+		due = at
+	}
+	if w.pings != nil {
+		if at, _, ok := w.pings.Peek(); ok {
+			due = min(due, at)
+		}
+	}
+	if due > now || now-due > int64(w.cfg.MaxLag) {
+		return
+	}
+	w.sendPass(now, betweenBudget)
+	w.flushAll()
+}
+
+// sendDue sends every input and ping due by now, at most budget per call
+// so that receiving is not starved when the worker is behind.
+func (w *Worker) sendDue(now int64, budget int) {
+	for ; budget > 0; budget-- {
 		atIn, pi, okIn := w.inputs.Peek()
 		atPing, pp, okPing := int64(0), int32(0), false
 		if w.pings != nil {
@@ -617,7 +689,7 @@ func (w *Worker) poll(wake int64) {
 // drain reads p's socket until it is empty, recvBatch datagrams per call.
 func (w *Worker) drain(p *player) {
 	for range 8 { // bounded: one socket must not starve the others
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&w.rhdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		n, e := udp.Recvmmsg(p.fd, w.rhdrs[:], unix.MSG_DONTWAIT)
 		if e != 0 {
 			switch e {
 			case unix.EAGAIN, unix.EINTR:
@@ -629,13 +701,13 @@ func (w *Worker) drain(p *player) {
 			}
 			return
 		}
-		n := int(r)
 		w.progDatagrams.Add(uint64(n))
 		now := w.clock()
 		w.now = now
 		for i := range n {
 			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
 		}
+		w.sendBetween()
 		if n < recvBatch {
 			return
 		}

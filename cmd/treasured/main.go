@@ -148,8 +148,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	// thread serves the socket itself (InlineIO). GOMAXPROCS=2 in the
 	// environment lowered mmsg's CPU at 1,000 players (sysmon stops
 	// retaking the only P from every ppoll) but lengthened tick work at
-	// 2,000, so it is not set automatically.
-	fs.StringVar(&o.backend, "backend", "gnet", "receive path: gnet (gnet event loops) or mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks)")
+	// 2,000, so it is not set automatically. The default, auto, leaves the
+	// choice to netio (layout.go): the poll layout when the engine and the
+	// I/O share one CPU, where it measured fastest (BENCHMARKS.md "Issue 9:
+	// the single-CPU layout"), gnet otherwise.
+	fs.StringVar(&o.backend, "backend", "auto", "receive path: auto (poll when the engine and the I/O share one CPU, else gnet; netio decides and logs why), gnet (gnet event loops), mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks) or poll (the single-CPU layout: recvmmsg from unlocked goroutines waiting in Go's netpoller, Linux)")
 	fs.StringVar(&o.journal, "journal", "", "append every tick's ordered inputs and state hash to a new journal `file` (it must not exist); empty: no journal")
 	fs.StringVar(&o.dataDir, "data-dir", "", "`directory` of journal segments and checkpoints: a new or empty one starts a fresh world, an existing one is recovered (newest checkpoint + journal); empty: no persistence")
 	fs.DurationVar(&o.checkpointEvery, "checkpoint-every", 10*time.Second, "checkpoint interval with --data-dir; the journal rotates to a new segment at each")
@@ -367,7 +370,7 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 	}
 	backend, err := netio.ParseBackend(o.backend)
 	if err != nil {
-		return netio.Config{}, usage("--backend %q: want gnet or mmsg", o.backend)
+		return netio.Config{}, usage("--backend %q: want auto, gnet, mmsg or poll", o.backend)
 	}
 	cfg := netio.Config{
 		Addr:            o.listen,
@@ -378,7 +381,6 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		FanoutCPUs:      layout.fanout,
 		UnlockedThreads: !locked,
 		Backend:         backend,
-		InlineIO:        netio.InlineIOFits(backend, layout.Loops, layout.OneCPU(runtime.GOMAXPROCS(0))),
 		Restore:         world.SlotState,
 		RingSize:        o.ringSize,
 		BatchSize:       o.batch,
@@ -392,6 +394,7 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		SendBuffer:      int(o.sndbuf),
 		Logger:          log,
 	}
+	cfg.InlineIO = netio.InlineIOFits(&cfg)
 	if o.pin {
 		cfg.PinThread = affinity.PinThread
 	}

@@ -133,7 +133,7 @@ func TestBadFlags(t *testing.T) {
 func TestRunAndSignal(t *testing.T) {
 	backends := []string{"gnet"}
 	if runtime.GOOS == "linux" {
-		backends = append(backends, "mmsg")
+		backends = append(backends, "mmsg", "poll")
 	}
 	for _, b := range backends {
 		t.Run(b, func(t *testing.T) { testRunAndSignal(t, b) })

@@ -26,17 +26,9 @@ func NewSocketSender(fd, batch int) (BatchSender, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("udp: packet sender: batch size %d", batch)
 	}
-	f := os.NewFile(uintptr(fd), "treasured-fanout")
-	pc, err := net.FilePacketConn(f)
-	// FilePacketConn dups the descriptor; ours is no longer needed either way.
-	_ = f.Close()
+	uc, err := FileConn(fd, "packet sender")
 	if err != nil {
-		return nil, fmt.Errorf("udp: packet sender: %w", err)
-	}
-	uc, ok := pc.(*net.UDPConn)
-	if !ok {
-		_ = pc.Close()
-		return nil, errors.New("udp: packet sender: descriptor is not a UDP socket")
+		return nil, err
 	}
 	return &packetSender{conn: uc, batch: batch}, nil
 }
