@@ -125,6 +125,7 @@ func Plan(topo Topology, req Request) (Layout, error) {
 
 	l := Layout{Engine: engine, IO: io, Node: p.node(engine[0])}
 	p.explain(&l, ioAuto, req.IOLoops)
+	l.Loops = max(1, l.Loops) // a server has at least one loop
 	return l, nil
 }
 

@@ -171,23 +171,19 @@ func (t Topology) IDs() []int {
 }
 
 // Nodes returns the NUMA nodes that have at least one CPU, sorted.
-func (t Topology) Nodes() []int {
-	var nodes []int
-	for _, c := range t.CPUs {
-		nodes = append(nodes, c.Node)
-	}
-	slices.Sort(nodes)
-	return slices.Compact(nodes)
-}
+func (t Topology) Nodes() []int { return t.distinct(func(c CPU) int { return c.Node }) }
 
 // Sockets returns the physical packages that have at least one CPU, sorted.
-func (t Topology) Sockets() []int {
-	var sockets []int
+func (t Topology) Sockets() []int { return t.distinct(func(c CPU) int { return c.Socket }) }
+
+// distinct returns the distinct values of field over the CPUs, sorted.
+func (t Topology) distinct(field func(CPU) int) []int {
+	var vs []int
 	for _, c := range t.CPUs {
-		sockets = append(sockets, c.Socket)
+		vs = append(vs, field(c))
 	}
-	slices.Sort(sockets)
-	return slices.Compact(sockets)
+	slices.Sort(vs)
+	return slices.Compact(vs)
 }
 
 // CPUsOnNode returns the CPUs of a NUMA node, sorted; nil for an unknown node.

@@ -62,6 +62,13 @@ func (bw *benchWorld) snapshots() int {
 	return total
 }
 
+// untimedInputs is the next tick's inputs, made with the timer stopped.
+func (bw *benchWorld) untimedInputs(b *testing.B) []Record {
+	b.StopTimer()
+	defer b.StartTimer()
+	return bw.d.inputs()
+}
+
 func (bw *benchWorld) tick() {
 	bw.w.Step(bw.d.inputs())
 	bw.snapshots()
@@ -69,79 +76,70 @@ func (bw *benchWorld) tick() {
 
 var benchSink int
 
-func BenchmarkStep(b *testing.B) {
-	for _, n := range []int{1000, 10_000, 50_000} {
+// benchSizes runs body as one sub-benchmark per world size, on a locked
+// thread (threadCPU reads this thread's CPU clock), with allocations
+// reported and the thread CPU time body measured as cpu-ns/op.
+func benchSizes(b *testing.B, sizes []int, body func(b *testing.B, bw *benchWorld) (cpuNs int64)) {
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			bw := getBenchWorld(b, n)
 			b.ReportAllocs()
-			var cpu int64
-			for b.Loop() {
-				b.StopTimer()
-				recs := bw.d.inputs()
-				b.StartTimer()
-				c0 := threadCPU()
-				bw.w.Step(recs)
-				cpu += threadCPU() - c0
-				b.StopTimer()
-				benchSink += bw.snapshots()
-				b.StartTimer()
-			}
+			cpu := body(b, bw)
 			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
 
+func BenchmarkStep(b *testing.B) {
+	benchSizes(b, []int{1000, 10_000, 50_000}, func(b *testing.B, bw *benchWorld) (cpu int64) {
+		for b.Loop() {
+			recs := bw.untimedInputs(b)
+			c0 := threadCPU()
+			bw.w.Step(recs)
+			cpu += threadCPU() - c0
+			b.StopTimer()
+			benchSink += bw.snapshots()
+			b.StartTimer()
+		}
+		return cpu
+	})
+}
+
 func BenchmarkTick(b *testing.B) {
-	for _, n := range []int{1000, 10_000, 50_000} {
-		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			bw := getBenchWorld(b, n)
-			st0 := bw.sc.Stats
-			b.ReportAllocs()
-			var cpu int64
-			for b.Loop() {
-				b.StopTimer()
-				recs := bw.d.inputs()
-				b.StartTimer()
-				c0 := threadCPU()
-				bw.w.Step(recs)
-				benchSink += bw.snapshots()
-				cpu += threadCPU() - c0
-			}
-			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
-			st := bw.sc.Stats
-			snaps := float64(st.Snapshots - st0.Snapshots)
-			b.ReportMetric(float64(st.Bytes-st0.Bytes)/snaps, "B/snap")
-			b.ReportMetric(float64(st.Players-st0.Players)/snaps, "players/snap")
-			b.ReportMetric(100*float64(st.More-st0.More)/snaps, "more%")
-		})
-	}
+	benchSizes(b, []int{1000, 10_000, 50_000}, func(b *testing.B, bw *benchWorld) (cpu int64) {
+		st0 := bw.sc.Stats
+		for b.Loop() {
+			recs := bw.untimedInputs(b)
+			c0 := threadCPU()
+			bw.w.Step(recs)
+			benchSink += bw.snapshots()
+			cpu += threadCPU() - c0
+		}
+		st := bw.sc.Stats
+		snaps := float64(st.Snapshots - st0.Snapshots)
+		b.ReportMetric(float64(st.Bytes-st0.Bytes)/snaps, "B/snap")
+		b.ReportMetric(float64(st.Players-st0.Players)/snaps, "players/snap")
+		b.ReportMetric(100*float64(st.More-st0.More)/snaps, "more%")
+		return cpu
+	})
 }
 
 // BenchmarkSnapshots: building and encoding every player's snapshot, per
 // tick (Step excluded).
 func BenchmarkSnapshots(b *testing.B) {
-	for _, n := range []int{10_000} {
-		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			bw := getBenchWorld(b, n)
-			b.ReportAllocs()
-			var cpu int64
-			for b.Loop() {
-				b.StopTimer()
-				bw.w.Step(bw.d.inputs())
-				b.StartTimer()
-				c0 := threadCPU()
-				benchSink += bw.snapshots()
-				cpu += threadCPU() - c0
-			}
-			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
-		})
-	}
+	benchSizes(b, []int{10_000}, func(b *testing.B, bw *benchWorld) (cpu int64) {
+		for b.Loop() {
+			b.StopTimer()
+			bw.w.Step(bw.d.inputs())
+			b.StartTimer()
+			c0 := threadCPU()
+			benchSink += bw.snapshots()
+			cpu += threadCPU() - c0
+		}
+		return cpu
+	})
 }
 
 // BenchmarkEncode: the schema encoder alone on one tick's 10,000 snapshot

@@ -179,17 +179,9 @@ func (w *World) decodeZoneHeads(b []byte) ([]byte, error) {
 // decodePlayers reads every player slot, then rebuilds the parked list and
 // checks the zone lists against the players.
 func (w *World) decodePlayers(b []byte) ([]byte, error) {
-	active := int32(0)
-	for i := range w.players {
-		r := b[:cpPlayerSize]
-		b = b[cpPlayerSize:]
-		isActive, err := w.decodePlayer(int32(i), r)
-		if err != nil {
-			return nil, err
-		}
-		if isActive {
-			active++
-		}
+	b, active, err := decodeSection(b, len(w.players), cpPlayerSize, w.decodePlayer)
+	if err != nil {
+		return nil, err
 	}
 	w.relinkParked()
 	return b, w.checkZoneLists(active)
@@ -316,17 +308,9 @@ func (w *World) decodeChests(b []byte) (int32, []byte, error) {
 // decodeLoots reads every loot slot, then checks the cross-links between
 // chests and loot and rebuilds the free list.
 func (w *World) decodeLoots(b []byte, h *cpHeader) ([]byte, error) {
-	alive := int32(0)
-	for i := range w.loots {
-		r := b[:cpLootSize]
-		b = b[cpLootSize:]
-		isAlive, err := w.decodeLoot(int32(i), r)
-		if err != nil {
-			return nil, err
-		}
-		if isAlive {
-			alive++
-		}
+	b, alive, err := decodeSection(b, len(w.loots), cpLootSize, w.decodeLoot)
+	if err != nil {
+		return nil, err
 	}
 	if alive != h.lootLive {
 		return nil, cpErr("%d live loot, header says %d", alive, h.lootLive)
@@ -533,4 +517,22 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// decodeSection hands each of the n records of size bytes at the start of b
+// to decode, and returns the rest of b and how many records decode counted
+// (active players, live loot). The caller has checked b's length.
+func decodeSection(b []byte, n, size int, decode func(i int32, r []byte) (bool, error)) ([]byte, int32, error) {
+	counted := int32(0)
+	for i := range n {
+		yes, err := decode(int32(i), b[:size])
+		if err != nil {
+			return nil, 0, err
+		}
+		if yes {
+			counted++
+		}
+		b = b[size:]
+	}
+	return b, counted, nil
 }

@@ -258,7 +258,11 @@ const (
 	NumResyncReasons
 )
 
-var resyncNames = [NumResyncReasons]string{"stale", "event_queue_full", "gone_queue_full"}
+var resyncNames = [...]string{"stale", "event_queue_full", "gone_queue_full"}
+
+// Compile-time guard: one name per resync reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(resyncNames)-int(NumResyncReasons)]
 
 func (r ResyncReason) String() string {
 	if r < NumResyncReasons {

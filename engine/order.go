@@ -131,13 +131,11 @@ func lifecycle(k RecordKind) uint8 {
 
 // compareRecords is a total order on the meaningful content of a record.
 func compareRecords(a, b *Record) int {
-	if c := cmp.Compare(a.Player, b.Player); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Gen, b.Gen); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(lifecycle(a.Kind), lifecycle(b.Kind)); c != 0 {
+	if c := cmp.Or(
+		cmp.Compare(a.Player, b.Player),
+		cmp.Compare(a.Gen, b.Gen),
+		cmp.Compare(lifecycle(a.Kind), lifecycle(b.Kind)),
+	); c != 0 {
 		return c
 	}
 	if a.N > 0 && b.N > 0 {
@@ -145,16 +143,12 @@ func compareRecords(a, b *Record) int {
 			return c
 		}
 	}
-	if c := cmp.Compare(a.N, b.N); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.AckTick, b.AckTick); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Key, b.Key); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Region, b.Region); c != 0 {
+	if c := cmp.Or(
+		cmp.Compare(a.N, b.N),
+		cmp.Compare(a.AckTick, b.AckTick),
+		cmp.Compare(a.Key, b.Key),
+		cmp.Compare(a.Region, b.Region),
+	); c != 0 {
 		return c
 	}
 	for i := range a.N {
@@ -166,17 +160,11 @@ func compareRecords(a, b *Record) int {
 }
 
 func compareActions(a, b *schema.Action) int {
-	if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Target, b.Target); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Pos.X, b.Pos.X); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Pos.Y, b.Pos.Y)
+	return cmp.Or(
+		cmp.Compare(a.Seq, b.Seq),
+		cmp.Compare(a.Kind, b.Kind),
+		cmp.Compare(a.Target, b.Target),
+		cmp.Compare(a.Pos.X, b.Pos.X),
+		cmp.Compare(a.Pos.Y, b.Pos.Y),
+	)
 }

@@ -61,18 +61,17 @@ const (
 	NumRefuseReasons
 )
 
-var refuseReasonNames = [NumRefuseReasons]string{
+var refuseReasonNames = [...]string{
 	RefuseIPSessions:   "ip_sessions",
 	RefuseIPHandshakes: "ip_handshakes",
 	RefuseGlobalBudget: "handshake_budget",
 }
 
-func (r RefuseReason) String() string {
-	if r < NumRefuseReasons {
-		return refuseReasonNames[r]
-	}
-	return "unknown"
-}
+// Compile-time guard: one name per refuse reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(refuseReasonNames)-int(NumRefuseReasons)]
+
+func (r RefuseReason) String() string { return reasonName(refuseReasonNames[:], r) }
 
 // connectHeadroom: a Connect may push the global budget this many times
 // further into the future than a Hello may (see Admission above).

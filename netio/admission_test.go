@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
@@ -212,14 +211,9 @@ func helloSprayManyHosts(t *testing.T, rate, minJoined int) {
 func TestServerSessionsPerIP(t *testing.T) { forEachBackend(t, testServerSessionsPerIP) }
 
 func testServerSessionsPerIP(t *testing.T, bc backendCase) {
-	ecfg := e2eEngineConfig()
-	ecfg.MaxPlayers = 64
-	w, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _ := newSmallWorld(t)
 	const perIP = 8
-	srv := startServer(t, bc.config(Config{Loops: 2, SessionsPerIP: perIP}), EngineWorld(w))
+	srv := startServer(t, bc.config(Config{Loops: 2, SessionsPerIP: perIP}), w)
 	defer shutdown(t, srv)
 	join := func(host netip.Addr, nonce uint64) error {
 		c, err := newTestClientFrom(srv.Addr(), host, nonce)

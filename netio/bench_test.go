@@ -13,10 +13,7 @@ func benchWorld(b *testing.B, n int) (*engine.World, []ringEntry) {
 	b.Helper()
 	cfg := engine.DefaultConfig()
 	cfg.MaxPlayers = n
-	w, err := engine.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	w := newEngine(b, cfg)
 	recs := make([]engine.Record, n)
 	ents := make([]ringEntry, n)
 	for i := range recs {

@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,7 +158,7 @@ const (
 	// datagram; gnet allocates per datagram and yields when idle).
 	BackendGnet Backend = iota
 	// BackendMmsg receives with recvmmsg(2) on our own SO_REUSEPORT
-	// sockets, blocking in ppoll when idle (recv.go, recvmmsg_linux.go).
+	// sockets, blocking in ppoll when idle (recv.go, udp/recvmmsg_linux.go).
 	BackendMmsg
 	// BackendPoll is the single-CPU layout (backend_poll.go): recvmmsg
 	// on our own sockets from ordinary goroutines that wait in Go's
@@ -260,8 +261,36 @@ func shapeOf(ec engine.Config) (worldShape, error) {
 }
 
 // normalize fills defaults and validates. It returns the listen address.
-// c.shape must be set (New: from the World).
+// c.shape must be set (New: from the World). Each step below fills the
+// defaults of one group of fields and checks them; later steps may read what
+// earlier ones filled (the ring size needs the loop count).
 func (c *Config) normalize() (netip.AddrPort, error) {
+	ap, err := c.listenAddr()
+	if err != nil {
+		return ap, err
+	}
+	for _, step := range []func() error{
+		c.normalizeLoops,
+		c.normalizeBuffers,
+		c.normalizeTimeouts,
+		c.normalizeLimits,
+		c.normalizeSockets,
+	} {
+		if err := step(); err != nil {
+			return ap, err
+		}
+	}
+	if c.Clock == nil {
+		c.Clock = NewMonoClock()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return ap, nil
+}
+
+// listenAddr parses Addr: an IP literal and a port, no zone.
+func (c *Config) listenAddr() (netip.AddrPort, error) {
 	ap, err := netip.ParseAddrPort(c.Addr)
 	if err != nil {
 		return ap, configErr("listen address %q: want IP:port, e.g. 127.0.0.1:7777 or [::1]:7777", c.Addr)
@@ -269,11 +298,15 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	if ap.Addr().Zone() != "" {
 		return ap, configErr("listen address %q: IPv6 zones are not supported", c.Addr)
 	}
-	if c.Loops == 0 {
-		c.Loops = max(1, len(c.IOCPUs))
-	}
+	return ap, nil
+}
+
+// normalizeLoops settles the threads: the event loops, the receive backend
+// and the fan-out workers.
+func (c *Config) normalizeLoops() error {
+	c.Loops = cmp.Or(c.Loops, max(1, len(c.IOCPUs)))
 	if c.Loops < 1 || c.Loops > 256 {
-		return ap, configErr("%d event loops: want 1..256", c.Loops)
+		return configErr("%d event loops: want 1..256", c.Loops)
 	}
 	if c.Backend == BackendAuto {
 		c.Backend, c.layoutWhy = autoBackend(c, runtime.GOMAXPROCS(0))
@@ -283,74 +316,74 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	switch c.Backend {
 	case BackendGnet:
 		if c.InlineIO {
-			return ap, configErr("inline I/O needs the mmsg backend")
+			return configErr("inline I/O needs the mmsg backend")
 		}
 	case BackendMmsg:
 		if !mmsgSupported {
-			return ap, configErr("the mmsg backend needs Linux (recvmmsg)")
+			return configErr("the mmsg backend needs Linux (recvmmsg)")
 		}
 		if c.InlineIO && c.Loops != 1 {
-			return ap, configErr("inline I/O serves one socket from the tick goroutine: want 1 loop, have %d", c.Loops)
+			return configErr("inline I/O serves one socket from the tick goroutine: want 1 loop, have %d", c.Loops)
 		}
 	case BackendPoll:
 		if err := c.pollLayout(); err != nil {
-			return ap, err
+			return err
 		}
 	default:
-		return ap, configErr("backend %d: want gnet, mmsg or poll", c.Backend)
+		return configErr("backend %d: want gnet, mmsg or poll", c.Backend)
 	}
-	if c.FanoutWorkers == 0 {
-		c.FanoutWorkers = 1
+	if c.UnlockedThreads {
+		// Pinning needs a locked thread: nothing is pinned, whatever
+		// the CPU lists say.
+		c.PinThread = nil
 	}
+	c.FanoutWorkers = cmp.Or(c.FanoutWorkers, 1)
 	if c.FanoutWorkers < 1 || c.FanoutWorkers > 64 {
-		return ap, configErr("%d fan-out workers: want 1..64", c.FanoutWorkers)
+		return configErr("%d fan-out workers: want 1..64", c.FanoutWorkers)
 	}
+	return nil
+}
+
+// normalizeBuffers sizes the rings (from the world's player slots and the
+// loop count) and the send/receive batches.
+func (c *Config) normalizeBuffers() error {
 	if c.shape.maxPlayers < 1 || c.shape.maxPlayers > MaxSlots {
-		return ap, configErr("world of %d player slots: netio serves 1..%d", c.shape.maxPlayers, MaxSlots)
+		return configErr("world of %d player slots: netio serves 1..%d", c.shape.maxPlayers, MaxSlots)
 	}
-	if c.RingSize == 0 {
-		c.RingSize = defaultRingSize(c.shape.maxPlayers, c.Loops)
-	}
+	c.RingSize = cmp.Or(c.RingSize, defaultRingSize(c.shape.maxPlayers, c.Loops))
 	if c.RingSize < 2 || c.RingSize&(c.RingSize-1) != 0 || c.RingSize > 1<<20 {
-		return ap, configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)
+		return configErr("ring size %d: want a power of two in 2..%d", c.RingSize, 1<<20)
 	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
-	}
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	if c.BatchSize < 1 || c.BatchSize > 1024 {
 		// UIO_MAXIOV (1024) is the most messages one sendmmsg takes.
-		return ap, configErr("batch size %d: want 1..1024", c.BatchSize)
+		return configErr("batch size %d: want 1..1024", c.BatchSize)
 	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.CookieTTL == 0 {
-		c.CookieTTL = DefaultCookieTTL
-	}
-	if c.CookieRotate == 0 {
-		c.CookieRotate = 2 * c.CookieTTL
-	}
+	return nil
+}
+
+// normalizeTimeouts settles the session idle timeout and the cookie
+// lifetimes.
+func (c *Config) normalizeTimeouts() error {
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.CookieTTL = cmp.Or(c.CookieTTL, DefaultCookieTTL)
+	c.CookieRotate = cmp.Or(c.CookieRotate, 2*c.CookieTTL)
 	if c.IdleTimeout < c.shape.period || c.CookieTTL < time.Second {
-		return ap, configErr("idle timeout %v must be >= a tick and cookie TTL %v >= 1s", c.IdleTimeout, c.CookieTTL)
+		return configErr("idle timeout %v must be >= a tick and cookie TTL %v >= 1s", c.IdleTimeout, c.CookieTTL)
 	}
 	if c.CookieRotate < c.CookieTTL {
-		return ap, configErr("cookie rotation %v is shorter than the cookie TTL %v: a cookie would outlive both secrets that can check it", c.CookieRotate, c.CookieTTL)
+		return configErr("cookie rotation %v is shorter than the cookie TTL %v: a cookie would outlive both secrets that can check it", c.CookieRotate, c.CookieTTL)
 	}
-	if c.SessionRate == 0 {
-		c.SessionRate = DefaultSessionRate
-	}
-	if c.SessionBurst == 0 {
-		c.SessionBurst = DefaultSessionBurst
-	}
-	if c.HandshakeRate == 0 {
-		c.HandshakeRate = DefaultHSRate
-	}
-	if c.HandshakeBurst == 0 {
-		c.HandshakeBurst = DefaultHSBurst
-	}
-	if c.HandshakeBudget == 0 {
-		c.HandshakeBudget = DefaultHSBudget
-	}
+	return nil
+}
+
+// normalizeLimits settles the token buckets and the per-prefix session cap.
+func (c *Config) normalizeLimits() error {
+	c.SessionRate = cmp.Or(c.SessionRate, DefaultSessionRate)
+	c.SessionBurst = cmp.Or(c.SessionBurst, DefaultSessionBurst)
+	c.HandshakeRate = cmp.Or(c.HandshakeRate, DefaultHSRate)
+	c.HandshakeBurst = cmp.Or(c.HandshakeBurst, DefaultHSBurst)
+	c.HandshakeBudget = cmp.Or(c.HandshakeBudget, DefaultHSBudget)
 	switch {
 	case c.SessionsPerIP == 0:
 		c.SessionsPerIP = DefaultSessionsPerIP
@@ -359,28 +392,23 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 	}
 	for _, r := range []float64{c.SessionRate, c.HandshakeRate, c.HandshakeBudget} {
 		if !(r >= 0.01 && r <= 1e6) { // also rejects NaN
-			return ap, configErr("rate %v/s: want 0.01..1e6", r)
+			return configErr("rate %v/s: want 0.01..1e6", r)
 		}
 	}
 	if c.SessionBurst < 1 || c.HandshakeBurst < 1 {
-		return ap, configErr("bursts must be >= 1")
+		return configErr("bursts must be >= 1")
 	}
-	if c.RecvBuffer == 0 {
-		c.RecvBuffer = DefaultSocketBuffer
-	}
-	if c.SendBuffer == 0 {
-		c.SendBuffer = DefaultSocketBuffer
-	}
+	return nil
+}
+
+// normalizeSockets settles SO_RCVBUF and SO_SNDBUF.
+func (c *Config) normalizeSockets() error {
+	c.RecvBuffer = cmp.Or(c.RecvBuffer, DefaultSocketBuffer)
+	c.SendBuffer = cmp.Or(c.SendBuffer, DefaultSocketBuffer)
 	if c.RecvBuffer < 0 || c.SendBuffer < 0 || c.RecvBuffer > 1<<30 || c.SendBuffer > 1<<30 {
-		return ap, configErr("socket buffers %d/%d: want 0..1GiB", c.RecvBuffer, c.SendBuffer)
+		return configErr("socket buffers %d/%d: want 0..1GiB", c.RecvBuffer, c.SendBuffer)
 	}
-	if c.Clock == nil {
-		c.Clock = NewMonoClock()
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return ap, nil
+	return nil
 }
 
 // params derives the loops' read-only settings.

@@ -1,12 +1,10 @@
 package netio
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"hash"
 	"sync/atomic"
 
+	"github.com/treasured/treasured/netio/cookiemac"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -73,8 +71,7 @@ type cookieMAC struct {
 	cur  hash.Hash
 	prev hash.Hash // nil when the jar has no previous secret
 
-	msg [16 + 2 + 8 + 8]byte // address, port, nonce, expiry
-	sum [sha256.Size]byte
+	scratch cookiemac.Scratch
 }
 
 func newCookieMAC(j *cookieJar) *cookieMAC {
@@ -91,24 +88,16 @@ func (m *cookieMAC) refresh() {
 		return
 	}
 	m.seen = k
-	m.cur = hmac.New(sha256.New, k.cur[:])
+	m.cur = cookiemac.NewHash(k.cur)
 	m.prev = nil
 	if k.hasPrev {
-		m.prev = hmac.New(sha256.New, k.prev[:])
+		m.prev = cookiemac.NewHash(k.prev)
 	}
 }
 
-// compute writes the MAC of (a, nonce, expiry) under h. The fields are
-// fixed-size and in a fixed order, so no two inputs share an encoding.
+// compute is the cookie of (a, nonce, expiry) under h (cookiemac).
 func (m *cookieMAC) compute(h hash.Hash, a Addr, nonce, expiry uint64) schema.Cookie {
-	copy(m.msg[:16], a.IP[:])
-	binary.BigEndian.PutUint16(m.msg[16:], a.Port)
-	binary.BigEndian.PutUint64(m.msg[18:], nonce)
-	binary.BigEndian.PutUint64(m.msg[26:], expiry)
-	h.Reset()
-	h.Write(m.msg[:])
-	s := h.Sum(m.sum[:0])
-	return schema.Cookie{Hi: binary.BigEndian.Uint64(s[0:8]), Lo: binary.BigEndian.Uint64(s[8:16])}
+	return m.scratch.Cookie(h, a.IP, a.Port, nonce, expiry)
 }
 
 // mint returns the cookie for a Hello from a with nonce, valid until expiry
@@ -140,8 +129,5 @@ func (m *cookieMAC) check(a Addr, nonce, expiry uint64, c schema.Cookie, nowMs, 
 	return cookieBad
 }
 
-// sameCookie compares in constant time (no early exit on the first differing
-// word), so response timing says nothing about how much of a guess was right.
-func sameCookie(a, b schema.Cookie) bool {
-	return (a.Hi^b.Hi)|(a.Lo^b.Lo) == 0
-}
+// sameCookie compares in constant time (cookiemac.Same).
+func sameCookie(a, b schema.Cookie) bool { return cookiemac.Same(a, b) }

@@ -40,13 +40,14 @@
 // allocates for each, and its idle poller yields (Gosched) on every empty
 // epoll_wait, which on a locked thread hands the P to another thread. The
 // mmsg backend blocks in ppoll when idle, drains with recvmmsg batches into
-// preallocated buffers (the BatchReceiver contract in recv.go) and answers
+// preallocated buffers (recv.go, on the udp.BatchReceiver contract) and answers
 // with one sendmmsg per batch on the same socket. With InlineIO (one CPU for
 // everything) there is no loop thread at all: the tick goroutine's clock
 // serves the socket while it waits for the next deadline.
 //
 // Handshake, sessions and their limits follow docs/PROTOCOL.md:
-// stateless HMAC cookies with a rotating secret (cookie.go), answers never
+// stateless HMAC cookies with a rotating secret (cookie.go; the MAC
+// itself is netio/cookiemac, shared with the perf baselines), answers never
 // larger than the request, session ids of slot + generation + random bits
 // (session.go), source address checks, per-session token buckets, 10 s
 // idle timeout. Admission (admission.go) is per prefix (IPv4 address, IPv6

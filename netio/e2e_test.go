@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -24,6 +23,10 @@ type recordingWorld struct {
 	w      *engine.World
 	hashes map[uint32]uint64
 	events []schema.LootEvent
+}
+
+func newRecordingWorld(ew *engine.World) *recordingWorld {
+	return &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
 }
 
 func (r *recordingWorld) Step(recs []engine.Record) {
@@ -223,11 +226,8 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	}
 	const clients = 200
 	ecfg := e2eEngineConfig()
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
+	ew := newEngine(t, ecfg)
+	world := newRecordingWorld(ew)
 	pins := &pinRecorder{}
 	srv := startServer(t, bc.config(Config{
 		Loops: 2, IOCPUs: []int{10, 11}, EngineCPUs: []int{12}, PinThread: pins.pin,
@@ -236,11 +236,7 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	fleet := playFleet(t, srv, clients, ecfg, 90*time.Second)
 	// A few more ticks of plain snapshots and acks before shutting down.
 	time.Sleep(300 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	shutdown(t, srv)
 	final := srv.Tick()
 	results := fleet()
 

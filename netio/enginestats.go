@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // The engine's counters (engine.Stats) and each fan-out worker's snapshot
@@ -46,27 +47,27 @@ type engineStat struct {
 }
 
 var (
-	dEngTicks      = desc("treasured_engine_ticks_total", "Engine Steps.")
-	dEngRecords    = desc("treasured_engine_records_total", "Records the engine took: applied, bad (player out of range, unknown kind), stale (old session generation or slot not active).", "result")
-	dEngJoins      = desc("treasured_engine_joins_total", "Join records: joined, duplicate (same generation active), replaced (other generation active), bad_region.", "result")
-	dEngLeaves     = desc("treasured_engine_leaves_total", "Leave records applied.")
-	dEngAcksFuture = desc("treasured_engine_acks_future_total", "Acks of a tick not snapshotted yet (ignored).")
-	dEngActions    = desc("treasured_engine_actions_total", "Actions by action_seq verdict: applied (admitted by the window), duplicate, stale (below the window), zero_seq.", "result")
-	dEngRejects    = desc("treasured_engine_action_rejects_total", "Admitted actions without effect, by reason; loot_full means no free loot slot.", "reason")
-	dEngMoves      = desc("treasured_engine_moves_total", "Moves applied.")
-	dEngZones      = desc("treasured_engine_zone_changes_total", "Players changing zone.")
-	dEngLoot       = desc("treasured_engine_loot_total", "Loot events by kind.", "kind")
-	dEngRespawns   = desc("treasured_engine_chests_respawned_total", "Chests closed again for their next generation.")
-	dEngQueued     = desc("treasured_engine_events_queued_total", "(player, loot event) deliveries queued.")
-	dEngAcked      = desc("treasured_engine_events_acked_total", "(player, loot event) deliveries acknowledged.")
-	dEngDropped    = desc("treasured_engine_events_dropped_total", "Undelivered loot events dropped when their player was resynced for not acknowledging.")
-	dEngGone       = desc("treasured_engine_gone_total", "Gone ids: queued, acked, withdrawn (back in view), overflow (not queued; the viewer was resynced instead, nothing lost).", "result")
-	dEngResyncs    = desc("treasured_engine_resyncs_total", "Players whose delivery state was dropped for a full snapshot: stale (oldest event older than the liveness bound), event_queue_full, gone_queue_full.", "reason")
-	dEngNodes      = desc("treasured_engine_delivery_nodes_in_use", "Queue nodes holding undelivered events and Gone ids.")
-	dEngEvents     = desc("treasured_engine_delivery_events_in_use", "Distinct loot events awaiting delivery.")
-	dEngLootLive   = desc("treasured_engine_loot_live", "Loot lying in the world.")
-	dEngRehashed   = desc("treasured_engine_rehashed_total", "Entity hashes recomputed by the incremental state hash.")
-	dLootLost      = desc("treasured_loot_undeliverable_total",
+	dEngTicks      = desc(metricname.EngineTicks, "Engine Steps.")
+	dEngRecords    = desc(metricname.EngineRecords, "Records the engine took: applied, bad (player out of range, unknown kind), stale (old session generation or slot not active).", metricname.LabelResult)
+	dEngJoins      = desc(metricname.EngineJoins, "Join records: joined, duplicate (same generation active), replaced (other generation active), bad_region.", metricname.LabelResult)
+	dEngLeaves     = desc(metricname.EngineLeaves, "Leave records applied.")
+	dEngAcksFuture = desc(metricname.EngineAcksFuture, "Acks of a tick not snapshotted yet (ignored).")
+	dEngActions    = desc(metricname.EngineActions, "Actions by action_seq verdict: applied (admitted by the window), duplicate, stale (below the window), zero_seq.", metricname.LabelResult)
+	dEngRejects    = desc(metricname.EngineActionRejects, "Admitted actions without effect, by reason; loot_full means no free loot slot.", metricname.LabelReason)
+	dEngMoves      = desc(metricname.EngineMoves, "Moves applied.")
+	dEngZones      = desc(metricname.EngineZoneChanges, "Players changing zone.")
+	dEngLoot       = desc(metricname.EngineLoot, "Loot events by kind.", metricname.LabelKind)
+	dEngRespawns   = desc(metricname.EngineChestsRespawned, "Chests closed again for their next generation.")
+	dEngQueued     = desc(metricname.EngineEventsQueued, "(player, loot event) deliveries queued.")
+	dEngAcked      = desc(metricname.EngineEventsAcked, "(player, loot event) deliveries acknowledged.")
+	dEngDropped    = desc(metricname.EngineEventsDropped, "Undelivered loot events dropped when their player was resynced for not acknowledging.")
+	dEngGone       = desc(metricname.EngineGone, "Gone ids: queued, acked, withdrawn (back in view), overflow (not queued; the viewer was resynced instead, nothing lost).", metricname.LabelResult)
+	dEngResyncs    = desc(metricname.EngineResyncs, "Players whose delivery state was dropped for a full snapshot: stale (oldest event older than the liveness bound), event_queue_full, gone_queue_full.", metricname.LabelReason)
+	dEngNodes      = desc(metricname.EngineNodesInUse, "Queue nodes holding undelivered events and Gone ids.")
+	dEngEvents     = desc(metricname.EngineEventsInUse, "Distinct loot events awaiting delivery.")
+	dEngLootLive   = desc(metricname.EngineLootLive, "Loot lying in the world.")
+	dEngRehashed   = desc(metricname.EngineRehashed, "Entity hashes recomputed by the incremental state hash.")
+	dLootLost      = desc(metricname.LootUndeliverable,
 		"ALERT on any increase: loot event deliveries the engine dropped because a delivery pool was empty, loot that player will never be shown. The pools are sized so this cannot happen.")
 )
 
@@ -133,11 +134,11 @@ type snapStat struct {
 }
 
 var (
-	dSnapBuilt   = desc("treasured_engine_snapshots_total", "Snapshots the engine built, per fan-out worker: full (no baseline) or delta.", "worker", "kind")
-	dSnapMore    = desc("treasured_engine_snapshots_more_total", "Snapshots that left something for the next tick, per fan-out worker.", "worker")
-	dSnapBytes   = desc("treasured_engine_snapshot_bytes_total", "Bytes of snapshots built, per fan-out worker.", "worker")
-	dSnapItems   = desc("treasured_engine_snapshot_items_total", "Items carried in snapshots, per fan-out worker.", "worker", "item")
-	dSnapSkipped = desc("treasured_engine_snapshots_skipped_total", "Snapshot calls that built nothing (player not active, or already built this tick), per fan-out worker.", "worker")
+	dSnapBuilt   = desc(metricname.EngineSnapshots, "Snapshots the engine built, per fan-out worker: full (no baseline) or delta.", metricname.LabelWorker, metricname.LabelKind)
+	dSnapMore    = desc(metricname.EngineSnapshotsMore, "Snapshots that left something for the next tick, per fan-out worker.", metricname.LabelWorker)
+	dSnapBytes   = desc(metricname.EngineSnapshotBytes, "Bytes of snapshots built, per fan-out worker.", metricname.LabelWorker)
+	dSnapItems   = desc(metricname.EngineSnapshotItems, "Items carried in snapshots, per fan-out worker.", metricname.LabelWorker, metricname.LabelItem)
+	dSnapSkipped = desc(metricname.EngineSnapshotsSkipped, "Snapshot calls that built nothing (player not active, or already built this tick), per fan-out worker.", metricname.LabelWorker)
 )
 
 var snapStatTable = [...]snapStat{

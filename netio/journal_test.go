@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -26,24 +25,17 @@ func testJournalEndToEnd(t *testing.T, bc backendCase) {
 	}
 	const clients = 20
 	ecfg := e2eEngineConfig()
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ew := newEngine(t, ecfg)
 	path := filepath.Join(t.TempDir(), "treasured.journal")
 	jw, err := journal.Create(path, ew.Config(), ew.Tick(), journal.Options{SyncEvery: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	world := &recordingWorld{World: EngineWorld(ew), w: ew, hashes: map[uint32]uint64{}}
+	world := newRecordingWorld(ew)
 	srv := startServer(t, bc.config(Config{Loops: 2, Journal: jw}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 60*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	shutdown(t, srv)
 	final := srv.Tick()
 	results := fleet()
 	if n := srv.TickStats.JournalErrors.Load(); n != 0 {
@@ -108,10 +100,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	t.Helper()
 	ecfg := engine.DefaultConfig()
 	ecfg.MaxPlayers = players
-	ew, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ew := newEngine(t, ecfg)
 	s, err := New(Config{Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 )
 
@@ -53,4 +54,20 @@ func (c *Config) pollLayout() error {
 	// a locked thread, so nothing is pinned (taskset pins the process).
 	c.UnlockedThreads = true
 	return nil
+}
+
+// InlineIOFits reports whether InlineIO is the layout for c: the mmsg
+// backend, one loop, and one CPU for everything (one P, or engine and I/O
+// lists that name the same single CPU). The tick goroutine then serves the
+// one socket itself between ticks, so no thread ever hands the only P to
+// another; with more CPUs a loop goroutine of its own receives while the
+// tick works.
+func InlineIOFits(c *Config) bool {
+	return c.Backend == BackendMmsg && c.Loops == 1 && oneCPU(c, runtime.GOMAXPROCS(0))
+}
+
+// oneCPU reports whether c's threads all share one CPU: gomaxprocs is 1,
+// or the engine and I/O lists name the same single CPU.
+func oneCPU(c *Config, gomaxprocs int) bool {
+	return gomaxprocs == 1 || len(cpuSet(c.IOCPUs, c.EngineCPUs)) == 1
 }

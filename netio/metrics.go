@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/schema/wire"
 )
 
@@ -46,13 +47,13 @@ func newTickHistograms() *tickHistograms {
 	return &tickHistograms{
 		// 20 us .. 200 ms: from an idle tick to four times the 50 ms budget.
 		work: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "treasured_tick_work_seconds",
+			Name:    metricname.TickWork,
 			Help:    "Time the engine spends on one tick: drain the rings, step, encode and send the snapshots.",
 			Buckets: prometheus.ExponentialBucketsRange(20e-6, 0.2, 16),
 		}),
 		// 5 us .. 100 ms: timer wake-up latency up to two whole ticks late.
 		jitter: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "treasured_tick_jitter_seconds",
+			Name:    metricname.TickJitter,
 			Help:    "Actual tick start minus scheduled tick start (absolute 50 ms deadlines).",
 			Buckets: prometheus.ExponentialBucketsRange(5e-6, 0.1, 16),
 		}),
@@ -65,7 +66,7 @@ func (h *tickHistograms) ObserveTick(_ uint64, jitter, work time.Duration, _ boo
 }
 
 // rejectNames are the label values of treasured_rejects_total.
-var rejectNames = [numRejectReasons]string{
+var rejectNames = [...]string{
 	wire.RejectReasonUnknown:       "unknown",
 	wire.RejectReasonServerFull:    "server_full",
 	wire.RejectReasonBadVersion:    "bad_version",
@@ -75,51 +76,56 @@ var rejectNames = [numRejectReasons]string{
 	wire.RejectReasonShuttingDown:  "shutting_down",
 }
 
+// A compile-time guard: the index is out of range, and the build fails,
+// unless rejectNames has exactly one entry per wire.RejectReason, i.e. until
+// a reason added to the schema has a label here.
+var _ = [1]int{}[len(rejectNames)-numRejectReasons]
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
 var (
-	dRecv         = desc("treasured_datagrams_received_total", "Datagrams received, per event loop.", "loop")
-	dRecvBytes    = desc("treasured_received_bytes_total", "Bytes received, per event loop.", "loop")
-	dSent         = desc("treasured_datagrams_sent_total", "Datagrams sent: replies from the loops, snapshots and Byes from the fan-out.", "kind")
-	dSentBytes    = desc("treasured_sent_bytes_total", "Bytes sent, by kind of datagram.", "kind")
-	dDrops        = desc("treasured_drops_total", "Datagrams dropped without an answer, by reason.", "reason")
-	dRejects      = desc("treasured_rejects_total", "Reject answers, by reason.", "reason")
-	dHandshakes   = desc("treasured_handshakes_total", "Handshake answers: challenge (to Hello), welcome (new session), welcome_repeat (repeated Connect).", "step")
-	dSessions     = desc("treasured_sessions_active", "Active sessions.")
-	dEnded        = desc("treasured_sessions_ended_total", "Sessions ended, by reason.", "reason")
-	dRefused      = desc("treasured_admission_refused_total", "Handshakes and sessions refused by admission: ip_sessions (prefix at its session cap, Reject ServerFull), ip_handshakes (prefix's handshake bucket empty), handshake_budget (global budget spent). A prefix is an IPv4 address or an IPv6 /64.", "reason")
-	dFlooders     = desc("treasured_flooders_total", "Sessions rate-limited at least once.")
-	dInputs       = desc("treasured_inputs_total", "Input records queued to the engine.")
-	dPongs        = desc("treasured_pongs_total", "Pings answered.")
-	dReplyErr     = desc("treasured_reply_send_errors_total", "Replies from the loops that the kernel refused.")
-	dLeaveRetries = desc("treasured_leave_retries_total", "Session leaves deferred because the loop's ring was full.")
-	dRingDepth    = desc("treasured_ring_depth", "Records queued in each loop's ring to the engine (at scrape time).", "loop")
-	dRingCap      = desc("treasured_ring_capacity", "Capacity of each loop's ring, in records.")
-	dTicks        = desc("treasured_ticks_total", "Engine ticks run.")
-	dOverruns     = desc("treasured_tick_overruns_total", "Ticks whose work ran past the next tick's deadline (the next tick then starts at once).")
-	dTick         = desc("treasured_tick", "Engine tick after the last step.")
-	dTickRecords  = desc("treasured_tick_records_total", "Records drained from the rings into the engine.")
-	dMaxJitter    = desc("treasured_tick_max_jitter_seconds", "Worst tick start jitter seen since start.")
-	dSendErr      = desc("treasured_snapshot_send_errors_total", "Snapshot datagrams the kernel refused (not EAGAIN).")
-	dEagain       = desc("treasured_snapshot_eagain_total", "EAGAIN results from sendmmsg (socket send buffer full).")
-	dSnapDropped  = desc("treasured_snapshot_dropped_total", "Snapshot datagrams given up after EAGAIN; the next tick supersedes them.")
-	dPartial      = desc("treasured_snapshot_partial_sends_total", "sendmmsg calls that sent only part of their batch.")
-	dSyscalls     = desc("treasured_sendmmsg_calls_total", "Send system calls made by the fan-out.")
-	dEncodeErr    = desc("treasured_snapshot_encode_errors_total", "Players for whom the engine produced no valid datagram.")
-	dNoAddr       = desc("treasured_snapshot_no_address_total", "Active players with no joined address (engine and netio disagree).")
+	dRecv         = desc(metricname.DatagramsReceived, "Datagrams received, per event loop.", metricname.LabelLoop)
+	dRecvBytes    = desc(metricname.ReceivedBytes, "Bytes received, per event loop.", metricname.LabelLoop)
+	dSent         = desc(metricname.DatagramsSent, "Datagrams sent: replies from the loops, snapshots and Byes from the fan-out.", metricname.LabelKind)
+	dSentBytes    = desc(metricname.SentBytes, "Bytes sent, by kind of datagram.", metricname.LabelKind)
+	dDrops        = desc(metricname.Drops, "Datagrams dropped without an answer, by reason.", metricname.LabelReason)
+	dRejects      = desc(metricname.Rejects, "Reject answers, by reason.", metricname.LabelReason)
+	dHandshakes   = desc(metricname.Handshakes, "Handshake answers: challenge (to Hello), welcome (new session), welcome_repeat (repeated Connect).", metricname.LabelStep)
+	dSessions     = desc(metricname.SessionsActive, "Active sessions.")
+	dEnded        = desc(metricname.SessionsEnded, "Sessions ended, by reason.", metricname.LabelReason)
+	dRefused      = desc(metricname.AdmissionRefused, "Handshakes and sessions refused by admission: ip_sessions (prefix at its session cap, Reject ServerFull), ip_handshakes (prefix's handshake bucket empty), handshake_budget (global budget spent). A prefix is an IPv4 address or an IPv6 /64.", metricname.LabelReason)
+	dFlooders     = desc(metricname.Flooders, "Sessions rate-limited at least once.")
+	dInputs       = desc(metricname.Inputs, "Input records queued to the engine.")
+	dPongs        = desc(metricname.Pongs, "Pings answered.")
+	dReplyErr     = desc(metricname.ReplySendErrors, "Replies from the loops that the kernel refused.")
+	dLeaveRetries = desc(metricname.LeaveRetries, "Session leaves deferred because the loop's ring was full.")
+	dRingDepth    = desc(metricname.RingDepth, "Records queued in each loop's ring to the engine (at scrape time).", metricname.LabelLoop)
+	dRingCap      = desc(metricname.RingCapacity, "Capacity of each loop's ring, in records.")
+	dTicks        = desc(metricname.Ticks, "Engine ticks run.")
+	dOverruns     = desc(metricname.TickOverruns, "Ticks whose work ran past the next tick's deadline (the next tick then starts at once).")
+	dTick         = desc(metricname.Tick, "Engine tick after the last step.")
+	dTickRecords  = desc(metricname.TickRecords, "Records drained from the rings into the engine.")
+	dMaxJitter    = desc(metricname.TickMaxJitter, "Worst tick start jitter seen since start.")
+	dSendErr      = desc(metricname.SnapshotSendErrors, "Snapshot datagrams the kernel refused (not EAGAIN).")
+	dEagain       = desc(metricname.SnapshotEAGAIN, "EAGAIN results from sendmmsg (socket send buffer full).")
+	dSnapDropped  = desc(metricname.SnapshotDropped, "Snapshot datagrams given up after EAGAIN; the next tick supersedes them.")
+	dPartial      = desc(metricname.SnapshotPartialSends, "sendmmsg calls that sent only part of their batch.")
+	dSyscalls     = desc(metricname.SendmmsgCalls, "Send system calls made by the fan-out.")
+	dEncodeErr    = desc(metricname.SnapshotEncodeErrors, "Players for whom the engine produced no valid datagram.")
+	dNoAddr       = desc(metricname.SnapshotNoAddress, "Active players with no joined address (engine and netio disagree).")
 	// The tick clock, for clients on the same host (treasure-bench's
 	// tick_to_wire): tick T is scheduled to start at epoch + T*period, wall
 	// clock (CLOCK_REALTIME). Seconds as a float64: at today's unix times
 	// its resolution is 2^-22 s (0.24 µs), and the text format prints the
 	// shortest decimal that reads back as the same float64, so a reader
 	// gets the epoch to within 0.12 µs of the server's nanosecond value.
-	dEpoch  = desc("treasured_tick_epoch_unix_seconds", "Wall-clock (unix) scheduled start of engine tick 0: tick T starts at this + T * treasured_tick_period_seconds (absolute deadlines). 0 before the first tick. Resolution 0.24 µs (float64).")
-	dPeriod = desc("treasured_tick_period_seconds", "The tick period.")
+	dEpoch  = desc(metricname.TickEpoch, "Wall-clock (unix) scheduled start of engine tick 0: tick T starts at this + T * treasured_tick_period_seconds (absolute deadlines). 0 before the first tick. Resolution 0.24 µs (float64).")
+	dPeriod = desc(metricname.TickPeriod, "The tick period.")
 	// Journal metrics, exported only when a journal is configured.
-	dJournalErrors = desc("treasured_journal_errors_total", "Journal appends or closes that failed; after the first, journaling stops.")
-	dJournalSynced = desc("treasured_journal_synced_tick", "Newest tick known to be on stable storage in the journal.")
+	dJournalErrors = desc(metricname.JournalErrors, "Journal appends or closes that failed; after the first, journaling stops.")
+	dJournalSynced = desc(metricname.JournalSyncedTick, "Newest tick known to be on stable storage in the journal.")
 )
 
 // serverCollector exports the Server's atomic counters.
@@ -141,76 +147,103 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gaugeOf := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	c.collectLoops(ch)
+	c.collectFanout(ch)
+	c.collectTick(ch)
+}
 
-	var replies, replyBytes, replyErr, challenges, welcomes, repeats, inputs, pongs, flooders, retries, resumes uint64
-	var drops [NumDropReasons]uint64
-	var rejects [numRejectReasons]uint64
-	var ended [NumEndReasons]uint64
-	var refused [NumRefuseReasons]uint64
+func emitCounter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func emitGauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// loopTotals is every event loop's counters summed: the families that are
+// not per loop.
+type loopTotals struct {
+	replies, replyBytes, replyErr          uint64
+	challenges, welcomes, repeats, resumes uint64
+	inputs, pongs, flooders, retries       uint64
+	drops                                  [NumDropReasons]uint64
+	rejects                                [numRejectReasons]uint64
+	ended                                  [NumEndReasons]uint64
+	refused                                [NumRefuseReasons]uint64
+}
+
+func (t *loopTotals) add(ls *LoopStats) {
+	t.replies += ls.DatagramsOut.Load()
+	t.replyBytes += ls.BytesOut.Load()
+	t.replyErr += ls.SendErrors.Load()
+	t.challenges += ls.Challenges.Load()
+	t.welcomes += ls.Welcomes.Load()
+	t.repeats += ls.WelcomeRepeats.Load()
+	t.resumes += ls.Resumes.Load()
+	t.inputs += ls.Inputs.Load()
+	t.pongs += ls.Pongs.Load()
+	t.flooders += ls.Flooders.Load()
+	t.retries += ls.LeaveRetries.Load()
+	for r := range t.drops {
+		t.drops[r] += ls.Drops[r].Load()
+	}
+	for r := range t.rejects {
+		t.rejects[r] += ls.Rejects[r].Load()
+	}
+	for r := range t.ended {
+		t.ended[r] += ls.Ended[r].Load()
+	}
+	for r := range t.refused {
+		t.refused[r] += ls.Refused[r].Load()
+	}
+}
+
+// collectLoops exports the event loops' counters: per loop where the family
+// has a loop label, summed otherwise. The replies' sent datagrams and bytes
+// are one kind of dSent and dSentBytes.
+func (c *serverCollector) collectLoops(ch chan<- prometheus.Metric) {
+	s := c.s
+	var t loopTotals
 	for i := range s.LoopStats {
 		ls := &s.LoopStats[i]
 		loop := strconv.Itoa(i)
-		counter(dRecv, ls.DatagramsIn.Load(), loop)
-		counter(dRecvBytes, ls.BytesIn.Load(), loop)
-		gaugeOf(dRingDepth, float64(s.RingDepth(i)), loop)
-		replies += ls.DatagramsOut.Load()
-		replyBytes += ls.BytesOut.Load()
-		replyErr += ls.SendErrors.Load()
-		challenges += ls.Challenges.Load()
-		welcomes += ls.Welcomes.Load()
-		repeats += ls.WelcomeRepeats.Load()
-		resumes += ls.Resumes.Load()
-		inputs += ls.Inputs.Load()
-		pongs += ls.Pongs.Load()
-		flooders += ls.Flooders.Load()
-		retries += ls.LeaveRetries.Load()
-		for r := range drops {
-			drops[r] += ls.Drops[r].Load()
-		}
-		for r := range rejects {
-			rejects[r] += ls.Rejects[r].Load()
-		}
-		for r := range ended {
-			ended[r] += ls.Ended[r].Load()
-		}
-		for r := range refused {
-			refused[r] += ls.Refused[r].Load()
-		}
+		emitCounter(ch, dRecv, ls.DatagramsIn.Load(), loop)
+		emitCounter(ch, dRecvBytes, ls.BytesIn.Load(), loop)
+		emitGauge(ch, dRingDepth, float64(s.RingDepth(i)), loop)
+		t.add(ls)
 	}
-	for r, v := range refused {
-		counter(dRefused, v, RefuseReason(r).String())
+	for r, v := range t.refused {
+		emitCounter(ch, dRefused, v, RefuseReason(r).String())
 	}
-	for r, v := range drops {
-		counter(dDrops, v, DropReason(r).String())
+	for r, v := range t.drops {
+		emitCounter(ch, dDrops, v, DropReason(r).String())
 	}
-	for r, v := range rejects {
-		counter(dRejects, v, rejectNames[r])
+	for r, v := range t.rejects {
+		emitCounter(ch, dRejects, v, rejectNames[r])
 	}
-	for r, v := range ended {
-		counter(dEnded, v, EndReason(r).String())
+	for r, v := range t.ended {
+		emitCounter(ch, dEnded, v, EndReason(r).String())
 	}
-	counter(dHandshakes, challenges, "challenge")
-	counter(dHandshakes, welcomes, "welcome")
-	counter(dHandshakes, repeats, "welcome_repeat")
-	counter(dHandshakes, resumes, "resume") // a subset of "welcome"
-	gaugeOf(dSessions, float64(s.Sessions()))
-	counter(dFlooders, flooders)
-	counter(dInputs, inputs)
-	counter(dPongs, pongs)
-	counter(dReplyErr, replyErr)
-	counter(dLeaveRetries, retries)
-	gaugeOf(dRingCap, float64(s.RingCap()))
+	emitCounter(ch, dHandshakes, t.challenges, "challenge")
+	emitCounter(ch, dHandshakes, t.welcomes, "welcome")
+	emitCounter(ch, dHandshakes, t.repeats, "welcome_repeat")
+	emitCounter(ch, dHandshakes, t.resumes, "resume") // a subset of "welcome"
+	emitGauge(ch, dSessions, float64(s.Sessions()))
+	emitCounter(ch, dFlooders, t.flooders)
+	emitCounter(ch, dInputs, t.inputs)
+	emitCounter(ch, dPongs, t.pongs)
+	emitCounter(ch, dReplyErr, t.replyErr)
+	emitCounter(ch, dLeaveRetries, t.retries)
+	emitGauge(ch, dRingCap, float64(s.RingCap()))
+	emitCounter(ch, dSent, t.replies, "reply")
+	emitCounter(ch, dSentBytes, t.replyBytes, "reply")
+}
 
+// collectFanout exports the fan-out workers' counters, summed.
+func (c *serverCollector) collectFanout(ch chan<- prometheus.Metric) {
 	var snaps, snapBytes, byes, sendErr, eagain, dropped, partial, calls, encErr, noAddr uint64
-	for i := range s.FanoutStats {
-		fs := &s.FanoutStats[i]
+	for i := range c.s.FanoutStats {
+		fs := &c.s.FanoutStats[i]
 		snaps += fs.Snapshots.Load()
 		byes += fs.Byes.Load()
 		snapBytes += fs.Bytes.Load()
@@ -222,30 +255,32 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		encErr += fs.EncodeErrors.Load()
 		noAddr += fs.NoAddress.Load()
 	}
-	counter(dSent, replies, "reply")
-	counter(dSent, snaps, "snapshot")
-	counter(dSent, byes, "bye")
-	counter(dSentBytes, replyBytes, "reply")
-	counter(dSentBytes, snapBytes, "fanout") // snapshots and Byes share a byte counter
-	counter(dSendErr, sendErr)
-	counter(dEagain, eagain)
-	counter(dSnapDropped, dropped)
-	counter(dPartial, partial)
-	counter(dSyscalls, calls)
-	counter(dEncodeErr, encErr)
-	counter(dNoAddr, noAddr)
+	emitCounter(ch, dSent, snaps, metricname.KindSnapshot)
+	emitCounter(ch, dSent, byes, "bye")
+	emitCounter(ch, dSentBytes, snapBytes, "fanout") // snapshots and Byes share a byte counter
+	emitCounter(ch, dSendErr, sendErr)
+	emitCounter(ch, dEagain, eagain)
+	emitCounter(ch, dSnapDropped, dropped)
+	emitCounter(ch, dPartial, partial)
+	emitCounter(ch, dSyscalls, calls)
+	emitCounter(ch, dEncodeErr, encErr)
+	emitCounter(ch, dNoAddr, noAddr)
+}
 
+// collectTick exports the tick goroutine's counters and the tick clock.
+func (c *serverCollector) collectTick(ch chan<- prometheus.Metric) {
+	s := c.s
 	ts := &s.TickStats
-	counter(dTicks, ts.Ticks.Load())
-	counter(dOverruns, ts.Overruns.Load())
-	gaugeOf(dTick, float64(ts.Tick.Load()))
-	counter(dTickRecords, ts.Records.Load())
-	gaugeOf(dMaxJitter, time.Duration(ts.MaxLate.Load()).Seconds())
-	gaugeOf(dEpoch, unixSeconds(ts.EpochUnixNs.Load()))
-	gaugeOf(dPeriod, s.cfg.shape.period.Seconds())
+	emitCounter(ch, dTicks, ts.Ticks.Load())
+	emitCounter(ch, dOverruns, ts.Overruns.Load())
+	emitGauge(ch, dTick, float64(ts.Tick.Load()))
+	emitCounter(ch, dTickRecords, ts.Records.Load())
+	emitGauge(ch, dMaxJitter, time.Duration(ts.MaxLate.Load()).Seconds())
+	emitGauge(ch, dEpoch, unixSeconds(ts.EpochUnixNs.Load()))
+	emitGauge(ch, dPeriod, s.cfg.shape.period.Seconds())
 	if j := s.cfg.Journal; j != nil {
-		counter(dJournalErrors, ts.JournalErrors.Load())
-		gaugeOf(dJournalSynced, float64(j.SyncedTick()))
+		emitCounter(ch, dJournalErrors, ts.JournalErrors.Load())
+		emitGauge(ch, dJournalSynced, float64(j.SyncedTick()))
 	}
 }
 
@@ -281,11 +316,11 @@ func newRuntimeCollector() *runtimeCollector {
 			{Name: "/gc/heap/allocs:objects"},
 			{Name: "/gc/heap/live:bytes"},
 		},
-		pauses: desc("treasured_gc_pauses_seconds", "Stop-the-world pause latencies due to GC (runtime/metrics /sched/pauses/total/gc:seconds); sum is estimated from bucket midpoints."),
-		cycles: desc("treasured_gc_cycles_total", "Completed GC cycles."),
-		allocB: desc("treasured_alloc_bytes_total", "Bytes allocated on the heap since start."),
-		allocN: desc("treasured_alloc_objects_total", "Heap objects allocated since start."),
-		live:   desc("treasured_heap_live_bytes", "Heap bytes marked live by the last GC."),
+		pauses: desc(metricname.GCPauses, "Stop-the-world pause latencies due to GC (runtime/metrics /sched/pauses/total/gc:seconds); sum is estimated from bucket midpoints."),
+		cycles: desc(metricname.GCCycles, "Completed GC cycles."),
+		allocB: desc(metricname.AllocBytes, "Bytes allocated on the heap since start."),
+		allocN: desc(metricname.AllocObjects, "Heap objects allocated since start."),
+		live:   desc(metricname.HeapLive, "Heap bytes marked live by the last GC."),
 	}
 }
 

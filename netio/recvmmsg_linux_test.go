@@ -117,7 +117,7 @@ func TestRecvmmsgReceive(t *testing.T) {
 // every datagram with loop.datagram and sending the replies with sendmmsg
 // allocates nothing. The client's sendmmsg, which queues the batch, is
 // inside the measured function too, and it allocates nothing either
-// (TestSendNoAlloc).
+// (udp.TestMmsgNoAlloc).
 func TestRecvmmsgNoAlloc(t *testing.T) {
 	const batch = 16
 	p := newMmsgPair(t, batch)

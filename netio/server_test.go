@@ -24,11 +24,17 @@ func newSmallWorld(t testing.TB) (World, engine.Config) {
 	t.Helper()
 	cfg := e2eEngineConfig()
 	cfg.MaxPlayers = 64
+	return EngineWorld(newEngine(t, cfg)), cfg
+}
+
+// newEngine is a fresh engine world of cfg.
+func newEngine(t testing.TB, cfg engine.Config) *engine.World {
+	t.Helper()
 	w, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return EngineWorld(w), cfg
+	return w
 }
 
 func shutdown(t *testing.T, s *Server) {

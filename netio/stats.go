@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/treasured/treasured/schema"
 )
 
 // counter is a monotonically increasing count with exactly one writer (an
@@ -55,7 +57,7 @@ const (
 	NumDropReasons
 )
 
-var dropReasonNames = [NumDropReasons]string{
+var dropReasonNames = [...]string{
 	DropOversized:        "oversized",
 	DropTruncated:        "truncated",
 	DropMalformed:        "malformed",
@@ -72,12 +74,19 @@ var dropReasonNames = [NumDropReasons]string{
 	DropHandshakeBudget:  "handshake_budget",
 }
 
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
+// Compile-time guard: one name per drop reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(dropReasonNames)-int(NumDropReasons)]
+
+// reasonName is the metric label of r in names, "unknown" past its end.
+func reasonName[R ~uint8](names []string, r R) string {
+	if int(r) < len(names) {
+		return names[r]
 	}
 	return "unknown"
 }
+
+func (r DropReason) String() string { return reasonName(dropReasonNames[:], r) }
 
 // EndReason says why a session ended (treasured_sessions_ended_total).
 type EndReason uint8
@@ -90,17 +99,18 @@ const (
 	NumEndReasons
 )
 
-var endReasonNames = [NumEndReasons]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+var endReasonNames = [...]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
 
-func (r EndReason) String() string {
-	if r < NumEndReasons {
-		return endReasonNames[r]
-	}
-	return "unknown"
-}
+// Compile-time guard: one name per end reason, so a value added to the enum
+// fails the build until it is named.
+var _ = [1]int{}[len(endReasonNames)-int(NumEndReasons)]
 
-// numRejectReasons covers wire.RejectReason (Unknown..ShuttingDown).
-const numRejectReasons = 7
+func (r EndReason) String() string { return reasonName(endReasonNames[:], r) }
+
+// numRejectReasons sizes the arrays indexed by wire.RejectReason: the
+// schema's count, so they grow with the enum (and rejectNames, below the
+// compile-time guard in metrics.go, must then name the new reason).
+const numRejectReasons = schema.RejectReasonCount
 
 // LoopStats are one event loop's counters. The loop's goroutine is the only
 // writer. Padding on both sides keeps two loops' counters off one cache line:

@@ -164,7 +164,7 @@ func TestHandshakePadding(t *testing.T) {
 	}
 	// Every answer to an unauthenticated request is smaller than it.
 	for _, f := range []any{&ChallengeFrame{Cookie{^uint64(0), ^uint64(0)}, ^uint64(0), ^uint64(0)},
-		&RejectFrame{Reason: 6, ClientNonce: ^uint64(0)},
+		&RejectFrame{Reason: uint8(wire.RejectReasonShuttingDown), ClientNonce: ^uint64(0)},
 		&WelcomeFrame{^uint64(0), ^uint32(0), ^uint16(0), ^uint32(0), 255, ^uint64(0)}} {
 		if n := len(encodeFrame(e, f)); n >= MinHandshake {
 			t.Fatalf("%T is %d bytes, not below MinHandshake", f, n)

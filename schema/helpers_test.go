@@ -145,11 +145,11 @@ func fullFrames() []any {
 		&ChallengeFrame{Cookie: Cookie{Hi: 1, Lo: 2}, Expiry: 3, ClientNonce: 4},
 		&ConnectFrame{Version: Version, Cookie: Cookie{Hi: 5, Lo: 6}, Expiry: 7, ClientNonce: 8, PlayerKey: 9, Region: 2},
 		&WelcomeFrame{SessionID: 10, PlayerID: 11, TickHz: 20, ServerTick: 12, Region: 1, ClientNonce: 13},
-		&RejectFrame{Reason: 3, ClientNonce: 14},
+		&RejectFrame{Reason: uint8(wire.RejectReasonBadCookie), ClientNonce: 14},
 		&in,
 		&PingFrame{SessionID: 15, T: 16},
 		&PongFrame{T: 17, ServerTick: 18},
-		&ByeFrame{SessionID: 19, Reason: 2},
+		&ByeFrame{SessionID: 19, Reason: uint8(wire.ByeReasonTimeout)},
 		&SnapshotFrame{
 			Tick: 42, BaselineTick: 40, LastActionSeq: 9, StateHash: 0xdeadbeefcafef00d,
 			You:     PlayerState{ID: 3, Pos: Vec2{-5, 6}, Zone: 2, Items: 4, ChangedTick: 41},

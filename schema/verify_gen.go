@@ -380,12 +380,20 @@ func validActionKind(x uint8) bool {
 	return x <= 3
 }
 
+// ActionKindCount is the number of ActionKind values, 0..3: the length of an
+// array indexed by one, so that the array grows with the schema.
+const ActionKindCount = 4
+
 // validRejectReason reports whether x is a declared RejectReason (Unknown=0, ServerFull=1, BadVersion=2, BadCookie=3, CookieExpired=4, BadRegion=5, ShuttingDown=6).
 // Unknown values are rejected, not passed through: adding a value is a
 // protocol change that old peers must refuse rather than misread.
 func validRejectReason(x uint8) bool {
 	return x <= 6
 }
+
+// RejectReasonCount is the number of RejectReason values, 0..6: the length of an
+// array indexed by one, so that the array grows with the schema.
+const RejectReasonCount = 7
 
 // validChestStatus reports whether x is a declared ChestStatus (Closed=0, Opened=1).
 // Unknown values are rejected, not passed through: adding a value is a
@@ -394,6 +402,10 @@ func validChestStatus(x uint8) bool {
 	return x <= 1
 }
 
+// ChestStatusCount is the number of ChestStatus values, 0..1: the length of an
+// array indexed by one, so that the array grows with the schema.
+const ChestStatusCount = 2
+
 // validLootEventKind reports whether x is a declared LootEventKind (Generated=0, PickedUp=1, Expired=2).
 // Unknown values are rejected, not passed through: adding a value is a
 // protocol change that old peers must refuse rather than misread.
@@ -401,9 +413,17 @@ func validLootEventKind(x uint8) bool {
 	return x <= 2
 }
 
+// LootEventKindCount is the number of LootEventKind values, 0..2: the length of an
+// array indexed by one, so that the array grows with the schema.
+const LootEventKindCount = 3
+
 // validByeReason reports whether x is a declared ByeReason (ClientQuit=0, ServerShutdown=1, Timeout=2, Kicked=3).
 // Unknown values are rejected, not passed through: adding a value is a
 // protocol change that old peers must refuse rather than misread.
 func validByeReason(x uint8) bool {
 	return x <= 3
 }
+
+// ByeReasonCount is the number of ByeReason values, 0..3: the length of an
+// array indexed by one, so that the array grows with the schema.
+const ByeReasonCount = 4

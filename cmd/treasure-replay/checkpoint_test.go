@@ -20,12 +20,7 @@ const ckptTick = 20
 // the live hash of every tick.
 func checkpointJournal(t *testing.T, dx int32) (full, seg []byte, ckpt string, hashes []uint64) {
 	t.Helper()
-	cfg := engine.DefaultConfig()
-	cfg.Regions, cfg.ZonesX, cfg.ZonesY, cfg.MaxPlayers = 1, 4, 4, 16
-	w, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := walkersWorld(t)
 	var fb, sb bytes.Buffer
 	jw, err := journal.NewWriter(&fb, w.Config(), 0, journal.Options{})
 	if err != nil {
@@ -61,13 +56,8 @@ func checkpointJournal(t *testing.T, dx int32) (full, seg []byte, ckpt string, h
 func TestCheckpointRecovery(t *testing.T) {
 	full, seg, ckpt, hashes := checkpointJournal(t, 1000)
 	_, _, foreign, _ := checkpointJournal(t, 1500)
-	offs := frames(full)
-	if len(offs) != ticks {
-		t.Fatalf("%d frames", len(offs))
-	}
-	diverged := bytes.Clone(full)
-	diverged[offs[34]+12] ^= 1 // the recorded hash of tick 35
-	refix(diverged, offs[34])
+	offs := tickFrames(t, full)
+	diverged := diverge(full, offs[34]) // the recorded hash of tick 35
 	img, err := os.ReadFile(ckpt)
 	if err != nil {
 		t.Fatal(err)

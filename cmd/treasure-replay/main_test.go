@@ -34,10 +34,8 @@ func walkers(w *engine.World, dx int32) []engine.Record {
 	return recs
 }
 
-// writeJournal runs a small world for 50 ticks (10 players join, then walk
-// around) with a journal file, as the server does, and returns the file's
-// bytes and the live hash after each tick.
-func writeJournal(t *testing.T) ([]byte, []uint64) {
+// walkersWorld is the small fresh world the walkers scenario runs in.
+func walkersWorld(t *testing.T) *engine.World {
 	t.Helper()
 	cfg := engine.DefaultConfig()
 	cfg.Regions, cfg.ZonesX, cfg.ZonesY, cfg.MaxPlayers = 1, 4, 4, 16
@@ -45,6 +43,15 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+// writeJournal runs a small world for 50 ticks (10 players join, then walk
+// around) with a journal file, as the server does, and returns the file's
+// bytes and the live hash after each tick.
+func writeJournal(t *testing.T) ([]byte, []uint64) {
+	t.Helper()
+	w := walkersWorld(t)
 	path := filepath.Join(t.TempDir(), "j")
 	jw, err := journal.Create(path, w.Config(), w.Tick(), journal.Options{})
 	if err != nil {
@@ -68,6 +75,27 @@ func writeJournal(t *testing.T) ([]byte, []uint64) {
 	return file, hashes
 }
 
+// tickFrames is frames of a journal of the scenario's ticks, which it
+// checks has one frame per tick.
+func tickFrames(t *testing.T, file []byte) []int {
+	t.Helper()
+	offs := frames(file)
+	if len(offs) != ticks {
+		t.Fatalf("%d frames", len(offs))
+	}
+	return offs
+}
+
+// diverge is a copy of file whose recorded hash of the frame at off is
+// wrong and whose CRC is right: a replay that diverges there, not a
+// corrupt file.
+func diverge(file []byte, off int) []byte {
+	d := bytes.Clone(file)
+	d[off+12] ^= 1
+	refix(d, off)
+	return d
+}
+
 // frames returns each frame's offset, from the documented layout: a
 // HeaderSize header, then frames that start with their size.
 func frames(file []byte) []int {
@@ -78,7 +106,7 @@ func frames(file []byte) []int {
 	return offs
 }
 
-// refix recomputes the CRC-32C of the frame at off, as doc.go lays it out.
+// refix recomputes the CRC-32C of the frame at off, as engine/journal's doc.go lays it out.
 func refix(file []byte, off int) {
 	size := int(binary.LittleEndian.Uint32(file[off:]))
 	sum := crc32.Checksum(file[off:off+size-4], crc32.MakeTable(crc32.Castagnoli))
@@ -103,14 +131,9 @@ func save(t *testing.T, data []byte) string {
 
 func TestExitCodes(t *testing.T) {
 	file, hashes := writeJournal(t)
-	offs := frames(file)
-	if len(offs) != ticks {
-		t.Fatalf("%d frames", len(offs))
-	}
+	offs := tickFrames(t, file)
 
-	diverged := bytes.Clone(file)
-	diverged[offs[29]+12] ^= 1 // the recorded hash of tick 30
-	refix(diverged, offs[29])
+	diverged := diverge(file, offs[29]) // the recorded hash of tick 30
 	corrupt := bytes.Clone(file)
 	corrupt[offs[9]+20] ^= 0xff
 

@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 // runDataDir runs treasured in-process on dir with extra flags until ticks
@@ -124,5 +128,34 @@ func TestDataDirStartup(t *testing.T) {
 				t.Fatalf("exit %d (want %d), log lacks %q:\n%s", code, tc.code, tc.want, log)
 			}
 		})
+	}
+}
+
+// TestDataDirMetricNames: the checkpointer exports every family package
+// metricname names for it (the deploy tests check netio's, which has none
+// of these).
+func TestDataDirMetricNames(t *testing.T) {
+	ecfg := engine.DefaultConfig()
+	ecfg.MaxPlayers = 16
+	dir, _, err := journal.Open(filepath.Join(t.TempDir(), "data"), ecfg, journal.DirOptions{CheckpointEvery: 10, Keep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	reg := prometheus.NewRegistry()
+	registerDataDir(reg, dir)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range fams {
+		got[f.GetName()] = true
+	}
+	for _, name := range []string{metricname.Checkpoints, metricname.CheckpointsSkipped, metricname.CheckpointErrors,
+		metricname.CheckpointTick, metricname.CheckpointTickSeconds} {
+		if !got[name] {
+			t.Errorf("the data directory does not export %s (have %v)", name, got)
+		}
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +36,7 @@ import (
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/metricname"
 )
 
 func main() {
@@ -271,22 +271,15 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
 }
 
+// serve wires the server together from the flags and runs it until a
+// signal or a failure. Each step's decisions live in the step's function,
+// or in netio and affinity.
 func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger, ready func(*netio.Server, string)) error {
-	// automaxprocs: GOMAXPROCS from the cgroup CPU quota, not the host's
-	// CPU count, or a container would run more Ps than it may use and be
-	// throttled mid-tick.
-	if _, err := maxprocs.Set(maxprocs.Logger(func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })); err != nil {
-		log.Warn("automaxprocs", "err", err)
-	}
-	debug.SetGCPercent(o.gogc)
-	debug.SetMemoryLimit(int64(o.memlimit))
-	log.Info("runtime", "gogc", o.gogc, "memlimit", int64(o.memlimit))
-
+	tuneRuntime(o, log)
 	layout, err := planCores(o, log)
 	if err != nil {
 		return err
 	}
-
 	ecfg, err := engineConfig(o)
 	if err != nil {
 		return err
@@ -300,31 +293,98 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		// no-op); after a failed start nobody has.
 		defer dir.Close()
 	}
-
-	if int64(o.rcvbuf) > 1<<30 || int64(o.sndbuf) > 1<<30 {
-		return usage("socket buffers above 1GiB")
+	cfg, err := netConfig(o, layout, world, log)
+	if err != nil {
+		return err
 	}
+
+	// The journal is created last before the server, and removed again if
+	// the server cannot start: it holds only a header then, and leaving it
+	// would make the retry fail on "file exists".
+	jw, err := openJournal(o, dir, world, &cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := netio.New(cfg, netio.EngineWorld(world))
+	if err != nil {
+		jw.discard()
+		return err
+	}
+	reg := netio.NewRegistry(srv)
+	if dir != nil {
+		registerDataDir(reg, dir)
+	}
+	// The admin listener is bound before the game port, so a bad --admin
+	// fails before any player could connect.
+	admin, err := startAdmin(o.admin, srv, reg, log)
+	if err != nil {
+		jw.discard()
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		admin.close()
+		jw.discard()
+		return err
+	}
+	if ready != nil {
+		ready(srv, admin.addr)
+	}
+	stopAgones := startAgones(o, srv, log)
+	runErr := runUntilStopped(ctx, stopSignals, srv, o.grace, log)
+	stopAgones(runErr)
+	admin.close()
+	return runErr
+}
+
+// tuneRuntime sets GOMAXPROCS, the GC target and the memory limit.
+func tuneRuntime(o *options, log *slog.Logger) {
+	// automaxprocs: GOMAXPROCS from the cgroup CPU quota, not the host's
+	// CPU count, or a container would run more Ps than it may use and be
+	// throttled mid-tick.
+	if _, err := maxprocs.Set(maxprocs.Logger(func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })); err != nil {
+		log.Warn("automaxprocs", "err", err)
+	}
+	debug.SetGCPercent(o.gogc)
+	debug.SetMemoryLimit(int64(o.memlimit))
+	log.Info("runtime", "gogc", o.gogc, "memlimit", int64(o.memlimit))
+}
+
+// netConfig is the netio.Config the flags and the core layout describe.
+// netio checks the ranges (ErrConfig: exit 2); here are only the flags
+// whose zero means something other than netio's zero (its default).
+func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Logger) (netio.Config, error) {
 	if o.sessionsPerIP < 0 {
-		return usage("--sessions-per-ip %d: want >= 0 (0: no cap)", o.sessionsPerIP)
+		return netio.Config{}, usage("--sessions-per-ip %d: want >= 0 (0: no cap)", o.sessionsPerIP)
 	}
 	if !(o.hsBudget > 0) || !(o.handshakeRate > 0) || o.handshakesPerIP < 1 {
-		return usage("--handshake-budget %v, --handshake-rate-per-ip %v, --handshakes-per-ip %d: want > 0",
+		return netio.Config{}, usage("--handshake-budget %v, --handshake-rate-per-ip %v, --handshakes-per-ip %d: want > 0",
 			o.hsBudget, o.handshakeRate, o.handshakesPerIP)
 	}
 	sessionsPerIP := o.sessionsPerIP
 	if sessionsPerIP == 0 {
 		sessionsPerIP = -1 // netio.Config: negative means no cap
 	}
+	locked, err := lockThreads(o.lockThreads)
+	if err != nil {
+		return netio.Config{}, err
+	}
+	backend, err := netio.ParseBackend(o.backend)
+	if err != nil {
+		return netio.Config{}, usage("--backend %q: want auto, gnet, mmsg or poll", o.backend)
+	}
 	cfg := netio.Config{
-		Addr:          o.listen,
-		Loops:         layout.Loops,
-		IOCPUs:        layout.IO,
-		EngineCPUs:    layout.Engine,
-		FanoutWorkers: o.fanoutWorkers,
-		Restore:       world.SlotState,
-		RingSize:      o.ringSize,
-		BatchSize:     o.batch,
-		IdleTimeout:   o.idle,
+		Addr:            o.listen,
+		Loops:           layout.Loops,
+		IOCPUs:          layout.IO,
+		EngineCPUs:      layout.Engine,
+		FanoutWorkers:   o.fanoutWorkers,
+		FanoutCPUs:      layout.fanout,
+		UnlockedThreads: !locked,
+		Backend:         backend,
+		Restore:         world.SlotState,
+		RingSize:        o.ringSize,
+		BatchSize:       o.batch,
+		IdleTimeout:     o.idle,
 
 		SessionsPerIP:   sessionsPerIP,
 		HandshakeBurst:  o.handshakesPerIP,
@@ -334,94 +394,90 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 		SendBuffer:      int(o.sndbuf),
 		Logger:          log,
 	}
-	locked, err := lockThreads(o.lockThreads)
-	if err != nil {
-		return err
-	}
-	cfg.UnlockedThreads = !locked
-	if cfg.Backend, err = netio.ParseBackend(o.backend); err != nil {
-		return usage("--backend %q: want auto, gnet, mmsg or poll", o.backend)
-	}
-	// One CPU for everything (a taskset of one CPU, or GOMAXPROCS 1): with
-	// mmsg the tick goroutine serves the one socket itself between ticks,
-	// so no thread ever hands the only P to another.
-	cfg.InlineIO = cfg.Backend == netio.BackendMmsg && layout.Loops == 1 && layout.singleCPU()
-	if o.pin && locked && len(layout.Engine) > 0 {
+	cfg.InlineIO = netio.InlineIOFits(&cfg)
+	if o.pin {
 		cfg.PinThread = affinity.PinThread
-		cfg.FanoutCPUs = layout.fanout
 	}
-	log.Info("threads", "backend", cfg.Backend.String(), "inline_io", cfg.InlineIO, "locked", locked, "pinned", cfg.PinThread != nil, "gomaxprocs", runtime.GOMAXPROCS(0))
+	log.Info("threads", "backend", cfg.Backend.String(), "inline_io", cfg.InlineIO, "locked", locked,
+		"pin", o.pin && locked, "gomaxprocs", runtime.GOMAXPROCS(0))
+	return cfg, nil
+}
 
-	// The journal is created last before the server, and removed again if
-	// the server cannot start: it holds only a header then, and leaving it
-	// would make the retry fail on "file exists".
-	var jw *journal.Writer
-	if dir != nil {
+// newJournal is the --journal file serve created, if any: discard removes
+// it again when the server does not start.
+type newJournal struct {
+	w    *journal.Writer
+	path string
+}
+
+func (j newJournal) discard() {
+	if j.w != nil {
+		_ = j.w.Close()
+		_ = os.Remove(j.path)
+	}
+}
+
+// openJournal sets cfg.Journal: the data directory, which journals itself,
+// or a new --journal file, which is never overwritten.
+func openJournal(o *options, dir *journal.Dir, world *engine.World, cfg *netio.Config, log *slog.Logger) (newJournal, error) {
+	switch {
+	case dir != nil:
 		cfg.Journal = dir
-	} else if o.journal != "" {
+	case o.journal != "":
 		if _, err := os.Lstat(o.journal); err == nil {
-			return usage("--journal %s: file exists; a journal is never overwritten (move it away or name a new file)", o.journal)
+			return newJournal{}, usage("--journal %s: file exists; a journal is never overwritten (move it away or name a new file)", o.journal)
 		}
-		jw, err = journal.Create(o.journal, world.Config(), world.Tick(), journal.Options{})
+		jw, err := journal.Create(o.journal, world.Config(), world.Tick(), journal.Options{})
 		if err != nil {
-			return usage("--journal %s: %w", o.journal, err)
+			return newJournal{}, usage("--journal %s: %w", o.journal, err)
 		}
 		cfg.Journal = jw
 		log.Info("journal", "path", o.journal, "start_tick", world.Tick())
+		return newJournal{w: jw, path: o.journal}, nil
 	}
-	discardJournal := func() {
-		if jw != nil {
-			_ = jw.Close()
-			_ = os.Remove(o.journal)
-		}
+	return newJournal{}, nil
+}
+
+// adminServer is the admin HTTP listener (/metrics, pprof, /healthz), or
+// nothing with --admin="".
+type adminServer struct {
+	srv  *http.Server
+	addr string
+}
+
+func startAdmin(addr string, srv *netio.Server, reg *prometheus.Registry, log *slog.Logger) (adminServer, error) {
+	if addr == "" {
+		return adminServer{}, nil
 	}
-	srv, err := netio.New(cfg, netio.EngineWorld(world))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		discardJournal()
-		return err
+		return adminServer{}, usage("admin listener %s: %w", addr, err)
 	}
-	reg := netio.NewRegistry(srv)
-	if dir != nil {
-		registerDataDir(reg, dir)
+	a := adminServer{
+		srv:  &http.Server{Handler: netio.AdminHandler(srv, reg), ReadHeaderTimeout: 5 * time.Second},
+		addr: ln.Addr().String(),
 	}
-
-	// The admin listener is bound before the game port, so a bad --admin
-	// fails before any player could connect.
-	var adminSrv *http.Server
-	adminAddr := ""
-	if o.admin != "" {
-		ln, err := net.Listen("tcp", o.admin)
-		if err != nil {
-			discardJournal()
-			return usage("admin listener %s: %w", o.admin, err)
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server", "err", err)
 		}
-		adminAddr = ln.Addr().String()
-		adminSrv = &http.Server{Handler: netio.AdminHandler(srv, reg), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin server", "err", err)
-			}
-		}()
-		log.Info("admin listening", "addr", adminAddr, "paths", "/metrics /debug/pprof/ /healthz")
-	}
-	closeAdmin := func() {
-		if adminSrv != nil {
-			c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = adminSrv.Shutdown(c)
-		}
-	}
+	}()
+	log.Info("admin listening", "addr", a.addr, "paths", "/metrics /debug/pprof/ /healthz")
+	return a, nil
+}
 
-	if err := srv.Start(); err != nil {
-		closeAdmin()
-		discardJournal()
-		return err
+func (a adminServer) close() {
+	if a.srv != nil {
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = a.srv.Shutdown(c)
 	}
-	if ready != nil {
-		ready(srv, adminAddr)
-	}
-	stopAgones := startAgones(o, srv, log)
+}
 
+// runUntilStopped waits for a signal or for the event loops to stop, then
+// shuts the server down within grace. The error is the loops' failure, the
+// shutdown's, or both.
+func runUntilStopped(ctx context.Context, stopSignals func(), srv *netio.Server, grace time.Duration, log *slog.Logger) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -432,36 +488,18 @@ func serve(ctx context.Context, stopSignals func(), o *options, log *slog.Logger
 	if stopSignals != nil {
 		stopSignals()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
 	}
-	stopAgones(runErr)
-	closeAdmin()
 	return runErr
 }
 
-// planCores turns --engine-cores/--io-cores/--io-loops into a layout over
-// the CPUs this process may use. A CPU that does not exist or is not ours
-// is a usage error (exit 2), named in the message.
 // coreLayout is the affinity plan plus the CPUs of the extra fan-out workers.
 type coreLayout struct {
 	affinity.Layout
 	fanout []int
-}
-
-// singleCPU reports whether the engine and the I/O loops all get the same
-// one CPU, or the runtime has a single P anyway.
-func (l coreLayout) singleCPU() bool {
-	if runtime.GOMAXPROCS(0) == 1 {
-		return true
-	}
-	cpus := map[int]bool{}
-	for _, c := range append(slices.Clone(l.Engine), l.IO...) {
-		cpus[c] = true
-	}
-	return len(cpus) == 1
 }
 
 // lockThreads decides --lock-threads: "on" or "off".
@@ -479,36 +517,31 @@ func lockThreads(mode string) (bool, error) {
 	return false, usage("--lock-threads %q: want on or off", mode)
 }
 
+// planCores turns --engine-cores/--io-cores/--io-loops/--fanout-cores into
+// a layout over the CPUs this process may use (affinity.PlanHost, which
+// also decides what happens on a host whose topology cannot be read). A CPU
+// that does not exist or is not ours is a usage error (exit 2), named in
+// the message.
 func planCores(o *options, log *slog.Logger) (coreLayout, error) {
 	eng, io, err := coreFlags(o)
 	if err != nil {
 		return coreLayout{}, err
 	}
-	topo, err := hostTopology()
+	layout, topo, err := affinity.PlanHost(affinity.Request{EngineCores: eng, IOCores: io, IOLoops: o.ioLoops})
 	if err != nil {
-		// No topology (not Linux, no /sys): run unpinned, unless the
-		// operator asked for specific CPUs we cannot check.
-		if len(eng) > 0 || len(io) > 0 {
-			return coreLayout{}, usage("core lists given but the CPU topology is unreadable: %w", err)
-		}
-		log.Warn("CPU topology unavailable; threads are not pinned", "err", err)
-		if o.fanoutCores != "" {
-			return coreLayout{}, usage("--fanout-cores given but the CPU topology is unreadable: %w", err)
-		}
-		return coreLayout{Layout: affinity.Layout{Loops: max(1, o.ioLoops)}}, nil
+		return coreLayout{}, usage("%w", err)
 	}
-	cl, err := layoutFor(topo, eng, io, o)
+	fan, err := fanoutCores(topo, o)
 	if err != nil {
 		return coreLayout{}, err
 	}
-	layout := cl.Layout
 	log.Info("core layout", "topology", topo.String(),
 		"engine", affinity.FormatCPUList(layout.Engine), "io", affinity.FormatCPUList(layout.IO),
 		"os", affinity.FormatCPUList(layout.OS), "loops", layout.Loops, "numa_node", layout.Node, "pin", o.pin)
 	for _, n := range layout.Notes {
 		log.Info("core layout note", "note", n)
 	}
-	return cl, nil
+	return coreLayout{Layout: layout, fanout: fan}, nil
 }
 
 // coreFlags parses --engine-cores and --io-cores and checks --io-loops.
@@ -525,38 +558,31 @@ func coreFlags(o *options) (eng, io []int, err error) {
 	return eng, io, nil
 }
 
-// hostTopology is this host's topology restricted to the CPUs the process
-// may use (its cpuset or taskset mask): the CPUs the server can pin to.
-func hostTopology() (affinity.Topology, error) {
-	topo, err := affinity.ReadTopology("")
-	if err != nil {
-		return topo, err
-	}
-	if allowed, aerr := affinity.CurrentCPUs(); aerr == nil {
-		topo = topo.Restrict(allowed)
-	}
-	return topo, nil
-}
-
 // layoutFor plans the layout on topo from the parsed --engine-cores and
-// --io-cores and the rest of o: what the server runs with, and what --plan
-// prints.
+// --io-cores and the rest of o: what --plan prints for a recorded topology.
 func layoutFor(topo affinity.Topology, eng, io []int, o *options) (coreLayout, error) {
 	layout, err := affinity.Plan(topo, affinity.Request{EngineCores: eng, IOCores: io, IOLoops: o.ioLoops})
 	if err != nil {
 		return coreLayout{}, usage("%w", err)
 	}
+	fan, err := fanoutCores(topo, o)
+	if err != nil {
+		return coreLayout{}, err
+	}
+	return coreLayout{Layout: layout, fanout: fan}, nil
+}
+
+// fanoutCores parses --fanout-cores and checks them against topo (on a host
+// without a readable topology, topo is empty and any list is refused).
+func fanoutCores(topo affinity.Topology, o *options) ([]int, error) {
 	fan, err := affinity.ParseCPUList(o.fanoutCores)
 	if err == nil {
 		err = topo.Check(fan)
 	}
 	if err != nil {
-		return coreLayout{}, usage("--fanout-cores: %w", err)
+		return nil, usage("--fanout-cores: %w", err)
 	}
-	if layout.Loops == 0 {
-		layout.Loops = max(1, len(layout.IO))
-	}
-	return coreLayout{Layout: layout, fanout: fan}, nil
+	return fan, nil
 }
 
 // engineConfig is the world the flags describe. The tick rate is part of it
@@ -617,21 +643,26 @@ func openWorld(o *options, c engine.Config, log *slog.Logger) (*engine.World, *j
 // registerDataDir exports the data directory's checkpoint counters.
 func registerDataDir(reg *prometheus.Registry, dir *journal.Dir) {
 	st := dir.Stats()
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_total",
-			Help: "Checkpoints written, fsynced and renamed into the data directory."},
-			func() float64 { return float64(st.Checkpoints.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoints_skipped_total",
-			Help: "Checkpoints not taken because the previous one was still being written."},
-			func() float64 { return float64(st.CheckpointSkipped.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "treasured_checkpoint_errors_total",
-			Help: "Failed checkpoint writes, segment rotations and prunes."},
-			func() float64 { return float64(st.CheckpointErrors.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick",
-			Help: "Tick of the newest durable checkpoint."},
-			func() float64 { return float64(st.LastCheckpoint.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "treasured_checkpoint_tick_seconds",
-			Help: "Time the last checkpoint took on the tick goroutine (encoding and segment rotation)."},
-			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }),
-	)
+	for _, m := range []struct {
+		name, help string
+		gauge      bool
+		value      func() float64
+	}{
+		{metricname.Checkpoints, "Checkpoints written, fsynced and renamed into the data directory.", false,
+			func() float64 { return float64(st.Checkpoints.Load()) }},
+		{metricname.CheckpointsSkipped, "Checkpoints not taken because the previous one was still being written.", false,
+			func() float64 { return float64(st.CheckpointSkipped.Load()) }},
+		{metricname.CheckpointErrors, "Failed checkpoint writes, segment rotations and prunes.", false,
+			func() float64 { return float64(st.CheckpointErrors.Load()) }},
+		{metricname.CheckpointTick, "Tick of the newest durable checkpoint.", true,
+			func() float64 { return float64(st.LastCheckpoint.Load()) }},
+		{metricname.CheckpointTickSeconds, "Time the last checkpoint took on the tick goroutine (encoding and segment rotation).", true,
+			func() float64 { return float64(st.EncodeNanos.Load()) / 1e9 }},
+	} {
+		if m.gauge {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, m.value))
+		} else {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, m.value))
+		}
+	}
 }

@@ -89,6 +89,7 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{[]string{"--tick", "soon"}, nil, "invalid value"},
 		{[]string{"--rcvbuf", "4X"}, nil, "bad size"},
+		{[]string{"--rcvbuf", "2GiB"}, nil, "socket buffers"},
 		{[]string{"--no-such-flag"}, nil, "not defined"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{nil, map[string]string{"TREASURED_SNDBUF": "lots"}, "TREASURED_SNDBUF"},

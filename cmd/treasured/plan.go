@@ -32,7 +32,7 @@ func writePlan(o *options, w io.Writer) error {
 		source = "the sysfs tree " + o.planSysfs
 		topo, err = affinity.ReadTopology(o.planSysfs)
 	} else {
-		topo, err = hostTopology()
+		topo, err = affinity.HostTopology()
 	}
 	if err != nil {
 		return usage("CPU topology: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/treasured/treasured/affinity"
 	"github.com/treasured/treasured/netio"
 )
 
@@ -115,7 +116,7 @@ func TestPlanRecordedBox2(t *testing.T) {
 
 // TestPlanThisHost: --plan without a tree plans on this machine.
 func TestPlanThisHost(t *testing.T) {
-	if _, err := hostTopology(); err != nil {
+	if _, err := affinity.HostTopology(); err != nil {
 		t.Skipf("no readable CPU topology here: %v", err)
 	}
 	code, out := runPlan(t, "--plan")

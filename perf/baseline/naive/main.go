@@ -20,19 +20,14 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/treasured/treasured/engine"
@@ -131,38 +126,17 @@ type server struct {
 }
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:7777", "UDP `address` for players")
-	admin := flag.String("admin", "127.0.0.1:7778", "TCP `address` for /metrics and /debug/pprof")
 	seed := flag.Uint64("seed", 1, "world seed")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "naive: unexpected argument %q\n", flag.Arg(0))
-		os.Exit(2)
-	}
-	s, err := newServer(*listen, *seed)
+	f := common.ParseFlags("naive")
+	s, err := newServer(f.Listen, *seed)
 	if err != nil {
 		log.Fatalf("naive: %v", err)
 	}
-	adm := common.ServeAdmin(*admin, s.m)
-	go func() {
-		if err := adm.ListenAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
-			log.Printf("naive: admin: %v", err)
-		}
-	}()
-	s.start()
-	log.Printf("naive baseline listening on %s, admin %s", s.conn.LocalAddr(), *admin)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	s.conn.Close()
+	common.Serve("naive baseline", f.Admin, s.m, s.conn, s.start)
 }
 
 func newServer(listen string, seed uint64) (*server, error) {
-	ua, err := net.ResolveUDPAddr("udp", listen)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.ListenUDP("udp", ua)
+	conn, err := common.ListenUDP(listen)
 	if err != nil {
 		return nil, err
 	}
@@ -219,21 +193,7 @@ func dist2(a, b schema.Vec2) int64 {
 func (s *server) read() {
 	var dec schema.Decoder
 	buf := make([]byte, 2048)
-	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closed.Store(true)
-				return
-			}
-			continue
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		body, err := dec.Decode(buf[:n])
-		if err != nil {
-			s.m.Drops[common.DropMalformed].Add(1)
-			continue
-		}
+	common.ReadLoop(s.conn, buf, &dec, s.m, &s.closed, func(body wire.Body, n int, from netip.AddrPort) {
 		switch body {
 		case wire.BodyHello:
 			var h schema.HelloFrame
@@ -259,7 +219,7 @@ func (s *server) read() {
 			s.w.mu.Unlock()
 			if p == nil || p.addr != from {
 				s.m.Drops[common.DropBadSession].Add(1)
-				continue
+				return
 			}
 			b := p.pool.Get().([]byte)
 			b = append(b[:0], buf[:n]...)
@@ -273,7 +233,7 @@ func (s *server) read() {
 		default:
 			s.m.Drops[common.DropUnexpected].Add(1)
 		}
-	}
+	})
 }
 
 func (s *server) connect(c *schema.ConnectFrame, from netip.AddrPort) {

@@ -11,18 +11,12 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"log"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/treasured/treasured/engine"
@@ -66,30 +60,15 @@ type server struct {
 }
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:7777", "UDP `address` for players")
-	admin := flag.String("admin", "127.0.0.1:7778", "TCP `address` for /metrics and /debug/pprof")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "plain: unexpected argument %q\n", flag.Arg(0))
-		os.Exit(2)
-	}
-	s, err := newServer(*listen, engine.DefaultConfig())
+	f := common.ParseFlags("plain")
+	s, err := newServer(f.Listen, engine.DefaultConfig())
 	if err != nil {
 		log.Fatalf("plain: %v", err)
 	}
-	adm := common.ServeAdmin(*admin, s.m)
-	go func() {
-		if err := adm.ListenAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
-			log.Printf("plain: admin: %v", err)
-		}
-	}()
-	go s.tickLoop()
-	go s.read()
-	log.Printf("plain baseline (engine + net.UDPConn) listening on %s, admin %s", s.conn.LocalAddr(), *admin)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	s.conn.Close()
+	common.Serve("plain baseline (engine + net.UDPConn)", f.Admin, s.m, s.conn, func() {
+		go s.tickLoop()
+		go s.read()
+	})
 }
 
 func newServer(listen string, cfg engine.Config) (*server, error) {
@@ -97,11 +76,7 @@ func newServer(listen string, cfg engine.Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ua, err := net.ResolveUDPAddr("udp", listen)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.ListenUDP("udp", ua)
+	conn, err := common.ListenUDP(listen)
 	if err != nil {
 		return nil, err
 	}
@@ -120,21 +95,7 @@ func (s *server) read() {
 	enc := schema.NewEncoder()
 	buf := make([]byte, 2048)
 	var in schema.InputFrame
-	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closed.Store(true)
-				return
-			}
-			continue
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		body, err := dec.Decode(buf[:n])
-		if err != nil {
-			s.m.Drops[common.DropMalformed].Add(1)
-			continue
-		}
+	common.ReadLoop(s.conn, buf, &dec, s.m, &s.closed, func(body wire.Body, _ int, from netip.AddrPort) {
 		now := time.Now()
 		switch body {
 		case wire.BodyHello:
@@ -147,16 +108,16 @@ func (s *server) read() {
 			dec.ConnectInto(&c)
 			if ok, reason := s.cookies.Check(from, &c, now); !ok {
 				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(reason), ClientNonce: c.ClientNonce}), from)
-				continue
+				return
 			}
 			if int(c.Region) >= s.regions { // as treasured: no silent remapping
 				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(wire.RejectReasonBadRegion), ClientNonce: c.ClientNonce}), from)
-				continue
+				return
 			}
 			wf, ok := s.join(&c, from, now)
 			if !ok {
 				s.conn.WriteToUDPAddrPort(enc.Reject(&schema.RejectFrame{Reason: uint8(wire.RejectReasonServerFull), ClientNonce: c.ClientNonce}), from)
-				continue
+				return
 			}
 			s.conn.WriteToUDPAddrPort(enc.Welcome(&wf), from)
 		case wire.BodyInput:
@@ -191,7 +152,7 @@ func (s *server) read() {
 		default:
 			s.m.Drops[common.DropUnexpected].Add(1)
 		}
-	}
+	})
 }
 
 // session finds the slot of a session id sent from addr. Caller holds mu.

@@ -1,13 +1,12 @@
 package common
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
+	"hash"
 	"net/netip"
 	"time"
 
+	"github.com/treasured/treasured/netio/cookiemac"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -15,33 +14,25 @@ import (
 // CookieTTL is how long a Challenge's cookie is accepted.
 const CookieTTL = 10 * time.Second
 
-// Cookies mints and checks handshake cookies: HMAC-SHA256(secret, address,
-// nonce, expiry) truncated to 128 bits, as treasured does. Not safe for
+// Cookies mints and checks handshake cookies with treasured's MAC
+// (netio/cookiemac) under one secret that never rotates. Not safe for
 // concurrent use.
 type Cookies struct {
-	secret [32]byte
+	h       hash.Hash
+	scratch cookiemac.Scratch
 }
 
 // NewCookies draws a random secret.
 func NewCookies() *Cookies {
-	c := &Cookies{}
-	if _, err := rand.Read(c.secret[:]); err != nil {
-		panic(err)
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		panic(err) // crypto/rand.Read does not fail on a supported platform
 	}
-	return c
+	return &Cookies{h: cookiemac.NewHash(secret)}
 }
 
 func (c *Cookies) mac(a netip.AddrPort, nonce, expiry uint64) schema.Cookie {
-	var msg [16 + 2 + 8 + 8]byte
-	ip := a.Addr().As16()
-	copy(msg[:16], ip[:])
-	binary.BigEndian.PutUint16(msg[16:], a.Port())
-	binary.BigEndian.PutUint64(msg[18:], nonce)
-	binary.BigEndian.PutUint64(msg[26:], expiry)
-	h := hmac.New(sha256.New, c.secret[:])
-	h.Write(msg[:])
-	s := h.Sum(nil)
-	return schema.Cookie{Hi: binary.BigEndian.Uint64(s[0:8]), Lo: binary.BigEndian.Uint64(s[8:16])}
+	return c.scratch.Cookie(c.h, a.Addr().As16(), a.Port(), nonce, expiry)
 }
 
 // Challenge answers a Hello from a.
@@ -58,7 +49,7 @@ func (c *Cookies) Check(a netip.AddrPort, f *schema.ConnectFrame, now time.Time)
 	if f.Expiry < uint64(now.UnixMilli()) {
 		return false, wire.RejectReasonCookieExpired
 	}
-	if c.mac(a, f.ClientNonce, f.Expiry) != f.Cookie {
+	if !cookiemac.Same(c.mac(a, f.ClientNonce, f.Expiry), f.Cookie) {
 		return false, wire.RejectReasonBadCookie
 	}
 	return true, wire.RejectReasonUnknown

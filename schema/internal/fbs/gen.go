@@ -260,6 +260,11 @@ func genEnum(p func(string, ...any), e *Enum) {
 	p("func valid%s(x %s) bool {\n", e.Name, e.Under.GoType)
 	lo, hi := e.Values[0].Value, e.Values[len(e.Values)-1].Value
 	if hi-lo+1 == int64(len(e.Values)) { // values ascend, so this means contiguous
+		if lo == 0 {
+			defer p("\n// %sCount is the number of %s values, 0..%d: the length of an\n"+
+				"// array indexed by one, so that the array grows with the schema.\n"+
+				"const %sCount = %d\n", e.Name, e.Name, hi, e.Name, hi+1)
+		}
 		switch {
 		case lo == 0 && !e.Under.Signed && hi == 1<<(8*e.Under.Size)-1:
 			p("return true // every %s is declared\n}\n", e.Under.GoType)

@@ -440,37 +440,21 @@ func (p *parser) parseEnum() error {
 	if err := p.unsupportedAttributes(); err != nil {
 		return err
 	}
-	if _, err := p.expect('{'); err != nil {
-		return err
-	}
 	next := int64(0)
 	seen := map[string]bool{}
-	for {
-		t, err := p.lex.next()
-		if err != nil {
-			return err
-		}
-		if t.kind == '}' {
-			break
-		}
-		if t.kind != 'i' {
-			return p.lex.errorf(t.line, "enum %s: expected a value name, found %q", e.Name, t.text)
-		}
+	err = p.braceList("enum "+e.Name, "a value name", func(t token) (token, error) {
 		if seen[t.text] {
-			return p.lex.errorf(t.line, "enum %s: %s declared twice", e.Name, t.text)
+			return t, p.lex.errorf(t.line, "enum %s: %s declared twice", e.Name, t.text)
 		}
 		seen[t.text] = true
 		sep, err := p.parseEnumValue(e, t, next)
-		if err != nil {
-			return err
+		if err == nil {
+			next = e.Values[len(e.Values)-1].Value + 1
 		}
-		next = e.Values[len(e.Values)-1].Value + 1
-		if sep.kind == '}' {
-			break
-		}
-		if sep.kind != ',' {
-			return p.lex.errorf(sep.line, "enum %s: expected , or }", e.Name)
-		}
+		return sep, err
+	})
+	if err != nil {
+		return err
 	}
 	if len(e.Values) == 0 {
 		return p.lex.errorf(n.line, "enum %s has no values", e.Name)
@@ -531,58 +515,84 @@ func (p *parser) parseUnion() error {
 	if err := p.unsupportedAttributes(); err != nil {
 		return err
 	}
-	if _, err := p.expect('{'); err != nil {
-		return err
-	}
 	next := int64(1) // 0 is NONE
-	for {
-		t, err := p.lex.next()
-		if err != nil {
-			return err
+	err = p.braceList("union "+u.Name, "a table name", func(t token) (token, error) {
+		m, sep, err := p.parseUnionMember(u, t, next)
+		if err == nil {
+			u.Members = append(u.Members, m)
+			next = m.Value + 1
 		}
-		if t.kind == '}' {
-			break
-		}
-		if t.kind != 'i' {
-			return p.lex.errorf(t.line, "union %s: expected a table name, found %q", u.Name, t.text)
-		}
-		m := UnionMember{Name: t.text, Value: next}
-		sep, err := p.lex.next()
-		if err != nil {
-			return err
-		}
-		switch sep.kind {
-		case ':':
-			return p.lex.errorf(sep.line, "union %s: aliased members are not supported", u.Name)
-		case '=':
-			num, err := p.expect('n')
-			if err != nil {
-				return err
-			}
-			if m.Value, err = parseInt(num); err != nil {
-				return err
-			}
-			if sep, err = p.lex.next(); err != nil {
-				return err
-			}
-		}
-		if m.Value < 1 || m.Value > 255 || (len(u.Members) > 0 && m.Value <= u.Members[len(u.Members)-1].Value) {
-			return p.lex.errorf(t.line, "union %s: member values must ascend within 1..255", u.Name)
-		}
-		u.Members = append(u.Members, m)
-		next = m.Value + 1
-		if sep.kind == '}' {
-			break
-		}
-		if sep.kind != ',' {
-			return p.lex.errorf(sep.line, "union %s: expected , or }", u.Name)
-		}
+		return sep, err
+	})
+	if err != nil {
+		return err
 	}
 	if len(u.Members) == 0 {
 		return p.lex.errorf(n.line, "union %s has no members", u.Name)
 	}
 	p.s.Unions = append(p.s.Unions, u)
 	return nil
+}
+
+// parseUnionMember reads the member named by name, next unless "= N"
+// follows, and returns it with the token after it.
+func (p *parser) parseUnionMember(u *Union, name token, next int64) (UnionMember, token, error) {
+	m := UnionMember{Name: name.text, Value: next}
+	sep, err := p.lex.next()
+	if err != nil {
+		return m, sep, err
+	}
+	switch sep.kind {
+	case ':':
+		return m, sep, p.lex.errorf(sep.line, "union %s: aliased members are not supported", u.Name)
+	case '=':
+		num, err := p.expect('n')
+		if err != nil {
+			return m, sep, err
+		}
+		if m.Value, err = parseInt(num); err != nil {
+			return m, sep, err
+		}
+		if sep, err = p.lex.next(); err != nil {
+			return m, sep, err
+		}
+	}
+	if m.Value < 1 || m.Value > 255 || (len(u.Members) > 0 && m.Value <= u.Members[len(u.Members)-1].Value) {
+		return m, sep, p.lex.errorf(name.line, "union %s: member values must ascend within 1..255", u.Name)
+	}
+	return m, sep, nil
+}
+
+// braceList reads "{ entry, entry, ... }" (a trailing comma allowed, an
+// empty list too): item parses one entry from its name token on and
+// returns the token after it. what names the declaration in errors
+// ("enum Color"), entry the name expected ("a value name").
+func (p *parser) braceList(what, entry string, item func(name token) (token, error)) error {
+	if _, err := p.expect('{'); err != nil {
+		return err
+	}
+	for {
+		t, err := p.lex.next()
+		if err != nil {
+			return err
+		}
+		if t.kind == '}' {
+			return nil
+		}
+		if t.kind != 'i' {
+			return p.lex.errorf(t.line, "%s: expected %s, found %q", what, entry, t.text)
+		}
+		sep, err := item(t)
+		if err != nil {
+			return err
+		}
+		if sep.kind == '}' {
+			return nil
+		}
+		if sep.kind != ',' {
+			return p.lex.errorf(sep.line, "%s: expected , or }", what)
+		}
+	}
 }
 
 // parseFields reads `name: type [= default];` lines up to the closing brace.
