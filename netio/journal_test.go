@@ -112,7 +112,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
+	s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/treasured/treasured/netio/metricname"
 	"github.com/treasured/treasured/schema/wire"
 )
 
@@ -73,6 +74,8 @@ var rejectNames = [numRejectReasons]string{
 	wire.RejectReasonCookieExpired: "cookie_expired",
 	wire.RejectReasonBadRegion:     "bad_region",
 	wire.RejectReasonShuttingDown:  "shutting_down",
+	wire.RejectReasonBadToken:      "bad_token",
+	wire.RejectReasonTokenExpired:  "token_expired",
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -120,6 +123,10 @@ var (
 	// Journal metrics, exported only when a journal is configured.
 	dJournalErrors = desc("treasured_journal_errors_total", "Journal appends or closes that failed; after the first, journaling stops.")
 	dJournalSynced = desc("treasured_journal_synced_tick", "Newest tick known to be on stable storage in the journal.")
+	// Identity metrics (identity.go).
+	dTokenRefused = desc(metricname.TokenRefusals, "Connects whose connect token was refused, by reason (missing, truncated, bad_version, malformed, unknown_key, expired, bad_signature, wrong_server, replayed, replay_cache_full).", metricname.LabelReason)
+	dPathCh       = desc(metricname.PathChallenges, "PathChallenges sent to an authenticated session's new address.")
+	dMigrations   = desc(metricname.Migrations, "Sessions whose stream moved to a new address after it answered the PathChallenge.")
 )
 
 // serverCollector exports the Server's atomic counters.
@@ -130,7 +137,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		dRecv, dRecvBytes, dSent, dSentBytes, dDrops, dRejects, dHandshakes, dSessions, dEnded,
 		dFlooders, dRefused, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
-		dEncodeErr, dNoAddr, dEpoch, dPeriod,
+		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations,
 	} {
 		ch <- d
 	}
@@ -247,6 +254,26 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(dJournalErrors, ts.JournalErrors.Load())
 		gaugeOf(dJournalSynced, float64(j.SyncedTick()))
 	}
+	c.collectIdentity(counter)
+}
+
+// collectIdentity exports the identity counters (identity.go).
+func (c *serverCollector) collectIdentity(counter func(d *prometheus.Desc, v uint64, labels ...string)) {
+	var refused [NumTokenRefusals]uint64
+	var challenges, migrations uint64
+	for i := range c.s.LoopStats {
+		ls := &c.s.LoopStats[i]
+		for r := range refused {
+			refused[r] += ls.TokenRefused[r].Load()
+		}
+		challenges += ls.PathChallenges.Load()
+		migrations += ls.Migrations.Load()
+	}
+	for r, v := range refused {
+		counter(dTokenRefused, v, TokenRefusal(r).String())
+	}
+	counter(dPathCh, challenges)
+	counter(dMigrations, migrations)
 }
 
 // unixSeconds turns unix nanoseconds into float64 seconds, whole seconds

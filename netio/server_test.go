@@ -130,7 +130,7 @@ func TestServerPortInUse(t *testing.T) {
 	}
 	defer pc.Close()
 	w, _ := newSmallWorld(t)
-	s, err := New(Config{Addr: pc.LocalAddr().String()}, w)
+	s, err := New(Config{NoAuth: true, Addr: pc.LocalAddr().String()}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestConfigErrors(t *testing.T) {
 func TestWorldShapeFromConfig(t *testing.T) {
 	ecfg := engine.DefaultConfig()
 	ecfg.MaxPlayers, ecfg.Regions, ecfg.TickHz, ecfg.GraceTicks = 8, 2, 10, 30
-	s, err := New(Config{Addr: "127.0.0.1:0", Logger: discardLogger()}, &tickWorld{cfg: &ecfg})
+	s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0", Logger: discardLogger()}, &tickWorld{cfg: &ecfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestWorldShapeFromConfig(t *testing.T) {
 	// A world the engine would refuse is a configuration error here too.
 	bad := ecfg
 	bad.TickHz = 0
-	if _, err := New(Config{Addr: "127.0.0.1:0"}, &tickWorld{cfg: &bad}); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0"}, &tickWorld{cfg: &bad}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("world with TickHz 0: %v", err)
 	}
 }
@@ -285,7 +285,7 @@ func testServerShutdownEmpty(t *testing.T, bc backendCase) {
 // conn, a sockaddr and a net.UDPAddr for every datagram) plus the client's.
 func BenchmarkServerPingPong(b *testing.B) {
 	w, _ := newSmallWorld(b)
-	s, err := New(Config{Addr: "127.0.0.1:0", Loops: 1,
+	s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0", Loops: 1,
 		SessionRate: 1e6, SessionBurst: 1 << 20, Logger: discardLogger()}, w)
 	if err != nil {
 		b.Fatal(err)

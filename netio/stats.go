@@ -52,6 +52,10 @@ const (
 	DropAmplification                      // the answer would have been larger than the request
 	DropBadSource                          // source address gnet could not give as UDP
 	DropHandshakeBudget                    // Hello/Connect over the global handshake budget
+	DropUnauthenticated                    // a plain Input, Ping or Bye where tokens are on: must be sealed
+	DropForged                             // a sealed datagram whose tag does not verify
+	DropReplayed                           // a sealed datagram's sequence number seen before or below the window
+	DropBadPath                            // a PathResponse to no outstanding challenge, or from elsewhere
 	NumDropReasons
 )
 
@@ -70,6 +74,10 @@ var dropReasonNames = [NumDropReasons]string{
 	DropAmplification:    "amplification",
 	DropBadSource:        "bad_source",
 	DropHandshakeBudget:  "handshake_budget",
+	DropUnauthenticated:  "unauthenticated",
+	DropForged:           "forged",
+	DropReplayed:         "replayed",
+	DropBadPath:          "bad_path_response",
 }
 
 func (r DropReason) String() string {
@@ -87,10 +95,11 @@ const (
 	EndBye      EndReason = iota // client said Bye
 	EndTimeout                   // idle longer than the idle timeout
 	EndReplaced                  // a new Connect from the same address
+	EndRelogin                   // a second login of the same user (tokens on)
 	NumEndReasons
 )
 
-var endReasonNames = [NumEndReasons]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+var endReasonNames = [NumEndReasons]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced", EndRelogin: "relogin"}
 
 func (r EndReason) String() string {
 	if r < NumEndReasons {
@@ -100,7 +109,7 @@ func (r EndReason) String() string {
 }
 
 // numRejectReasons covers wire.RejectReason (Unknown..ShuttingDown).
-const numRejectReasons = 7
+const numRejectReasons = 9
 
 // LoopStats are one event loop's counters. The loop's goroutine is the only
 // writer. Padding on both sides keeps two loops' counters off one cache line:
@@ -130,6 +139,10 @@ type LoopStats struct {
 	Sessions gauge // active sessions of this loop
 
 	Refused [NumRefuseReasons]counter // admission refusals (admission.go)
+
+	TokenRefused   [NumTokenRefusals]counter // Connects whose token was refused (identity.go)
+	PathChallenges counter                   // PathChallenges sent to a session's new address
+	Migrations     counter                   // sessions moved to a new address after its answer
 
 	_ cpu.CacheLinePad
 }

@@ -33,6 +33,13 @@ const (
 	AllocObjects       = "treasured_alloc_objects_total"
 	HeapLive           = "treasured_heap_live_bytes"
 	ProcessCPU         = "process_cpu_seconds_total"
+
+	// Identity (issue 11): Connects whose token was refused, by
+	// LabelReason; PathChallenges sent to a session's new address; and
+	// sessions moved there after the answer.
+	TokenRefusals  = "treasured_token_refusals_total"
+	PathChallenges = "treasured_path_challenges_total"
+	Migrations     = "treasured_migrations_total"
 )
 
 // Labels and label values the readers select on.
