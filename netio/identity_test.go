@@ -1,0 +1,383 @@
+package netio
+
+import (
+	"bytes"
+	crand "crypto/rand"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/auth"
+	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
+)
+
+// The rig's wall clock: origin 1_700_000_000_000 ms plus r.now (one hour).
+var rigWall = time.UnixMilli(1_700_000_000_000).Add(time.Hour)
+
+var rigPublic = netip.MustParseAddrPort("127.0.0.1:7777")
+
+// authRig is a loop rig with connect tokens on, keyed by key.
+func authRig(t testing.TB, key *auth.Key) *loopRig {
+	t.Helper()
+	r := newRig(t, rigOpts{})
+	a, err := newServerAuth(&Config{TokenKey: key, ReplayCapacity: 1024, PublicAddrs: []netip.AddrPort{rigPublic}}, rigPublic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.l.p.auth = a
+	return r
+}
+
+func testKey(t testing.TB, id uint32) *auth.Key {
+	t.Helper()
+	k, err := auth.GenerateKey(id, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// tokenClient is the client side of one authenticated session, by hand.
+type tokenClient struct {
+	addr  Addr
+	nonce uint64
+	tok   []byte
+	keys  auth.SessionKeys
+	ch    *auth.Channel
+	w     schema.WelcomeFrame
+	buf   [schema.MaxDatagram]byte
+}
+
+func issue(t testing.TB, k *auth.Key, user uint64, c auth.Claims) ([]byte, auth.SessionKeys) {
+	t.Helper()
+	c.UserID = user
+	if len(c.Servers) == 0 {
+		c.Servers = []netip.AddrPort{rigPublic}
+	}
+	if c.Expires.IsZero() {
+		c.Expires = rigWall.Add(time.Hour)
+	}
+	tok, keys, err := k.Issue(nil, c, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, keys
+}
+
+func newTokenClient(t testing.TB, k *auth.Key, user uint64, from string, nonce uint64) *tokenClient {
+	tok, keys := issue(t, k, user, auth.Claims{})
+	return &tokenClient{addr: testAddr(from), nonce: nonce, tok: tok, keys: keys}
+}
+
+func (r *loopRig) tokenConnect(c *tokenClient) []byte {
+	ch := r.challenge(c.addr, c.nonce)
+	return bytes.Clone(r.enc.Connect(&schema.ConnectFrame{
+		Version: schema.Version, Cookie: ch.Cookie, Expiry: ch.Expiry,
+		ClientNonce: c.nonce, Region: 1, Token: c.tok,
+	}))
+}
+
+// login runs the handshake and opens the sealed Welcome.
+func (r *loopRig) login(c *tokenClient) {
+	r.t.Helper()
+	conn := r.tokenConnect(c)
+	out := r.send(conn, c.addr)
+	if len(out) > len(conn) {
+		r.t.Fatalf("Welcome %d bytes for a Connect of %d", len(out), len(conn))
+	}
+	if r.openAs(c, out) != wire.BodyWelcome {
+		r.t.Fatalf("Connect got %x", out)
+	}
+	r.dec.WelcomeInto(&c.w)
+	if c.w.SessionID != c.ch.Session() || c.w.ClientNonce != c.nonce {
+		r.t.Fatalf("welcome %+v", c.w)
+	}
+}
+
+// openAs opens a sealed datagram as client c (a channel from its first one).
+func (r *loopRig) openAs(c *tokenClient, b []byte) wire.Body {
+	r.t.Helper()
+	if b == nil || b[7] < 0x80 {
+		r.t.Fatalf("not sealed: %x", b)
+	}
+	if c.ch == nil {
+		id, _ := auth.PeekSession(b)
+		ch, err := auth.NewChannel(id, &c.keys, auth.RoleClient)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		c.ch = ch
+	}
+	body, err := c.ch.Open(b)
+	if err != nil {
+		r.t.Fatalf("open: %v", err)
+	}
+	return r.decode(body)
+}
+
+func (c *tokenClient) seal(t testing.TB, msg []byte) []byte {
+	t.Helper()
+	n := copy(c.buf[auth.HeaderSize:], msg)
+	out, err := c.ch.Seal(c.buf[:], n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(out)
+}
+
+// Every token refusal the issue names is refused with a Reject no larger
+// than the Connect, counted under its own reason, and leaves no session.
+func TestTokenRefusals(t *testing.T) {
+	key, other := testKey(t, 7), testKey(t, 3)
+	r := authRig(t, key)
+	good, _ := issue(t, key, 1, auth.Claims{})
+	expired, _ := issue(t, key, 1, auth.Claims{Expires: rigWall.Add(-time.Second)})
+	wrongServer, _ := issue(t, key, 1, auth.Claims{Servers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:7778")}})
+	retired, _ := issue(t, other, 1, auth.Claims{})
+	forged := bytes.Clone(good)
+	forged[100] ^= 1
+	badVersion := bytes.Clone(good)
+	badVersion[0] = 9
+	replay, _ := issue(t, key, 2, auth.Claims{})
+	cases := []struct {
+		name string
+		tok  []byte
+		want TokenRefusal
+		rej  wire.RejectReason
+	}{
+		{"missing", nil, TokenMissing, wire.RejectReasonBadToken},
+		{"truncated", good[:100], TokenTruncated, wire.RejectReasonBadToken},
+		{"garbage", bytes.Repeat([]byte{0xa5}, auth.TokenSize), TokenBadVersion, wire.RejectReasonBadToken},
+		{"bad version", badVersion, TokenBadVersion, wire.RejectReasonBadToken},
+		{"expired", expired, TokenExpired, wire.RejectReasonTokenExpired},
+		{"another server", wrongServer, TokenWrongServer, wire.RejectReasonBadToken},
+		{"bad signature", forged, TokenBadSignature, wire.RejectReasonBadToken},
+		{"retired key", retired, TokenUnknownKey, wire.RejectReasonBadToken},
+	}
+	for i, tc := range cases {
+		c := &tokenClient{addr: testAddr("127.0.0.1:5000"), nonce: uint64(100 + i), tok: tc.tok}
+		conn := r.tokenConnect(c)
+		before := r.stats.TokenRefused[tc.want].Load()
+		out := r.send(conn, c.addr)
+		if len(out) > len(conn) {
+			t.Errorf("%s: answer of %d bytes to %d", tc.name, len(out), len(conn))
+		}
+		if got := r.rejectReason(out); got != tc.rej {
+			t.Errorf("%s: Reject %v, want %v", tc.name, got, tc.rej)
+		}
+		if n := r.stats.TokenRefused[tc.want].Load() - before; n != 1 {
+			t.Errorf("%s: %v counted %d times", tc.name, tc.want, n)
+		}
+	}
+	if r.l.part.active != 0 || len(r.drain()) != 0 {
+		t.Fatal("a refused token got a session")
+	}
+	// Replayed: the first use wins, the same token from another
+	// connection attempt (address, nonce) is refused, and the first
+	// attempt's retransmit is not a replay.
+	first := &tokenClient{addr: testAddr("127.0.0.1:5001"), nonce: 900, tok: replay}
+	conn := r.tokenConnect(first)
+	if out := r.send(conn, first.addr); out == nil || out[7] < 0x80 {
+		t.Fatalf("first use: %x", out)
+	}
+	if out := r.send(conn, first.addr); out == nil || out[7] < 0x80 || r.stats.WelcomeRepeats.Load() != 1 {
+		t.Fatalf("retransmitted Connect: %x", out)
+	}
+	thief := &tokenClient{addr: testAddr("127.0.0.1:5002"), nonce: 901, tok: replay}
+	if got := r.rejectReason(r.send(r.tokenConnect(thief), thief.addr)); got != wire.RejectReasonBadToken {
+		t.Fatalf("replay: %v", got)
+	}
+	if r.stats.TokenRefused[TokenReplayed].Load() != 1 {
+		t.Fatal("replay not counted")
+	}
+}
+
+// The token's user id is the engine's player key; the Connect's player_key
+// field is not believed.
+func TestTokenUserIsPlayerKey(t *testing.T) {
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	c := newTokenClient(t, key, 4242, "127.0.0.1:5000", 1)
+	r.login(c)
+	got := r.drain()
+	if len(got) != 1 || got[0].rec.Kind != engine.RecJoin || got[0].rec.Key != 4242 || got[0].seal == nil {
+		t.Fatalf("join %+v", got)
+	}
+}
+
+// Injection: with a sniffed session id, a plain Input, Ping or Bye from the
+// right or a wrong address, a forged sealed one and a replayed sealed one
+// are all dropped and counted; none reaches the engine, none is answered,
+// the session neither ends nor moves (so no snapshot goes to the spoofed
+// address: the fan-out only learns addresses from join and move entries).
+func TestInjectedDatagramsDropped(t *testing.T) {
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	r.l.p.sessCost = 1
+	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
+	r.login(c)
+	r.drain()
+	id := c.w.SessionID
+	spoof := testAddr("10.9.9.9:666")
+
+	in := c.seal(t, r.input(id, 0, 1))
+	if out := r.send(bytes.Clone(in), c.addr); out != nil {
+		t.Fatalf("Input answered %x", out)
+	}
+	if got := r.drain(); len(got) != 1 || got[0].rec.Kind != engine.RecInput {
+		t.Fatalf("sealed Input: %+v", got)
+	}
+
+	plainInput := r.input(id, 0, 2)
+	plainPing := bytes.Clone(r.enc.Ping(&schema.PingFrame{SessionID: id, T: 1}))
+	plainBye := bytes.Clone(r.enc.Bye(&schema.ByeFrame{SessionID: id}))
+	forged := c.seal(t, r.input(id, 0, 3))
+	forged[len(forged)-1] ^= 1
+	for _, from := range []Addr{c.addr, spoof} {
+		for _, d := range [][]byte{plainInput, plainPing, plainBye} {
+			if out := r.send(bytes.Clone(d), from); out != nil {
+				t.Fatalf("plain datagram answered: %x", out)
+			}
+		}
+		if out := r.send(bytes.Clone(forged), from); out != nil {
+			t.Fatal("forged answered")
+		}
+		if out := r.send(bytes.Clone(in), from); out != nil {
+			t.Fatal("replay answered")
+		}
+	}
+	if n := r.drops(DropUnauthenticated); n != 6 {
+		t.Errorf("unauthenticated drops %d, want 6", n)
+	}
+	if n := r.drops(DropForged); n != 2 {
+		t.Errorf("forged drops %d, want 2", n)
+	}
+	if n := r.drops(DropReplayed); n != 2 {
+		t.Errorf("replayed drops %d, want 2", n)
+	}
+	if got := r.drain(); len(got) != 0 {
+		t.Fatalf("injection reached the ring: %+v", got)
+	}
+	s := r.l.part.lookup(id)
+	if s == nil || s.addr != c.addr || r.stats.PathChallenges.Load() != 0 {
+		t.Fatal("the session ended or moved")
+	}
+	// The real client still gets its Pong, sealed, no larger than its Ping.
+	ping := c.seal(t, r.enc.Ping(&schema.PingFrame{SessionID: id, T: 77}))
+	out := r.send(bytes.Clone(ping), c.addr)
+	if len(out) > len(ping) || r.openAs(c, out) != wire.BodyPong {
+		t.Fatalf("Pong %x", out)
+	}
+}
+
+// Address migration: an authenticated datagram from a new address is acted
+// on, but the stream moves only after the new address answers a sealed
+// PathChallenge; a wrong or misplaced answer moves nothing.
+func TestMigrationNeedsPathAnswer(t *testing.T) {
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	r.l.p.sessCost = 1
+	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
+	r.login(c)
+	r.drain()
+	id := c.w.SessionID
+	moved := testAddr("127.0.0.1:6000")
+
+	in := c.seal(t, r.input(id, 0, 1))
+	out := r.send(in, moved)
+	if out == nil || len(out) > len(in) || r.openAs(c, out) != wire.BodyPathChallenge {
+		t.Fatalf("no PathChallenge: %x", out)
+	}
+	var pc schema.PathChallengeFrame
+	r.dec.PathChallengeInto(&pc)
+	got := r.drain()
+	if len(got) != 1 || got[0].rec.Kind != engine.RecInput || got[0].move {
+		t.Fatalf("the input was not taken, or the stream moved early: %+v", got)
+	}
+	if r.l.part.lookup(id).addr != c.addr {
+		t.Fatal("moved before the answer")
+	}
+	// A second datagram within probeEvery asks no second challenge.
+	if out := r.send(c.seal(t, r.input(id, 0, 2)), moved); out != nil {
+		t.Fatal("second challenge at once")
+	}
+	r.drain()
+	answer := func(data uint64) []byte {
+		return c.seal(t, r.enc.PathResponse(&schema.PathResponseFrame{Data: data}))
+	}
+	r.send(answer(pc.Data+2), moved)                    // wrong data
+	r.send(answer(pc.Data), testAddr("127.0.0.1:6001")) // right data, elsewhere
+	if r.drops(DropBadPath) != 2 || r.l.part.lookup(id).addr != c.addr || len(r.drain()) != 0 {
+		t.Fatal("a bad answer moved the stream")
+	}
+	r.send(answer(pc.Data), moved)
+	got = r.drain()
+	if len(got) != 1 || !got[0].move || got[0].addr != moved || got[0].rec.Player != sessionSlot(id) {
+		t.Fatalf("move entry %+v", got)
+	}
+	if r.l.part.lookup(id).addr != moved || r.stats.Migrations.Load() != 1 {
+		t.Fatal("not moved")
+	}
+	// Pongs now answer at the new address.
+	if out := r.send(c.seal(t, r.enc.Ping(&schema.PingFrame{SessionID: id, T: 1})), moved); out == nil || r.openAs(c, out) != wire.BodyPong {
+		t.Fatal("no Pong at the new address")
+	}
+}
+
+// A second login of the same user replaces the first: same slot, next
+// generation (the engine moves the player's state), the old session id is
+// dead, and it is counted.
+func TestSecondLoginReplacesFirst(t *testing.T) {
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	r.l.p.sessCost = 1
+	a := newTokenClient(t, key, 55, "127.0.0.1:5000", 1)
+	r.login(a)
+	first := r.drain()[0]
+	b := newTokenClient(t, key, 55, "127.0.0.1:6000", 2)
+	r.login(b)
+	got := r.drain()
+	if len(got) != 1 || got[0].rec.Kind != engine.RecJoin || got[0].rec.Player != first.rec.Player ||
+		got[0].rec.Gen != first.rec.Gen+1 || got[0].rec.Key != 55 || got[0].addr != b.addr {
+		t.Fatalf("relogin join %+v after %+v", got, first)
+	}
+	if r.l.part.active != 1 || r.stats.Ended[EndRelogin].Load() != 1 {
+		t.Fatalf("active %d, relogins %d", r.l.part.active, r.stats.Ended[EndRelogin].Load())
+	}
+	if r.send(a.seal(t, r.input(a.w.SessionID, 0, 1)), a.addr); r.drops(DropBadSession) != 1 {
+		t.Fatal("the replaced session still accepted input")
+	}
+	if r.send(b.seal(t, r.input(b.w.SessionID, 0, 1)), b.addr); len(r.drain()) != 1 {
+		t.Fatal("the new session's input was not taken")
+	}
+}
+
+// The sealed receive path allocates nothing per datagram.
+func TestSealedLoopNoAlloc(t *testing.T) {
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	r.l.p.sessCost = 1
+	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
+	r.login(c)
+	r.drain()
+	msg := r.input(c.w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
+	n := copy(c.buf[auth.HeaderSize:], msg)
+	buf := make([]byte, schema.MaxDatagram)
+	drain := func(*ringEntry) {}
+	f := func() {
+		copy(buf[auth.HeaderSize:], msg)
+		d, _ := c.ch.Seal(buf, n)
+		r.l.datagram(d, c.addr, r.now)
+		r.l.ring.Drain(drain)
+	}
+	f()
+	before := r.stats.Inputs.Load()
+	if a := testing.AllocsPerRun(1000, f); a != 0 {
+		t.Errorf("%v allocations per sealed datagram (client seal included)", a)
+	}
+	if r.stats.Inputs.Load()-before < 1000 {
+		t.Fatal("inputs did not reach the ring")
+	}
+}
