@@ -28,7 +28,7 @@ for ((n = start; n <= max; n += step)); do
 	# A fresh server per step: no sessions or heap left over from the last.
 	start_server "$server" "$server_cpus" "$listen" "$admin"
 	json=$BIN/sweep/$server-$n.json
-	taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+	taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "http://$admin" \
 		--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
 		--workers "$(ncpus "$bench_cpus")" --label "$server sweep" "${EXTRA[@]}" >"$json" 2>"$json.err" || true
 	stop_server
