@@ -3,6 +3,8 @@ package netio
 import (
 	"bytes"
 	crand "crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -379,5 +381,161 @@ func TestSealedLoopNoAlloc(t *testing.T) {
 	}
 	if r.stats.Inputs.Load()-before < 1000 {
 		t.Fatal("inputs did not reach the ring")
+	}
+}
+
+// sealedFanout is newTestFanout with every peer keyed: players get sealed
+// snapshots of size bytes; it returns the client channels to open them.
+func sealedFanout(t testing.TB, players, size int, snd BatchSender) (*fanout, []int32, []*auth.Channel) {
+	t.Helper()
+	w := newFanWorker(&stampSnapshotter{buf: make([]byte, size)}, snd, &FanoutStats{})
+	f, err := newFanout(players, []*fanWorker{w}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := make([]int32, players)
+	chans := make([]*auth.Channel, players)
+	for i := range ps {
+		ps[i] = int32(i)
+		var keys auth.SessionKeys
+		keys.ServerToClient[0], keys.ServerToClient[1] = byte(i), byte(i>>8)
+		id := makeSessionID(int32(i), 1, 7)
+		seal, err := auth.NewSealer(id, &keys.ServerToClient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chans[i], err = auth.NewChannel(id, &keys, auth.RoleClient); err != nil {
+			t.Fatal(err)
+		}
+		e := joinEntry(int32(i), 1, fanAddr(i), id)
+		e.seal = seal
+		f.apply(e)
+	}
+	return f, ps, chans
+}
+
+// Sealed snapshots: each player's opens with its own keys only, the 32
+// bytes come out of the budget (a largest allowed body is sent at exactly
+// 1200 bytes, a larger one is refused and counted), and a move entry
+// redirects the stream without touching the keys.
+func TestFanoutSealed(t *testing.T) {
+	snd := &memSender{batch: 8, keep: true}
+	f, ps, chans := sealedFanout(t, 3, maxSealedBody, snd)
+	f.send(ps, false)
+	if len(snd.sent) != 3 {
+		t.Fatalf("sent %d", len(snd.sent))
+	}
+	for i, d := range snd.sent {
+		if len(d.data) != schema.MaxDatagram {
+			t.Fatalf("sealed snapshot of %d bytes", len(d.data))
+		}
+		if _, err := chans[(i+1)%3].Open(bytes.Clone(d.data)); err == nil {
+			t.Fatal("another player's keys opened it")
+		}
+		body, err := chans[i].Open(d.data)
+		if err != nil || binary.LittleEndian.Uint32(body) != uint32(i) {
+			t.Fatalf("player %d: %v", i, err)
+		}
+	}
+	moved := testAddr("127.0.0.9:999")
+	f.apply(&ringEntry{move: true, addr: moved, rec: engine.Record{Player: 1, Gen: 1}})
+	f.apply(&ringEntry{move: true, addr: moved, rec: engine.Record{Player: 2, Gen: 9}}) // stale generation
+	snd.sent = snd.sent[:0]
+	f.send(ps, false)
+	if snd.sent[1].addr != moved || snd.sent[2].addr == moved {
+		t.Fatalf("move: %v %v", snd.sent[1].addr, snd.sent[2].addr)
+	}
+	if _, err := chans[1].Open(snd.sent[1].data); err != nil {
+		t.Fatal("moved stream lost its keys")
+	}
+
+	over := &memSender{batch: 8, keep: true}
+	f2, ps2, _ := sealedFanout(t, 2, maxSealedBody+1, over)
+	f2.send(ps2, false)
+	if len(over.sent) != 0 || f2.workers[0].stats.EncodeErrors.Load() != 2 {
+		t.Fatal("a body that cannot be sealed within 1200 bytes was sent")
+	}
+}
+
+// A sealed fan-out of 1,000 snapshots allocates nothing.
+func TestSealedFanoutNoAlloc(t *testing.T) {
+	f, ps, _ := sealedFanout(t, 1000, 1000, &memSender{batch: 64})
+	f.send(ps, false)
+	if n := testing.AllocsPerRun(20, func() { f.send(ps, false) }); n != 0 {
+		t.Fatalf("sealed fan-out of 1000 allocates %v", n)
+	}
+}
+
+// BenchmarkFanoutSeal is the fan-out's cost per snapshot with and without
+// sealing (in-memory sender: the syscall is not in it), for the share of
+// the tick authentication takes.
+func BenchmarkFanoutSeal(b *testing.B) {
+	for _, size := range []int{200, 1000} {
+		for _, sealed := range []bool{false, true} {
+			name := fmt.Sprintf("bytes=%d/sealed=%v", size, sealed)
+			b.Run(name, func(b *testing.B) {
+				var f *fanout
+				var ps []int32
+				if sealed {
+					f, ps, _ = sealedFanout(b, 1000, size, &memSender{batch: 64})
+				} else {
+					w := newFanWorker(&stampSnapshotter{buf: make([]byte, size)}, &memSender{batch: 64}, &FanoutStats{})
+					var err error
+					if f, err = newFanout(1000, []*fanWorker{w}, true, nil); err != nil {
+						b.Fatal(err)
+					}
+					ps = make([]int32, 1000)
+					for i := range ps {
+						ps[i] = int32(i)
+						f.apply(joinEntry(int32(i), 1, fanAddr(i), uint64(i)))
+					}
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(size) * int64(len(ps)))
+				for b.Loop() {
+					f.send(ps, false)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ps)), "ns/snapshot")
+			})
+		}
+	}
+}
+
+// BenchmarkLoopInputSealed is BenchmarkLoopInput's datagram sealed: the
+// receive path's cost with authentication (the client's Seal is outside
+// the timer: a copy of pre-sealed datagrams, one per sequence number).
+func BenchmarkLoopInputSealed(b *testing.B) {
+	key := testKey(b, 1)
+	r := authRig(b, key)
+	r.l.p.sessCost = 1
+	c := newTokenClient(b, key, 1, "127.0.0.1:5000", 1)
+	r.login(c)
+	r.drain()
+	msg := r.input(c.w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
+	const n = 4096
+	sealed := make([][]byte, n)
+	for i := range sealed {
+		sealed[i] = c.seal(b, msg)
+	}
+	buf := make([]byte, schema.MaxDatagram)
+	drain := func(*ringEntry) {}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(sealed[0])))
+	i := 0
+	for b.Loop() {
+		if i == n {
+			// Fresh sequence numbers: reseal the batch outside the timer.
+			b.StopTimer()
+			for j := range sealed {
+				sealed[j] = c.seal(b, msg)
+			}
+			i = 0
+			b.StartTimer()
+		}
+		d := buf[:copy(buf, sealed[i])]
+		r.l.datagram(d, c.addr, r.now)
+		if i++; i&1023 == 0 {
+			r.l.ring.Drain(drain)
+		}
 	}
 }
