@@ -391,12 +391,26 @@ func (c *Client) Close() error {
 	c.closed = true
 	if c.s.State() == StateConnected {
 		// Twice: it is not acknowledged, and a lost Bye only means the
-		// server times the session out 10 s later.
-		b := c.s.Bye()
-		_, _ = c.conn.Write(b)
-		_, _ = c.conn.Write(b)
+		// server times the session out 10 s later. Built twice: a sealed
+		// datagram sent again is a replay the server drops.
+		_, _ = c.conn.Write(c.s.Bye())
+		_, _ = c.conn.Write(c.s.Bye())
 	}
 	return c.conn.Close()
+}
+
+// Rebind moves the client to a new local port, as a NAT rebinding or a
+// change of network does. The session goes on: a server with
+// authentication keeps streaming to the old address until the new one has
+// answered its PathChallenge (Poll answers it), then moves the stream.
+func (c *Client) Rebind() error {
+	conn, err := net.DialUDP("udp", nil, c.conn.RemoteAddr().(*net.UDPAddr))
+	if err != nil {
+		return fmt.Errorf("client: rebind: %w", err)
+	}
+	old := c.conn
+	c.conn = conn
+	return old.Close()
 }
 
 func (c *Client) send(b []byte) {

@@ -283,6 +283,12 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 			l.stats.WelcomeRepeats.inc()
 			return l.welcome(in, local)
 		}
+		if l.p.auth != nil && s.key == key {
+			// The same user again from the same address (a client that
+			// lost its session and logged in anew): a second login, so
+			// the state moves to the new session (relogin).
+			return l.relogin(in, src, local, now)
+		}
 		// A new handshake from an address that has a session: the client
 		// restarted on the same port. The old session is over.
 		l.endSession(local, EndReplaced)
@@ -475,7 +481,9 @@ func (l *loop) pushInput(s *session) {
 		AckTick: in.AckTick,
 		Actions: in.Actions,
 	}
-	e.addr, e.session = Addr{}, 0
+	// l.entry is reused: clear what a join or a move left in it, or this
+	// input would reach the fan-out as a move to address zero.
+	e.addr, e.session, e.seal, e.move = Addr{}, 0, nil, false
 	if !l.ring.Push(e) {
 		l.drop(DropRingFull)
 		return

@@ -322,6 +322,12 @@ func TestMigrationNeedsPathAnswer(t *testing.T) {
 	if r.l.part.lookup(id).addr != moved || r.stats.Migrations.Load() != 1 {
 		t.Fatal("not moved")
 	}
+	// Later inputs are inputs again (the loop's reused ring entry keeps
+	// nothing of the move).
+	r.send(c.seal(t, r.input(id, 0, 3)), moved)
+	if got := r.drain(); len(got) != 1 || got[0].move || got[0].rec.Kind != engine.RecInput {
+		t.Fatalf("input after the move: %+v", got)
+	}
 	// Pongs now answer at the new address.
 	if out := r.send(c.seal(t, r.enc.Ping(&schema.PingFrame{SessionID: id, T: 1})), moved); out == nil || r.openAs(c, out) != wire.BodyPong {
 		t.Fatal("no Pong at the new address")
