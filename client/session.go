@@ -105,7 +105,8 @@ type SessionStats struct {
 	SnapshotDups uint64                    // snapshots of a tick already received
 	SnapshotOld  uint64                    // snapshots too old to classify
 	Unsealed     uint64                    // plain datagrams a session with keys must not accept
-	Unopened     uint64                    // sealed datagrams that did not open (forged, replayed, other session)
+	Unopened     uint64                    // sealed datagrams that did not open (forged, other session)
+	Replayed     uint64                    // sealed datagrams the replay window refused: network duplicates
 	PathAnswers  uint64                    // PathChallenges answered (the server checks a new address)
 	Pongs        uint64                    // matched Pongs
 	OutboxFull   uint64                    // actions refused by Queue
@@ -393,6 +394,12 @@ func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 	s.pending = nil
 	if keyed && len(b) >= 8 && b[7] >= 0x80 {
 		body, err := s.open(b)
+		if errors.Is(err, auth.ErrReplayedDatagram) || errors.Is(err, auth.ErrTooOld) {
+			// A duplicate (or a datagram reordered past the window) of
+			// the network's: not an error, nothing in it is new.
+			s.Stats.Replayed++
+			return wire.BodyNONE, nil
+		}
 		if err != nil {
 			s.Stats.Unopened++
 			return wire.BodyNONE, err

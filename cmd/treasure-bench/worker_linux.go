@@ -771,7 +771,9 @@ func (w *Worker) finish() {
 			})
 		}
 		st := s.Stats
-		r.SnapDups += st.SnapshotDups
+		// With authentication the replay window refuses a duplicated
+		// datagram before it is read as a snapshot.
+		r.SnapDups += st.SnapshotDups + st.Replayed
 		r.Snapshots += st.Snapshots
 		for i, n := range st.Bad {
 			if i != 0 {
