@@ -246,6 +246,11 @@ func (s *Session) Connect() []byte {
 	})
 }
 
+// Seal returns msg, an encoded message, sealed with the session's keys, or
+// msg itself before the Welcome or without keys: for a driver that encodes
+// a message itself. The result is valid until the next datagram built.
+func (s *Session) Seal(msg []byte) []byte { return s.sealed(msg) }
+
 // sealed seals an encoded message when the session has keys, in the
 // session's own buffer; the result is valid until the next datagram built.
 func (s *Session) sealed(msg []byte) []byte {
