@@ -32,6 +32,19 @@ func authRig(t testing.TB, key *auth.Key) *loopRig {
 	return r
 }
 
+// loggedInRig is an authRig with one client (user 1) logged in, its join
+// drained and no rate limit in the way.
+func loggedInRig(t testing.TB) (*loopRig, *tokenClient) {
+	t.Helper()
+	key := testKey(t, 1)
+	r := authRig(t, key)
+	r.l.p.sessCost = 1
+	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
+	r.login(c)
+	r.drain()
+	return r, c
+}
+
 func testKey(t testing.TB, id uint32) *auth.Key {
 	t.Helper()
 	k, err := auth.GenerateKey(id, crand.Reader)
@@ -215,12 +228,7 @@ func TestTokenUserIsPlayerKey(t *testing.T) {
 // the session neither ends nor moves (so no snapshot goes to the spoofed
 // address: the fan-out only learns addresses from join and move entries).
 func TestInjectedDatagramsDropped(t *testing.T) {
-	key := testKey(t, 1)
-	r := authRig(t, key)
-	r.l.p.sessCost = 1
-	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
-	r.login(c)
-	r.drain()
+	r, c := loggedInRig(t)
 	id := c.w.SessionID
 	spoof := testAddr("10.9.9.9:666")
 
@@ -278,12 +286,7 @@ func TestInjectedDatagramsDropped(t *testing.T) {
 // on, but the stream moves only after the new address answers a sealed
 // PathChallenge; a wrong or misplaced answer moves nothing.
 func TestMigrationNeedsPathAnswer(t *testing.T) {
-	key := testKey(t, 1)
-	r := authRig(t, key)
-	r.l.p.sessCost = 1
-	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
-	r.login(c)
-	r.drain()
+	r, c := loggedInRig(t)
 	id := c.w.SessionID
 	moved := testAddr("127.0.0.1:6000")
 
@@ -364,12 +367,7 @@ func TestSecondLoginReplacesFirst(t *testing.T) {
 
 // The sealed receive path allocates nothing per datagram.
 func TestSealedLoopNoAlloc(t *testing.T) {
-	key := testKey(t, 1)
-	r := authRig(t, key)
-	r.l.p.sessCost = 1
-	c := newTokenClient(t, key, 1, "127.0.0.1:5000", 1)
-	r.login(c)
-	r.drain()
+	r, c := loggedInRig(t)
 	msg := r.input(c.w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
 	n := copy(c.buf[auth.HeaderSize:], msg)
 	buf := make([]byte, schema.MaxDatagram)
@@ -511,12 +509,7 @@ func BenchmarkFanoutSeal(b *testing.B) {
 // receive path's cost with authentication (the client's Seal is outside
 // the timer: a copy of pre-sealed datagrams, one per sequence number).
 func BenchmarkLoopInputSealed(b *testing.B) {
-	key := testKey(b, 1)
-	r := authRig(b, key)
-	r.l.p.sessCost = 1
-	c := newTokenClient(b, key, 1, "127.0.0.1:5000", 1)
-	r.login(c)
-	r.drain()
+	r, c := loggedInRig(b)
 	msg := r.input(c.w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
 	const n = 4096
 	sealed := make([][]byte, n)
