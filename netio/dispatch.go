@@ -276,7 +276,11 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	p := l.part
 	if local, ok := p.byAddr[src]; ok {
 		s := &p.sess[local]
-		if s.nonce == c.ClientNonce && s.cookie == c.Cookie {
+		// With tokens the connection attempt is (address, nonce), as for
+		// the replay cache: a retransmit may carry a newer cookie (the
+		// client got a second Challenge) and is still the same attempt.
+		sameCookie := s.cookie == c.Cookie || l.p.auth != nil && s.key == key
+		if s.nonce == c.ClientNonce && sameCookie {
 			// The same Connect again: our Welcome was lost. Same answer,
 			// no second slot (docs/PROTOCOL.md "Handshake").
 			s.lastSeen = now
