@@ -102,6 +102,6 @@
 // case (Dial, Do, SendInput, Poll, Close), with optional user-space
 // Impairment (loss, duplication, reordering from a seeded RNG) on both
 // directions. The load generator cmd/treasure-bench drives thousands of
-// Sessions from a few epoll loops instead. Package clienttest is an
-// in-process fake server for tests.
+// Sessions from a few epoll loops instead. Package clienttest starts the
+// real server (netio and the engine) in process for tests.
 package client

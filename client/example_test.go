@@ -16,21 +16,20 @@ import (
 // it sees and opens it, and is shown the loot exactly once, although the
 // server repeats the event until the client acknowledges it.
 func ExampleDial() {
-	// A stand-in for treasured on 127.0.0.1 with three chests.
+	// treasured itself, in process on 127.0.0.1, with three chests.
 	srv, err := clienttest.NewServer(clienttest.Options{Chests: 3})
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv.Start()
 	defer srv.Close()
 
 	shown := 0
-	c, err := client.Dial(context.Background(), srv.Addr(), client.Options{
+	c, err := client.Dial(context.Background(), srv.Target(42).Addr, client.Options{
 		Config: client.Config{PlayerKey: 42, Region: 0},
 		Handlers: client.Handlers{
 			Loot: func(ev *schema.LootEvent, _ int64) {
 				shown++
-				fmt.Printf("loot %d: %v from chest %d\n", ev.LootID, wire.LootEventKind(ev.Kind), ev.Chest)
+				fmt.Printf("loot %v from chest %d\n", wire.LootEventKind(ev.Kind), ev.Chest)
 			},
 		},
 		HandshakeTimeout: 3 * time.Second,
@@ -63,6 +62,6 @@ func ExampleDial() {
 	st := c.Session().Loot().Stats
 	fmt.Printf("shown %d, own loot expected %d, lost %d\n", st.TotalShown(), st.Expected, c.Session().Loot().Lost())
 	// Output:
-	// loot 1: Generated from chest 0
+	// loot Generated from chest 0
 	// shown 1, own loot expected 1, lost 0
 }
