@@ -128,6 +128,9 @@ func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
 	if len(l.pending) > 0 {
 		l.retryLeaves()
 	}
+	if a := l.p.auth; a != nil && len(a.kicks[l.idx]) > 0 {
+		l.takeKicks()
+	}
 	if len(in) > schema.MaxDatagram {
 		// gnet's read buffer (readBufferCap) is larger than MaxDatagram, so
 		// a longer datagram arrives here longer (truncated to the buffer at
@@ -307,6 +310,9 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		if local, ok := p.live[key]; ok {
 			return l.relogin(in, src, local, now)
 		}
+		if l.reloginElsewhere(key) {
+			return nil
+		}
 	}
 	return l.admit(in, src, key, now)
 }
@@ -415,6 +421,7 @@ func (l *loop) join(local int32, src Addr, key uint64, gen uint32, now int64) bo
 	p.byAddr[src] = local
 	if l.p.auth != nil {
 		p.live[key] = local
+		l.p.auth.users.live(key, l.idx, local, gen)
 	}
 	l.stats.Welcomes.inc()
 	return true
@@ -539,6 +546,9 @@ func (l *loop) pushLeave(local int32) bool {
 	if !l.ring.Push(&l.entry) {
 		return false
 	}
+	if a := l.p.auth; a != nil {
+		a.users.leave(s.key, l.idx, local, s.gen, l.tick.Load())
+	}
 	l.part.release(local, l.now)
 	return true
 }
@@ -558,6 +568,10 @@ func (l *loop) retryLeaves() {
 func (l *loop) sweep(now int64) {
 	l.now = now
 	l.retryLeaves()
+	if a := l.p.auth; a != nil {
+		l.takeKicks()
+		a.users.prune(l.tick.Load())
+	}
 	l.part.expireParked(now)
 	for i := range l.part.sess {
 		s := &l.part.sess[i]

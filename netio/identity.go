@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/treasured/treasured/engine"
@@ -92,6 +93,10 @@ type serverAuth struct {
 	verifier *auth.Verifier
 	replay   *auth.ReplayCache
 	seed     maphash.Seed // replay-cache owner hash
+	users    userDir
+	// kicks[i] asks loop i to end a session whose user logged in on
+	// another loop; buffered, never blocking the sender.
+	kicks []chan kickReq
 }
 
 // newServerAuth builds the token check for the server's public addresses.
@@ -108,7 +113,140 @@ func newServerAuth(c *Config, listen netip.AddrPort) (*serverAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: replay cache: %w", err)
 	}
-	return &serverAuth{verifier: v, replay: rc, seed: maphash.MakeSeed()}, nil
+	a := &serverAuth{verifier: v, replay: rc, seed: maphash.MakeSeed(), users: userDir{users: map[uint64]userSlot{}}}
+	a.kicks = make([]chan kickReq, max(1, c.Loops))
+	for i := range a.kicks {
+		a.kicks[i] = make(chan kickReq, kickQueue)
+	}
+	return a, nil
+}
+
+// One session per user across loops (docs/PROTOCOL.md "One session per
+// user"). The kernel may hash a user's new address to another loop's
+// socket, which cannot touch the first loop's sessions; so the new loop
+// asks the old one to end the session (a kick), drops the Connect while it
+// waits, and admits the client's retransmitted Connect once the old
+// session's leave has been through the engine: the engine then finds the
+// user's parked player and moves its state into the new slot. A join and
+// a leave of the same user in one tick would be applied in slot order, a
+// join first finding nothing parked, hence the wait of leaveTicks.
+
+// kickQueue bounds the kicks waiting for one loop; a full queue drops the
+// kick and the client's next Connect asks again.
+const kickQueue = 256
+
+// leaveTicks is how many ticks after a leave is queued the engine has
+// surely applied it: the tick whose drain may have just missed it, and the
+// next.
+const leaveTicks = 2
+
+type kickReq struct {
+	local int32
+	gen   uint32
+}
+
+// userDir maps each user with a session to its loop and slot. Touched per
+// Connect and per session end, never per datagram: a mutex is enough.
+type userDir struct {
+	mu    sync.Mutex
+	users map[uint64]userSlot
+}
+
+type userSlot struct {
+	loop   int
+	local  int32
+	gen    uint32
+	left   bool   // the session's leave is queued
+	leftAt uint32 // engine tick when it was
+}
+
+func (d *userDir) live(user uint64, loop int, local int32, gen uint32) {
+	d.mu.Lock()
+	d.users[user] = userSlot{loop: loop, local: local, gen: gen}
+	d.mu.Unlock()
+}
+
+// leave records that the session (loop, local, gen) of user queued its
+// leave at tick; a newer session of the user is left alone.
+func (d *userDir) leave(user uint64, loop int, local int32, gen uint32, tick uint32) {
+	d.mu.Lock()
+	if e, ok := d.users[user]; ok && e.loop == loop && e.local == local && e.gen == gen && !e.left {
+		e.left, e.leftAt = true, tick
+		d.users[user] = e
+	}
+	d.mu.Unlock()
+}
+
+// elsewhere says whether loop must hold back a Connect of user: the user
+// has a live session on another loop (then the returned kick is for that
+// loop), or one whose leave the engine may not have applied yet.
+func (d *userDir) elsewhere(user uint64, loop int, tick uint32) (wait bool, kickLoop int, k kickReq) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.users[user]
+	switch {
+	case !ok:
+		return false, 0, k
+	case !e.left:
+		if e.loop == loop {
+			return false, 0, k // this loop's own session: relogin handles it
+		}
+		return true, e.loop, kickReq{local: e.local, gen: e.gen}
+	case e.loop != loop && tick < e.leftAt+leaveTicks:
+		return true, -1, k
+	}
+	delete(d.users, user)
+	return false, 0, k
+}
+
+// prune forgets users whose session left long enough ago; each loop's
+// sweep calls it, so the map holds live users and recent leavers only.
+func (d *userDir) prune(tick uint32) {
+	d.mu.Lock()
+	for u, e := range d.users {
+		if e.left && tick >= e.leftAt+leaveTicks {
+			delete(d.users, u)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// reloginElsewhere holds back a Connect of user while its session on
+// another loop ends; true when the Connect was held back (and counted).
+func (l *loop) reloginElsewhere(user uint64) bool {
+	a := l.p.auth
+	wait, other, k := a.users.elsewhere(user, l.idx, l.tick.Load())
+	if !wait {
+		return false
+	}
+	if other >= 0 {
+		select {
+		case a.kicks[other] <- k:
+		default: // full: the client's next Connect kicks again
+		}
+	}
+	l.drop(DropReloginWait)
+	return true
+}
+
+// takeKicks ends the sessions other loops asked to end (their users logged
+// in there). A kick for a session that already ended or was replaced is
+// stale and ignored.
+func (l *loop) takeKicks() {
+	ch := l.p.auth.kicks[l.idx]
+	for {
+		select {
+		case k := <-ch:
+			if k.local < 0 || int(k.local) >= len(l.part.sess) {
+				continue
+			}
+			if s := &l.part.sess[k.local]; s.state == slotActive && s.gen == k.gen {
+				l.endSession(k.local, EndRelogin)
+			}
+		default:
+			return
+		}
+	}
 }
 
 // defaultPublic is the address a token must name when none is configured:

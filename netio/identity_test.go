@@ -538,3 +538,62 @@ func BenchmarkLoopInputSealed(b *testing.B) {
 		}
 	}
 }
+
+// A second login that reaches another event loop (the kernel hashed the
+// user's new address to another socket): the new loop holds the Connect
+// back and asks the old loop to end the session; once the old session's
+// leave has been through the engine, the retransmitted Connect is admitted
+// with the user as player key, so the engine moves the parked player's
+// state into the new slot. Never two live sessions of one user.
+func TestSecondLoginOnAnotherLoop(t *testing.T) {
+	key := testKey(t, 1)
+	a := newRig(t, rigOpts{loops: 2, idx: 0})
+	sa, err := newServerAuth(&Config{TokenKey: key, Loops: 2, ReplayCapacity: 1024, PublicAddrs: []netip.AddrPort{rigPublic}}, rigPublic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.l.p.auth = sa
+	// Loop 1 shares loop 0's parameters (auth, admission), its tick and
+	// its cookie secrets, as the loops of one server do.
+	bl, err := newLoop(1, a.l.p, 16, 64, a.jar, [32]byte{2}, &a.tick, &a.draining, &LoopStats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &loopRig{t: t, l: bl, jar: a.jar, enc: schema.NewEncoder(), now: a.now}
+	a.tick.Store(100)
+
+	first := newTokenClient(t, key, 9, "127.0.0.1:5000", 1)
+	a.login(first)
+	a.drain()
+	second := newTokenClient(t, key, 9, "127.0.0.1:6000", 2)
+	conn := b.tokenConnect(second)
+	if out := b.send(conn, second.addr); out != nil {
+		t.Fatalf("admitted while the user is live on loop 0: %x", out)
+	}
+	if bl.stats.Drops[DropReloginWait].Load() != 1 {
+		t.Fatal("the wait was not counted")
+	}
+	// Loop 0 ends its session at its next datagram (or sweep).
+	a.l.sweep(a.now)
+	if got := a.drain(); len(got) != 1 || got[0].rec.Kind != engine.RecLeave || a.stats.Ended[EndRelogin].Load() != 1 {
+		t.Fatalf("loop 0 after the kick: %+v", got)
+	}
+	// Until the engine has surely applied that leave, still held back.
+	if out := b.send(conn, second.addr); out != nil {
+		t.Fatal("admitted in the tick of the leave")
+	}
+	a.tick.Store(100 + leaveTicks)
+	out := b.send(conn, second.addr)
+	if out == nil || b.openAs(second, out) != wire.BodyWelcome {
+		t.Fatalf("not admitted after the leave: %x", out)
+	}
+	got := b.drain()
+	if len(got) != 1 || got[0].rec.Kind != engine.RecJoin || got[0].rec.Key != 9 {
+		t.Fatalf("join on loop 1: %+v", got)
+	}
+	// The first session's datagrams are dead.
+	a.send(first.seal(t, a.input(first.w.SessionID, 0, 1)), first.addr)
+	if a.drops(DropBadSession) != 1 || len(a.drain()) != 0 {
+		t.Fatal("the first session still takes input")
+	}
+}

@@ -56,6 +56,7 @@ const (
 	DropForged                             // a sealed datagram whose tag does not verify
 	DropReplayed                           // a sealed datagram's sequence number seen before or below the window
 	DropBadPath                            // a PathResponse to no outstanding challenge, or from elsewhere
+	DropReloginWait                        // a Connect held back while the user's session on another loop ends
 	NumDropReasons
 )
 
@@ -78,6 +79,7 @@ var dropReasonNames = [NumDropReasons]string{
 	DropForged:           "forged",
 	DropReplayed:         "replayed",
 	DropBadPath:          "bad_path_response",
+	DropReloginWait:      "relogin_wait",
 }
 
 func (r DropReason) String() string {
