@@ -394,77 +394,22 @@ func (s *Session) Bye() []byte {
 func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 	s.Stats.Datagrams++
 	d := &s.codec.Dec
-	keyed := len(s.cfg.Credentials.Token) > 0
-	wasSealed := false
-	s.pending = nil
-	if keyed && len(b) >= 8 && b[7] >= 0x80 {
-		body, err := s.open(b)
-		if errors.Is(err, auth.ErrReplayedDatagram) || errors.Is(err, auth.ErrTooOld) {
-			// A duplicate (or a datagram reordered past the window) of
-			// the network's: not an error, nothing in it is new.
-			s.Stats.Replayed++
-			return wire.BodyNONE, nil
-		}
-		if err != nil {
-			s.Stats.Unopened++
-			return wire.BodyNONE, err
-		}
-		b, wasSealed = body, true
+	b, wasSealed, err := s.unseal(b)
+	if b == nil {
+		return wire.BodyNONE, err
 	}
 	body, err := d.Decode(b)
 	if err != nil {
 		s.Stats.Bad[schema.Reason(err)]++
 		return wire.BodyNONE, err
 	}
-	if keyed && !wasSealed && body != wire.BodyChallenge && body != wire.BodyReject {
+	if s.keyed() && !wasSealed && body != wire.BodyChallenge && body != wire.BodyReject {
 		s.Stats.Unsealed++
 		return body, errUnsealed
 	}
 	switch body {
-	case wire.BodyChallenge:
-		var c schema.ChallengeFrame
-		d.ChallengeInto(&c)
-		switch {
-		case c.ClientNonce != s.cfg.Nonce:
-			s.Stats.WrongNonce++
-		case s.state == StateHello || s.state == StateChallenged:
-			// A later Challenge (a retransmitted Hello's) replaces the
-			// cookie: either is valid until its expiry.
-			s.challenge = c
-			s.state = StateChallenged
-		default:
-			s.Stats.Unexpected++
-		}
-	case wire.BodyWelcome:
-		var w schema.WelcomeFrame
-		d.WelcomeInto(&w)
-		switch {
-		case w.ClientNonce != s.cfg.Nonce:
-			s.Stats.WrongNonce++
-		case s.state == StateChallenged && keyed && (s.pending == nil || s.pending.Session() != w.SessionID):
-			// Sealed for another session than it names.
-			s.Stats.Unexpected++
-		case s.state == StateChallenged:
-			s.welcome = w
-			s.state = StateConnected
-			s.ch = s.pending
-		case s.state == StateConnected && w.SessionID == s.welcome.SessionID:
-			// The answer to a retransmitted Connect.
-		default:
-			s.Stats.Unexpected++
-		}
-	case wire.BodyReject:
-		var r schema.RejectFrame
-		d.RejectInto(&r)
-		switch {
-		case r.ClientNonce != s.cfg.Nonce:
-			s.Stats.WrongNonce++
-		case s.state == StateHello || s.state == StateChallenged:
-			s.reject = r
-			s.state = StateRejected
-		default:
-			s.Stats.Unexpected++
-		}
+	case wire.BodyChallenge, wire.BodyWelcome, wire.BodyReject:
+		s.handshakeAnswer(body)
 	case wire.BodySnapshot:
 		if s.state != StateConnected {
 			s.Stats.Unexpected++
@@ -501,6 +446,82 @@ func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 		s.Stats.Unexpected++
 	}
 	return body, nil
+}
+
+func (s *Session) keyed() bool { return len(s.cfg.Credentials.Token) > 0 }
+
+// unseal opens b in place when the session has keys and b is sealed (byte
+// 7 >= 0x80). It returns the message, whether it was sealed, and nil with
+// the reason when there is nothing to read: a duplicate the replay window
+// refused (counted, not an error) or a datagram that did not open.
+func (s *Session) unseal(b []byte) (msg []byte, wasSealed bool, err error) {
+	s.pending = nil
+	if !s.keyed() || len(b) < 8 || b[7] < 0x80 {
+		return b, false, nil
+	}
+	body, err := s.open(b)
+	if errors.Is(err, auth.ErrReplayedDatagram) || errors.Is(err, auth.ErrTooOld) {
+		// A duplicate (or a datagram reordered past the window) of the
+		// network's: nothing in it is new.
+		s.Stats.Replayed++
+		return nil, true, nil
+	}
+	if err != nil {
+		s.Stats.Unopened++
+		return nil, true, err
+	}
+	return body, true, nil
+}
+
+// handshakeAnswer takes a decoded Challenge, Welcome or Reject.
+func (s *Session) handshakeAnswer(body wire.Body) {
+	d := &s.codec.Dec
+	switch body {
+	case wire.BodyChallenge:
+		var c schema.ChallengeFrame
+		d.ChallengeInto(&c)
+		switch {
+		case c.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateHello || s.state == StateChallenged:
+			// A later Challenge (a retransmitted Hello's) replaces the
+			// cookie: either is valid until its expiry.
+			s.challenge = c
+			s.state = StateChallenged
+		default:
+			s.Stats.Unexpected++
+		}
+	case wire.BodyWelcome:
+		var w schema.WelcomeFrame
+		d.WelcomeInto(&w)
+		switch {
+		case w.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateChallenged && s.keyed() && (s.pending == nil || s.pending.Session() != w.SessionID):
+			// Sealed for another session than it names.
+			s.Stats.Unexpected++
+		case s.state == StateChallenged:
+			s.welcome = w
+			s.state = StateConnected
+			s.ch = s.pending
+		case s.state == StateConnected && w.SessionID == s.welcome.SessionID:
+			// The answer to a retransmitted Connect.
+		default:
+			s.Stats.Unexpected++
+		}
+	case wire.BodyReject:
+		var r schema.RejectFrame
+		d.RejectInto(&r)
+		switch {
+		case r.ClientNonce != s.cfg.Nonce:
+			s.Stats.WrongNonce++
+		case s.state == StateHello || s.state == StateChallenged:
+			s.reject = r
+			s.state = StateRejected
+		default:
+			s.Stats.Unexpected++
+		}
+	}
 }
 
 func (s *Session) snapshot(now int64) {
