@@ -70,6 +70,13 @@ func FuzzConnectToken(f *testing.F) {
 		if len(out) > len(conn) {
 			t.Fatalf("answered %d bytes to %d", len(out), len(conn))
 		}
+		if len(conn) > schema.MaxDatagram {
+			// A token too long for a datagram: dropped before anything.
+			if out != nil || r.drops(DropOversized) != 1 {
+				t.Fatalf("an oversized Connect was answered: %x", out)
+			}
+			return
+		}
 		// Every Connect past its cookie is answered: a sealed Welcome or
 		// a Reject (the token's refusal, counted).
 		var refused uint64
