@@ -33,9 +33,10 @@ SERVER_AUTH=()
 # auth_setup KIND : the identity flags of server KIND and of its bench.
 auth_setup() {
 	AUTH=() SERVER_AUTH=()
-	[[ $1 == treasured ]] || return 0
+	[[ $1 == treasured || $1 == sink ]] || return 0
 	if [[ $NO_AUTH == 1 ]]; then
-		SERVER_AUTH=(--insecure-no-auth)
+		# The sink authenticates only when given a key.
+		[[ $1 == treasured ]] && SERVER_AUTH=(--insecure-no-auth)
 		echo "$(basename "$0"): NO_AUTH=1: treasured runs WITHOUT authentication (measurement only)" >&2
 		return 0
 	fi
@@ -45,7 +46,7 @@ auth_setup() {
 			build treasure-token
 			"$BIN/treasure-token" genkey --out "$TOKEN_KEY" >/dev/null || die "cannot create $TOKEN_KEY"
 		fi
-		echo "$(basename "$0"): DEVELOPMENT connect-token key $TOKEN_KEY (created by the script, not for production), shared by treasured and treasure-bench" >&2
+		echo "$(basename "$0"): DEVELOPMENT connect-token key $TOKEN_KEY (created by the script, not for production), shared by $1 and treasure-bench" >&2
 	fi
 	SERVER_AUTH=(--token-key "$TOKEN_KEY")
 	# shellcheck disable=SC2034 # read by the scripts that source this file
