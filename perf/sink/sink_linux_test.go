@@ -59,14 +59,7 @@ func TestSinkServes(t *testing.T) {
 	if err := c.Ping(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2000 && (c.Session().Outbox().Len() > 0 || c.Session().Stats.Snapshots < 20); i++ {
-		if err := c.SendInput(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Poll(5 * time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-	}
+	playUntilAcked(t, c)
 	if n := c.Session().Outbox().Len(); n != 0 {
 		t.Fatalf("%d actions never acknowledged", n)
 	}
@@ -146,6 +139,16 @@ func TestSinkTokens(t *testing.T) {
 	if _, err := c.Do(schema.Action{Kind: 1}); err != nil {
 		t.Fatal(err)
 	}
+	playUntilAcked(t, c)
+	if st := c.Session().Stats; c.Session().Outbox().Len() != 0 || st.Snapshots < 20 || st.Unopened != 0 {
+		t.Fatalf("outbox %d, stats %+v", c.Session().Outbox().Len(), st)
+	}
+}
+
+// playUntilAcked sends Inputs and polls until every queued action is
+// acknowledged and 20 snapshots arrived, or 2,000 rounds passed.
+func playUntilAcked(t *testing.T, c *client.Client) {
+	t.Helper()
 	for i := 0; i < 2000 && (c.Session().Outbox().Len() > 0 || c.Session().Stats.Snapshots < 20); i++ {
 		if err := c.SendInput(); err != nil {
 			t.Fatal(err)
@@ -153,8 +156,5 @@ func TestSinkTokens(t *testing.T) {
 		if _, err := c.Poll(5 * time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if st := c.Session().Stats; c.Session().Outbox().Len() != 0 || st.Snapshots < 20 || st.Unopened != 0 {
-		t.Fatalf("outbox %d, stats %+v", c.Session().Outbox().Len(), st)
 	}
 }
