@@ -109,6 +109,9 @@ func newServerAuth(c *Config, listen netip.AddrPort) (*serverAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: token verifier: %w", err)
 	}
+	if c.Logger != nil {
+		c.Logger.Info("connect tokens required", "public_addrs", fmt.Sprint(self), "replay_cache", c.ReplayCapacity)
+	}
 	rc, err := auth.NewReplayCache(c.ReplayCapacity, 16)
 	if err != nil {
 		return nil, fmt.Errorf("netio: replay cache: %w", err)
@@ -253,11 +256,11 @@ func (l *loop) takeKicks() {
 // the listen address, a wildcard replaced by its family's loopback.
 func defaultPublic(listen netip.AddrPort) netip.AddrPort {
 	a := listen.Addr()
-	if a.IsUnspecified() {
+	switch {
+	case a.IsUnspecified() && a.Is4():
+		a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case a.IsUnspecified():
 		a = netip.IPv6Loopback()
-		if a.Is4() || listen.Addr().Is4() {
-			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		}
 	}
 	return netip.AddrPortFrom(a, listen.Port())
 }

@@ -597,3 +597,15 @@ func TestSecondLoginOnAnotherLoop(t *testing.T) {
 		t.Fatal("the first session still takes input")
 	}
 }
+
+// Without --public-addr a token must name the listen address; a wildcard
+// stands for the loopback address of its family (a development run).
+func TestDefaultPublicAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:7777": "127.0.0.1:7777", "[::]:7777": "[::1]:7777", "10.1.2.3:7000": "10.1.2.3:7000",
+	} {
+		if got := defaultPublic(netip.MustParseAddrPort(in)); got.String() != want {
+			t.Errorf("%s: %v, want %s", in, got, want)
+		}
+	}
+}
