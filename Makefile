@@ -92,8 +92,15 @@ test-socket:
 
 # The server on 127.0.0.1:7777 (admin and /metrics on 127.0.0.1:7778) with the
 # engine's default world.
+# Without TREASURED_TOKEN_KEY, run creates a development connect-token key in
+# $(BIN) (once) and says so: the server binary itself has no default key.
 run:
-	$(GO) run ./cmd/treasured
+	@key="$${TREASURED_TOKEN_KEY:-$(BIN)/dev-token.key}"; \
+	if [ -z "$$TREASURED_TOKEN_KEY" ]; then \
+		mkdir -p $(BIN); [ -f "$$key" ] || $(GO) run ./cmd/treasure-token genkey --out "$$key" >/dev/null || exit 1; \
+		echo "make run: DEVELOPMENT connect-token key $$key (made here, not for production); issue player tokens with: go run ./cmd/treasure-token issue --key $$key ..." >&2; \
+	fi; \
+	$(GO) run ./cmd/treasured --token-key "$$key"
 
 demo:
 	perf/run.sh --server treasured --players $(DEMO_PLAYERS) --duration $(DEMO_DURATION)

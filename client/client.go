@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
 )
 
 // Options configure Dial. The zero value works against a local server.
@@ -40,6 +41,13 @@ type Options struct {
 	// Reconnect, when its Silence is set, makes Poll bring a lost session
 	// back by itself (see Reconnect).
 	Reconnect Reconnect
+
+	// Renew returns fresh credentials for each reconnect: a connect token
+	// is good for one connection, so with Config.Credentials set a client
+	// that should reconnect by itself needs a way to get the next one from
+	// its backend. Nil: reconnects present the first token again, which a
+	// server with authentication refuses as replayed.
+	Renew func() (Credentials, error)
 }
 
 // Reconnect is how a Client survives a server restart or a lost session.
@@ -94,6 +102,7 @@ type Client struct {
 	backoff    time.Duration
 	reconnects int
 	closed     bool
+	renew      func() (Credentials, error)
 }
 
 // Dial opens a UDP socket to addr and performs the handshake (Hello,
@@ -115,7 +124,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.Config.Retransmit <= 0 {
 		opts.Config.Retransmit = opts.Retransmit
 	}
-	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect, ackEvery: int64(opts.AckEvery)}
+	c := &Client{conn: conn, start: time.Now(), s: NewSession(opts.Config, opts.Handlers), recon: opts.Reconnect, ackEvery: int64(opts.AckEvery), renew: opts.Renew}
 	if opts.AckEvery == 0 {
 		c.ackEvery = int64(100 * time.Millisecond)
 	}
@@ -213,6 +222,13 @@ func (c *Client) Do(a schema.Action) (uint32, error) {
 }
 
 func (c *Client) restart() {
+	if c.renew != nil {
+		// On failure the old token is presented; its refusal brings the
+		// next restart, and with it the next try.
+		if cr, err := c.renew(); err == nil {
+			c.s.SetCredentials(cr)
+		}
+	}
 	c.s.Restart(c.rng.Uint64() | 1)
 	c.connSent = false
 }
@@ -361,7 +377,13 @@ func (c *Client) handle(b []byte) {
 	c.lastRecv = time.Now()
 	// Errors are counted in the session's stats; one bad datagram must not
 	// end the client.
-	_, _ = c.s.Handle(b, c.Now())
+	if body, _ := c.s.Handle(b, c.Now()); body == wire.BodyPathChallenge {
+		// The server saw us at a new address (a NAT rebinding): prove
+		// it at once, from here.
+		if r := c.s.PathResponse(); r != nil {
+			c.send(r)
+		}
+	}
 }
 
 // Close sends Bye and closes the socket.
@@ -369,12 +391,26 @@ func (c *Client) Close() error {
 	c.closed = true
 	if c.s.State() == StateConnected {
 		// Twice: it is not acknowledged, and a lost Bye only means the
-		// server times the session out 10 s later.
-		b := c.s.Bye()
-		_, _ = c.conn.Write(b)
-		_, _ = c.conn.Write(b)
+		// server times the session out 10 s later. Built twice: a sealed
+		// datagram sent again is a replay the server drops.
+		_, _ = c.conn.Write(c.s.Bye())
+		_, _ = c.conn.Write(c.s.Bye())
 	}
 	return c.conn.Close()
+}
+
+// Rebind moves the client to a new local port, as a NAT rebinding or a
+// change of network does. The session goes on: a server with
+// authentication keeps streaming to the old address until the new one has
+// answered its PathChallenge (Poll answers it), then moves the stream.
+func (c *Client) Rebind() error {
+	conn, err := net.DialUDP("udp", nil, c.conn.RemoteAddr().(*net.UDPAddr))
+	if err != nil {
+		return fmt.Errorf("client: rebind: %w", err)
+	}
+	old := c.conn
+	c.conn = conn
+	return old.Close()
 }
 
 func (c *Client) send(b []byte) {

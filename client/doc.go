@@ -5,7 +5,12 @@
 // received datagrams with Handle and send the datagrams its Hello, Connect,
 // Input, Ping and Bye methods return. It keeps
 //
-//   - the handshake (Hello -> Challenge -> Connect -> Welcome, or Reject);
+//   - the handshake (Hello -> Challenge -> Connect -> Welcome, or Reject),
+//     the Connect carrying the connect token of Config.Credentials;
+//   - the session's authentication: every datagram after the handshake is
+//     sealed and opened with the token's session keys (netio/auth), and a
+//     server's PathChallenge after an address change is answered
+//     (PathResponse);
 //   - the redundancy window (Outbox): every Input repeats the oldest
 //     unacknowledged actions, at most schema.MaxActions, each with a
 //     monotonic action_seq, until a snapshot's last_action_seq covers them;

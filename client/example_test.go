@@ -24,8 +24,11 @@ func ExampleDial() {
 	defer srv.Close()
 
 	shown := 0
-	c, err := client.Dial(context.Background(), srv.Target(42).Addr, client.Options{
-		Config: client.Config{PlayerKey: 42, Region: 0},
+	// The address and a connect token for user 42, as a login backend
+	// would hand them to the game.
+	tgt := srv.Target(42)
+	c, err := client.Dial(context.Background(), tgt.Addr, client.Options{
+		Config: client.Config{Credentials: client.Credentials{Token: tgt.Token, Keys: tgt.Keys}, Region: 0},
 		Handlers: client.Handlers{
 			Loot: func(ev *schema.LootEvent, _ int64) {
 				shown++

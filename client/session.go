@@ -1,7 +1,10 @@
 package client
 
 import (
+	"errors"
 	"time"
+
+	"github.com/treasured/treasured/netio/auth"
 
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
@@ -31,7 +34,16 @@ func (s State) String() string {
 
 // Config is what a Session needs to know before its Hello.
 type Config struct {
-	PlayerKey uint64 // player identity presented in Connect
+	// Credentials are the connect token and its session keys, from the
+	// backend that authenticated the user (docs/PROTOCOL.md "Connect
+	// tokens"). With a token, the Connect carries it and every datagram
+	// after the handshake is sealed and opened with the keys; without one
+	// the session speaks the plain protocol of a server run without
+	// authentication (a measurement setup).
+	Credentials Credentials
+	// PlayerKey is the player identity presented in Connect; only a server
+	// without authentication reads it (with tokens the user id is the key).
+	PlayerKey uint64
 	Region    uint8  // requested region
 	Nonce     uint64 // client nonce of the handshake; must not be 0
 	// LootWindow is Loot.Window, in ticks. 0 means 1200 (60 s at 20 Hz).
@@ -42,6 +54,14 @@ type Config struct {
 	// Retransmit is how often Handshake repeats an unanswered Hello or
 	// Connect. 0 means 200 ms.
 	Retransmit time.Duration
+}
+
+// Credentials are what a backend hands a client for one connection: a
+// connect token (single use: a reconnect needs a new one) and its session
+// keys. A zero Credentials means no authentication.
+type Credentials struct {
+	Token []byte
+	Keys  auth.SessionKeys
 }
 
 // Codec is the encoder, decoder and snapshot frame of one goroutine. The
@@ -84,6 +104,10 @@ type SessionStats struct {
 	Snapshots    uint64                    // snapshots of a tick not seen before
 	SnapshotDups uint64                    // snapshots of a tick already received
 	SnapshotOld  uint64                    // snapshots too old to classify
+	Unsealed     uint64                    // plain datagrams a session with keys must not accept
+	Unopened     uint64                    // sealed datagrams that did not open (forged, other session)
+	Replayed     uint64                    // sealed datagrams the replay window refused: network duplicates
+	PathAnswers  uint64                    // PathChallenges answered (the server checks a new address)
 	Pongs        uint64                    // matched Pongs
 	OutboxFull   uint64                    // actions refused by Queue
 	AutoAcks     uint64                    // Inputs Client.Poll sent only to acknowledge
@@ -129,6 +153,14 @@ type Session struct {
 	hsState State
 	hsDue   int64
 
+	// Authentication (with Credentials): the session's channel from the
+	// Welcome on, the buffer datagrams are sealed in, and a PathChallenge
+	// to answer.
+	ch       *auth.Channel
+	pending  *auth.Channel // opened the datagram being handled, before the Welcome
+	sealBuf  []byte
+	pathData uint64
+
 	Stats SessionStats
 }
 
@@ -144,6 +176,9 @@ func NewSession(cfg Config, h Handlers) *Session {
 		cfg.Retransmit = 200 * time.Millisecond
 	}
 	s := &Session{cfg: cfg, h: h, codec: cfg.Codec}
+	if len(cfg.Credentials.Token) > 0 {
+		s.sealBuf = make([]byte, schema.MaxDatagram)
+	}
 	s.out.Reset()
 	s.loot.Window = cfg.LootWindow
 	s.onApplied = s.applied
@@ -207,7 +242,50 @@ func (s *Session) Connect() []byte {
 		ClientNonce: s.cfg.Nonce,
 		PlayerKey:   s.cfg.PlayerKey,
 		Region:      s.cfg.Region,
+		Token:       s.cfg.Credentials.Token,
 	})
+}
+
+// Seal returns msg, an encoded message, sealed with the session's keys, or
+// msg itself before the Welcome or without keys: for a driver that encodes
+// a message itself. The result is valid until the next datagram built.
+func (s *Session) Seal(msg []byte) []byte { return s.sealed(msg) }
+
+// sealed seals an encoded message when the session has keys, in the
+// session's own buffer; the result is valid until the next datagram built.
+func (s *Session) sealed(msg []byte) []byte {
+	if s.ch == nil {
+		return msg
+	}
+	n := copy(s.sealBuf[auth.HeaderSize:], msg)
+	out, err := s.ch.Seal(s.sealBuf, n)
+	if err != nil {
+		return nil // 2^64 datagrams: unreachable; nothing is sent
+	}
+	return out
+}
+
+// PathResponse returns the answer to the server's last PathChallenge, once,
+// or nil when none is owed. Drivers send it as soon as Handle returned
+// wire.BodyPathChallenge: the server moves the stream to this client's new
+// address only after it (docs/PROTOCOL.md "Address migration").
+func (s *Session) PathResponse() []byte {
+	if s.pathData == 0 || s.ch == nil {
+		return nil
+	}
+	d := s.pathData
+	s.pathData = 0
+	s.Stats.PathAnswers++
+	return s.sealed(s.codec.Enc.PathResponse(&schema.PathResponseFrame{Data: d}))
+}
+
+// SetCredentials replaces the token and keys for the next handshake (a
+// token is good for one connection; call it before Restart's handshake).
+func (s *Session) SetCredentials(c Credentials) {
+	s.cfg.Credentials = c
+	if len(c.Token) > 0 && s.sealBuf == nil {
+		s.sealBuf = make([]byte, schema.MaxDatagram)
+	}
 }
 
 // Handshake returns the handshake datagram due at time now, or nil when none
@@ -270,7 +348,7 @@ func (s *Session) Input(now int64) []byte {
 	s.ackSent = in.AckTick
 	acts := s.out.Window(in.Actions[:0], now)
 	in.N = len(acts)
-	return s.codec.Enc.Input(in)
+	return s.sealed(s.codec.Enc.Input(in))
 }
 
 // Ping returns a Ping datagram carrying sched, the time it was scheduled,
@@ -278,7 +356,7 @@ func (s *Session) Input(now int64) []byte {
 // between the pings in flight of one session.
 func (s *Session) Ping(sched, sent int64) []byte {
 	s.pings.Record(sched, sent)
-	return s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)})
+	return s.sealed(s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)}))
 }
 
 // Restart prepares a new handshake after the session was lost (the server
@@ -294,6 +372,7 @@ func (s *Session) Ping(sched, sent int64) []byte {
 func (s *Session) Restart(nonce uint64) {
 	s.state = StateIdle
 	s.cfg.Nonce = nonce
+	s.ch, s.pathData = nil, 0
 	s.challenge, s.reject = schema.ChallengeFrame{}, schema.RejectFrame{}
 	s.view = View{Stats: s.view.Stats}
 	s.ticks = TickSet{Distinct: s.ticks.Distinct, Dups: s.ticks.Dups, TooOld: s.ticks.TooOld}
@@ -302,20 +381,101 @@ func (s *Session) Restart(nonce uint64) {
 // Bye returns the Bye datagram and closes the session.
 func (s *Session) Bye() []byte {
 	s.state = StateClosed
-	return s.codec.Enc.Bye(&schema.ByeFrame{SessionID: s.welcome.SessionID, Reason: uint8(wire.ByeReasonClientQuit)})
+	return s.sealed(s.codec.Enc.Bye(&schema.ByeFrame{SessionID: s.welcome.SessionID, Reason: uint8(wire.ByeReasonClientQuit)}))
 }
 
 // Handle verifies and processes one received datagram at time now and
 // returns its body type. A datagram that fails verification is counted and
 // returned as an error; the session is unchanged by it. b is not retained.
+//
+// With Credentials, a sealed datagram is opened in place (b is overwritten)
+// and only Challenge and Reject may come plain: a plain Welcome, Snapshot,
+// Pong or Bye is what an injector without the keys can send.
 func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 	s.Stats.Datagrams++
 	d := &s.codec.Dec
+	b, wasSealed, err := s.unseal(b)
+	if b == nil {
+		return wire.BodyNONE, err
+	}
 	body, err := d.Decode(b)
 	if err != nil {
 		s.Stats.Bad[schema.Reason(err)]++
 		return wire.BodyNONE, err
 	}
+	if s.keyed() && !wasSealed && body != wire.BodyChallenge && body != wire.BodyReject {
+		s.Stats.Unsealed++
+		return body, errUnsealed
+	}
+	switch body {
+	case wire.BodyChallenge, wire.BodyWelcome, wire.BodyReject:
+		s.handshakeAnswer(body)
+	case wire.BodySnapshot:
+		if s.state != StateConnected {
+			s.Stats.Unexpected++
+			break
+		}
+		s.snapshot(now)
+	case wire.BodyPong:
+		var p schema.PongFrame
+		d.PongInto(&p)
+		if sched, sent, ok := s.pings.Match(int64(p.T)); ok {
+			s.Stats.Pongs++
+			if s.h.Pong != nil {
+				s.h.Pong(sched, sent, now, p.ServerTick)
+			}
+		}
+	case wire.BodyPathChallenge:
+		var pc schema.PathChallengeFrame
+		d.PathChallengeInto(&pc)
+		if s.state == StateConnected {
+			s.pathData = pc.Data
+		} else {
+			s.Stats.Unexpected++
+		}
+	case wire.BodyBye:
+		var by schema.ByeFrame
+		d.ByeInto(&by)
+		if s.state == StateConnected && by.SessionID == s.welcome.SessionID {
+			s.state = StateClosed
+		} else {
+			s.Stats.Unexpected++
+		}
+	default:
+		// Hello, Connect, Input, Ping, PathResponse: client-to-server.
+		s.Stats.Unexpected++
+	}
+	return body, nil
+}
+
+func (s *Session) keyed() bool { return len(s.cfg.Credentials.Token) > 0 }
+
+// unseal opens b in place when the session has keys and b is sealed (byte
+// 7 >= 0x80). It returns the message, whether it was sealed, and nil with
+// the reason when there is nothing to read: a duplicate the replay window
+// refused (counted, not an error) or a datagram that did not open.
+func (s *Session) unseal(b []byte) (msg []byte, wasSealed bool, err error) {
+	s.pending = nil
+	if !s.keyed() || len(b) < 8 || b[7] < 0x80 {
+		return b, false, nil
+	}
+	body, err := s.open(b)
+	if errors.Is(err, auth.ErrReplayedDatagram) || errors.Is(err, auth.ErrTooOld) {
+		// A duplicate (or a datagram reordered past the window) of the
+		// network's: nothing in it is new.
+		s.Stats.Replayed++
+		return nil, true, nil
+	}
+	if err != nil {
+		s.Stats.Unopened++
+		return nil, true, err
+	}
+	return body, true, nil
+}
+
+// handshakeAnswer takes a decoded Challenge, Welcome or Reject.
+func (s *Session) handshakeAnswer(body wire.Body) {
+	d := &s.codec.Dec
 	switch body {
 	case wire.BodyChallenge:
 		var c schema.ChallengeFrame
@@ -337,9 +497,13 @@ func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 		switch {
 		case w.ClientNonce != s.cfg.Nonce:
 			s.Stats.WrongNonce++
+		case s.state == StateChallenged && s.keyed() && (s.pending == nil || s.pending.Session() != w.SessionID):
+			// Sealed for another session than it names.
+			s.Stats.Unexpected++
 		case s.state == StateChallenged:
 			s.welcome = w
 			s.state = StateConnected
+			s.ch = s.pending
 		case s.state == StateConnected && w.SessionID == s.welcome.SessionID:
 			// The answer to a retransmitted Connect.
 		default:
@@ -357,34 +521,7 @@ func (s *Session) Handle(b []byte, now int64) (wire.Body, error) {
 		default:
 			s.Stats.Unexpected++
 		}
-	case wire.BodySnapshot:
-		if s.state != StateConnected {
-			s.Stats.Unexpected++
-			break
-		}
-		s.snapshot(now)
-	case wire.BodyPong:
-		var p schema.PongFrame
-		d.PongInto(&p)
-		if sched, sent, ok := s.pings.Match(int64(p.T)); ok {
-			s.Stats.Pongs++
-			if s.h.Pong != nil {
-				s.h.Pong(sched, sent, now, p.ServerTick)
-			}
-		}
-	case wire.BodyBye:
-		var by schema.ByeFrame
-		d.ByeInto(&by)
-		if s.state == StateConnected && by.SessionID == s.welcome.SessionID {
-			s.state = StateClosed
-		} else {
-			s.Stats.Unexpected++
-		}
-	default:
-		// Hello, Connect, Input, Ping: client-to-server messages.
-		s.Stats.Unexpected++
 	}
-	return body, nil
 }
 
 func (s *Session) snapshot(now int64) {
@@ -420,3 +557,36 @@ func (s *Session) applied(seq uint32, sched, sent int64) {
 		s.h.Applied(seq, sched, sent, s.now)
 	}
 }
+
+var errUnsealed = errors.New("client: plain datagram where a sealed one is due")
+
+// open opens a sealed datagram in place. Before the Welcome the session has
+// no channel yet: the datagram's clear session id names the one the server
+// just created, and the Welcome inside must open under the token's keys.
+func (s *Session) open(b []byte) ([]byte, error) {
+	ch := s.ch
+	if ch == nil {
+		if s.state != StateChallenged {
+			return nil, errNoChannel
+		}
+		id, ok := auth.PeekSession(b)
+		if !ok {
+			return nil, auth.ErrShortDatagram
+		}
+		var err error
+		if ch, err = auth.NewChannel(id, &s.cfg.Credentials.Keys, auth.RoleClient); err != nil {
+			return nil, err
+		}
+	}
+	body, err := ch.Open(b)
+	if err != nil {
+		return nil, err
+	}
+	if s.ch == nil {
+		// Kept only if it carries this attempt's Welcome (Handle).
+		s.pending = ch
+	}
+	return body, nil
+}
+
+var errNoChannel = errors.New("client: sealed datagram before the Welcome")

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
@@ -26,6 +27,7 @@ import (
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/metricname"
 )
 
@@ -100,7 +102,11 @@ func scrapeServer(t *testing.T) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1,
+	key, err := auth.GenerateKey(1, crand.Reader) // tokens on, as in production
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1, TokenKey: key,
 		Journal: jw, Logger: slog.New(slog.DiscardHandler)}, netio.EngineWorld(w))
 	if err != nil {
 		t.Fatal(err)

@@ -9,21 +9,27 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/treasured/treasured/client"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
 
-// testClient is the smallest client that can play: the handshake with
-// retransmission, inputs that repeat unacknowledged actions, and snapshot
-// decoding. The real client library lives in client/; this one is here so
-// netio's tests depend on nothing but the wire protocol.
+// testClient is a thin socket wrapper around client.Session, the real
+// client library's protocol state (sans-IO): the handshake with its
+// retransmission and, when the client has credentials, the token in the
+// Connect and the sealing and opening of every later datagram. Tests still
+// build their own Inputs (enc) and read the decoded datagrams (dec, frame);
+// the hostile tests send raw bytes on conn.
 type testClient struct {
 	conn  *net.UDPConn
+	s     *client.Session
+	codec *client.Codec
 	enc   *schema.Encoder
-	dec   schema.Decoder
+	dec   *schema.Decoder // the session's: holds the last datagram read
 	buf   []byte
 	frame *schema.SnapshotFrame
 	nonce uint64
+	cred  client.Credentials // zero: a server run with NoAuth
 	w     schema.WelcomeFrame
 }
 
@@ -42,8 +48,9 @@ func newTestClientFrom(server netip.AddrPort, local netip.Addr, nonce uint64) (*
 	if err != nil {
 		return nil, err
 	}
+	codec := client.NewCodec()
 	return &testClient{
-		conn: conn, enc: schema.NewEncoder(), buf: make([]byte, 2048),
+		conn: conn, codec: codec, enc: codec.Enc, dec: &codec.Dec, buf: make([]byte, 2048),
 		frame: schema.NewSnapshotFrame(), nonce: nonce,
 	}, nil
 }
@@ -52,8 +59,9 @@ func (c *testClient) close() { c.conn.Close() }
 
 var errTimeout = errors.New("timeout")
 
-// read returns the next datagram's body type, or errTimeout at deadline.
-// Undecodable datagrams are an error: the server never sends one.
+// read returns the next datagram's body type (opened first when sealed), or
+// errTimeout at deadline. Undecodable datagrams are an error: the server
+// never sends one.
 //
 // ECONNREFUSED is skipped: Linux reports an ICMP port-unreachable on a
 // connected UDP socket at the next read, before any datagram already queued.
@@ -76,70 +84,56 @@ func (c *testClient) read(deadline time.Time) (wire.Body, error) {
 	if err != nil {
 		return 0, err
 	}
-	body, err := c.dec.Decode(c.buf[:n])
+	if c.s == nil {
+		return 0, errors.New("read before the handshake")
+	}
+	body, err := c.s.Handle(c.buf[:n], 0)
 	if err != nil {
 		return 0, fmt.Errorf("server sent an undecodable datagram: %w", err)
 	}
 	return body, nil
 }
 
-// handshake runs Hello/Challenge/Connect/Welcome, retransmitting each step
-// every 300 ms until deadline, as a client on a lossy link must.
+// handshake runs Hello/Challenge/Connect/Welcome through client.Session,
+// retransmitting every 300 ms until deadline, as a client on a lossy link
+// must. key is the player key a NoAuth server takes; with credentials the
+// token's user is the player.
 func (c *testClient) handshake(region uint8, key uint64, deadline time.Time) error {
-	var ch schema.ChallengeFrame
-	hello := append([]byte(nil), c.enc.Hello(&schema.HelloFrame{Version: schema.Version, ClientNonce: c.nonce})...)
+	c.s = client.NewSession(client.Config{
+		Credentials: c.cred, PlayerKey: key, Region: region, Nonce: c.nonce,
+		Codec: c.codec, Retransmit: 300 * time.Millisecond,
+	}, client.Handlers{})
+	start := time.Now()
 	for {
-		if time.Now().After(deadline) {
-			return errors.New("no Challenge")
+		switch c.s.State() {
+		case client.StateConnected:
+			c.w = c.s.Welcome()
+			return nil
+		case client.StateRejected:
+			return fmt.Errorf("rejected: %v", c.s.RejectReason())
 		}
-		if _, err := c.conn.Write(hello); err != nil {
-			return err
+		now := time.Now()
+		if now.After(deadline) {
+			return fmt.Errorf("no answer to the handshake (state %v)", c.s.State())
 		}
-		body, err := c.read(time.Now().Add(300 * time.Millisecond))
-		if err == errTimeout {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if body == wire.BodyChallenge && c.dec.ChallengeInto(&ch) && ch.ClientNonce == c.nonce {
-			break
-		}
-	}
-	conn := append([]byte(nil), c.enc.Connect(&schema.ConnectFrame{
-		Version: schema.Version, Cookie: ch.Cookie, Expiry: ch.Expiry,
-		ClientNonce: c.nonce, PlayerKey: key, Region: region,
-	})...)
-	for {
-		if time.Now().After(deadline) {
-			return errors.New("no Welcome")
-		}
-		if _, err := c.conn.Write(conn); err != nil {
-			return err
-		}
-		body, err := c.read(time.Now().Add(300 * time.Millisecond))
-		if err == errTimeout {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		switch body {
-		case wire.BodyWelcome:
-			if c.dec.WelcomeInto(&c.w) && c.w.ClientNonce == c.nonce {
-				return nil
+		if b := c.s.Handshake(int64(time.Since(start))); b != nil {
+			if _, err := c.conn.Write(b); err != nil {
+				return err
 			}
-		case wire.BodyReject:
-			var r schema.RejectFrame
-			c.dec.RejectInto(&r)
-			if r.ClientNonce == c.nonce {
-				return fmt.Errorf("rejected: %v", wire.EnumNamesRejectReason[wire.RejectReason(r.Reason)])
-			}
+		}
+		_, err := c.read(now.Add(100 * time.Millisecond))
+		if err != nil && err != errTimeout {
+			return err
 		}
 	}
 }
 
+// send sends an encoded message, sealed with the session's keys when it
+// has any.
 func (c *testClient) send(b []byte) error {
+	if c.s != nil {
+		b = c.s.Seal(b)
+	}
 	_, err := c.conn.Write(b)
 	return err
 }

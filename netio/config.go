@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -146,6 +147,29 @@ type Config struct {
 	// reserved for its player key for the world's GraceTicks, so a
 	// reconnect with that key gets the same slot and generation back.
 	Restore RestoreFunc
+
+	// TokenKey and TokenKeyPrevious are the connect-token keys
+	// (netio/auth, a key file's current and previous lines): a Connect
+	// must carry a token sealed with one of them, and every datagram after
+	// it is authenticated with the token's session keys (docs/PROTOCOL.md
+	// "Connect tokens"). Required unless NoAuth: there is no built-in key.
+	TokenKey, TokenKeyPrevious *auth.Key
+	// PublicAddrs are the addresses clients are told to reach this server
+	// at; a token must name one of them. Default: the listen address after
+	// Start (its port resolved), with a wildcard IP replaced by the
+	// loopback address of its family, which only suits a test or a
+	// development run.
+	PublicAddrs []netip.AddrPort
+	// ReplayCapacity is how many tokens the replay cache remembers until
+	// they expire: size it for the issuing rate times the token lifetime.
+	// Default 65,536.
+	ReplayCapacity int
+	// NoAuth turns identity off: Connects need no token, player_key is
+	// taken on trust and datagrams travel unauthenticated, as in protocol
+	// version 1. It exists to measure what authentication costs (the same
+	// binary with and without) and for the tests of the plain datagram
+	// path; it must be asked for, never a fallback.
+	NoAuth bool
 }
 
 // Backend selects the receive path. Both backends hand every datagram to
@@ -279,6 +303,9 @@ func (c *Config) normalize() (netip.AddrPort, error) {
 		if err := step(); err != nil {
 			return ap, err
 		}
+	}
+	if err := c.normalizeAuth(); err != nil {
+		return ap, err
 	}
 	if c.Clock == nil {
 		c.Clock = NewMonoClock()
@@ -439,3 +466,34 @@ const readBufferCap = 4096
 // A compile-time check: the array length goes negative if readBufferCap is
 // not larger than MaxDatagram.
 var _ [readBufferCap - schema.MaxDatagram - 1]struct{}
+
+// DefaultReplayCapacity is Config.ReplayCapacity's default.
+const DefaultReplayCapacity = 1 << 16
+
+// normalizeAuth checks the identity settings: a key, or NoAuth said aloud.
+func (c *Config) normalizeAuth() error {
+	if c.NoAuth {
+		if c.TokenKey != nil {
+			return configErr("a token key and NoAuth: pick one")
+		}
+		return nil
+	}
+	if c.TokenKey == nil {
+		return configErr("no connect-token key: give the key file (--token-key), or turn authentication off explicitly (NoAuth)")
+	}
+	if c.TokenKeyPrevious != nil && c.TokenKeyPrevious.ID == c.TokenKey.ID {
+		return configErr("current and previous token keys share id %d", c.TokenKey.ID)
+	}
+	for _, ap := range c.PublicAddrs {
+		if !ap.IsValid() || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+			return configErr("public address %v: want an IP:port clients can reach", ap)
+		}
+	}
+	if c.ReplayCapacity == 0 {
+		c.ReplayCapacity = DefaultReplayCapacity
+	}
+	if c.ReplayCapacity < 1 || c.ReplayCapacity > 1<<26 {
+		return configErr("replay cache of %d tokens: want 1..%d", c.ReplayCapacity, 1<<26)
+	}
+	return nil
+}

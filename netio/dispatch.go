@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -17,8 +18,15 @@ import (
 // leaves nothing shared between a loop and the fan-out to race on.
 type ringEntry struct {
 	rec     engine.Record
-	addr    Addr   // RecJoin: where the player's snapshots go
+	addr    Addr   // RecJoin, move: where the player's snapshots go
 	session uint64 // RecJoin: the session id, for the shutdown Bye
+	// seal, with RecJoin, seals the player's snapshots and Bye (nil
+	// without authentication).
+	seal *auth.Sealer
+	// move is netio's own entry, never the engine's: the session of
+	// rec.Player and rec.Gen proved a new address (identity.go); the
+	// fan-out streams there from now on.
+	move bool
 }
 
 // loopParams are the settings every loop reads; never written after New.
@@ -35,6 +43,9 @@ type loopParams struct {
 	hsMax        int64
 	// admit is the admission state every loop shares (its own locking).
 	admit *admission
+	// auth checks connect tokens (identity.go); nil with Config.NoAuth.
+	// Set by Start, before any loop runs.
+	auth *serverAuth
 }
 
 // loop is one event loop's state: its sessions, its ring to the engine, its
@@ -69,6 +80,15 @@ type loop struct {
 	ping    schema.PingFrame
 	bye     schema.ByeFrame
 	entry   ringEntry
+
+	// Identity (identity.go): each session's keys, indexed like part.sess;
+	// the token being checked; the buffer replies are sealed in and the
+	// sealing nonce's scratch.
+	crypt    []slotCrypto
+	tok      auth.Token
+	sealBuf  []byte
+	nonce    [12]byte
+	pathResp schema.PathResponseFrame
 }
 
 func newLoop(idx int, p *loopParams, maxSlots, ringSize int, jar *cookieJar, seed [32]byte,
@@ -92,6 +112,8 @@ func newLoop(idx int, p *loopParams, maxSlots, ringSize int, jar *cookieJar, see
 		tick:     tick,
 		draining: draining,
 		pending:  make([]int32, 0, len(part.sess)),
+		crypt:    make([]slotCrypto, len(part.sess)),
+		sealBuf:  make([]byte, schema.MaxDatagram),
 	}
 	return l, nil
 }
@@ -106,6 +128,9 @@ func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
 	if len(l.pending) > 0 {
 		l.retryLeaves()
 	}
+	if a := l.p.auth; a != nil && len(a.kicks[l.idx]) > 0 {
+		l.takeKicks()
+	}
 	if len(in) > schema.MaxDatagram {
 		// gnet's read buffer (readBufferCap) is larger than MaxDatagram, so
 		// a longer datagram arrives here longer (truncated to the buffer at
@@ -114,9 +139,26 @@ func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
 		l.drop(DropOversized)
 		return nil
 	}
+	if l.p.auth != nil && len(in) >= 8 && in[7] >= 0x80 {
+		// Byte 7 is ASCII in a plain datagram (its file identifier) and
+		// the session id's top byte, >= 0x80, in a sealed one.
+		return l.sealed(in, src, now)
+	}
 	body, err := l.dec.Decode(in)
 	if err != nil {
 		l.drop(decodeDrop(schema.Reason(err)))
+		return nil
+	}
+	switch body {
+	case wire.BodyHello:
+		return l.onHello(in, src, now)
+	case wire.BodyConnect:
+		return l.onConnect(in, src, now)
+	}
+	if l.p.auth != nil {
+		// Everything after the handshake must be sealed: a plain Input,
+		// Ping or Bye is what an injector without the keys can send.
+		l.drop(DropUnauthenticated)
 		return nil
 	}
 	switch body {
@@ -125,15 +167,12 @@ func (l *loop) datagram(in []byte, src Addr, now int64) []byte {
 		return nil
 	case wire.BodyPing:
 		return l.onPing(in, src, now)
-	case wire.BodyHello:
-		return l.onHello(in, src, now)
-	case wire.BodyConnect:
-		return l.onConnect(in, src, now)
 	case wire.BodyBye:
 		l.onBye(src)
 		return nil
 	default:
-		// Challenge, Welcome, Reject, Pong, Snapshot: server-to-client only.
+		// Challenge, Welcome, Reject, Pong, Snapshot, PathChallenge:
+		// server-to-client only; PathResponse: sealed only.
 		l.drop(DropUnexpected)
 		return nil
 	}
@@ -204,9 +243,9 @@ func (l *loop) onHello(in []byte, src Addr, now int64) []byte {
 }
 
 func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
-	// Not charged to the prefix's bucket unless the cookie fails: a client
-	// holding a valid cookie must not wait behind its NAT neighbours'
-	// Hellos, and it gets the budget's headroom (admission.go).
+	// Not charged to the prefix's bucket unless the cookie or the token
+	// fails: a client holding a valid cookie must not wait behind its NAT
+	// neighbours' Hellos, and it gets the budget's headroom (admission.go).
 	if !l.p.admit.budget.allow(now, l.p.admit.budget.connectTol) {
 		l.drop(DropHandshakeBudget)
 		l.refuse(RefuseGlobalBudget)
@@ -226,16 +265,36 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 		return l.reject(in, wire.RejectReasonBadCookie, c.ClientNonce)
 	}
 	// From here the sender has proved it receives at src.
+	key := c.PlayerKey
+	if l.p.auth != nil {
+		// And from here, that a backend vouched for it: the token's
+		// user is the player (docs/PROTOCOL.md "One session per user").
+		user, reply, ok := l.checkToken(in, src, c, now)
+		if !ok {
+			return reply
+		}
+		key = user
+	}
 
 	p := l.part
 	if local, ok := p.byAddr[src]; ok {
 		s := &p.sess[local]
-		if s.nonce == c.ClientNonce && s.cookie == c.Cookie {
+		// With tokens the connection attempt is (address, nonce), as for
+		// the replay cache: a retransmit may carry a newer cookie (the
+		// client got a second Challenge) and is still the same attempt.
+		sameCookie := s.cookie == c.Cookie || l.p.auth != nil && s.key == key
+		if s.nonce == c.ClientNonce && sameCookie {
 			// The same Connect again: our Welcome was lost. Same answer,
 			// no second slot (docs/PROTOCOL.md "Handshake").
 			s.lastSeen = now
 			l.stats.WelcomeRepeats.inc()
-			return l.welcome(in, s, p.slotOf(local))
+			return l.welcome(in, local)
+		}
+		if l.p.auth != nil && s.key == key {
+			// The same user again from the same address (a client that
+			// lost its session and logged in anew): a second login, so
+			// the state moves to the new session (relogin).
+			return l.relogin(in, src, local, now)
 		}
 		// A new handshake from an address that has a session: the client
 		// restarted on the same port. The old session is over.
@@ -247,62 +306,143 @@ func (l *loop) onConnect(in []byte, src Addr, now int64) []byte {
 	if int(c.Region) >= l.p.regions {
 		return l.reject(in, wire.RejectReasonBadRegion, c.ClientNonce)
 	}
+	if l.p.auth != nil {
+		if local, ok := p.live[key]; ok {
+			return l.relogin(in, src, local, now)
+		}
+		if l.reloginElsewhere(key) {
+			return nil
+		}
+	}
+	return l.admit(in, src, key, now)
+}
+
+// admit gives a checked Connect a slot (its key's parked one if any), queues
+// its RecJoin and answers Welcome.
+func (l *loop) admit(in []byte, src Addr, key uint64, now int64) []byte {
+	c, p := &l.connect, l.part
 	pfx := prefixOf(src)
 	if !l.p.admit.acquire(pfx) {
 		l.refuse(RefuseIPSessions)
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
-	local, resumed, ok := p.alloc(c.PlayerKey)
+	local, resumed, ok := p.alloc(key)
 	if !ok {
 		l.p.admit.release(pfx)
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
-	slot := p.slotOf(local)
 	s := &p.sess[local]
 	gen := s.gen + 1
 	if resumed {
 		// The engine's parked player of this key: same slot, same
 		// generation, so the player's identity survives the reconnect.
 		gen = s.gen
-		l.stats.Resumes.inc()
 	}
-	id := makeSessionID(slot, gen, uint32(l.rng.Uint64()))
-	l.entry = ringEntry{
-		rec:     engine.Record{Kind: engine.RecJoin, Region: c.Region, Player: slot, Gen: gen, Key: c.PlayerKey},
-		addr:    src,
-		session: id,
-	}
-	if !l.ring.Push(&l.entry) {
-		// The engine must learn of every join, so no Welcome without a
-		// queued RecJoin. The client repeats its Connect (the cookie is
-		// still good) and gets in once the ring has room.
+	if !l.join(local, src, key, gen, now) {
 		p.unalloc(local, resumed)
 		l.p.admit.release(pfx)
-		l.drop(DropRingFull)
 		return nil
 	}
+	if resumed {
+		l.stats.Resumes.inc()
+	}
+	p.active++
+	l.stats.Sessions.set(int64(p.active))
+	return l.welcome(in, local)
+}
+
+// relogin is a second login of a user whose session is live on this loop:
+// the new one replaces it (docs/PROTOCOL.md "One session per user"). The
+// slot stays the user's and its generation moves on, so the engine reads
+// the RecJoin as "the old session left, a new one joined" and, with a grace
+// period, hands the parked state straight to the new session: position,
+// items and undelivered loot move with the user. The old session's address
+// gets nothing more.
+func (l *loop) relogin(in []byte, src Addr, local int32, now int64) []byte {
+	c, p := &l.connect, l.part
+	s := &p.sess[local]
+	oldPfx, newPfx := prefixOf(s.addr), prefixOf(src)
+	if oldPfx != newPfx && !l.p.admit.acquire(newPfx) {
+		l.refuse(RefuseIPSessions)
+		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
+	}
+	old := s.addr
+	if !l.join(local, src, s.key, s.gen+1, now) {
+		if oldPfx != newPfx {
+			l.p.admit.release(newPfx)
+		}
+		return nil
+	}
+	if oldPfx != newPfx {
+		l.p.admit.release(oldPfx)
+	}
+	if cur, ok := p.byAddr[old]; ok && cur == local {
+		delete(p.byAddr, old)
+	}
+	p.byAddr[src] = local
+	l.stats.Ended[EndRelogin].inc()
+	l.stats.Resumes.inc()
+	return l.welcome(in, local)
+}
+
+// join queues local's RecJoin for key and generation gen from src and
+// fills its session; false (counted) when the ring is full: the engine must
+// learn of every join, so there is no Welcome without a queued RecJoin, and
+// the client's repeated Connect gets in once the ring has room.
+func (l *loop) join(local int32, src Addr, key uint64, gen uint32, now int64) bool {
+	c, p := &l.connect, l.part
+	slot := p.slotOf(local)
+	id := makeSessionID(slot, gen, uint32(l.rng.Uint64()))
+	var seal *auth.Sealer
+	if l.p.auth != nil {
+		if err := l.newCrypto(local, id); err != nil {
+			l.drop(DropBadSession) // cannot happen: ids have bit 63, keys 32 bytes
+			return false
+		}
+		seal = l.crypt[local].seal
+	}
+	l.entry = ringEntry{
+		rec:     engine.Record{Kind: engine.RecJoin, Region: c.Region, Player: slot, Gen: gen, Key: key},
+		addr:    src,
+		session: id,
+		seal:    seal,
+	}
+	if !l.ring.Push(&l.entry) {
+		l.drop(DropRingFull)
+		return false
+	}
+	s := &p.sess[local]
 	*s = session{
 		id: id, addr: src, gen: gen, state: slotActive, region: c.Region,
-		nonce: c.ClientNonce, cookie: c.Cookie, key: c.PlayerKey,
+		nonce: c.ClientNonce, cookie: c.Cookie, key: key,
 		lastSeen: now,
 	}
 	s.bucket.reset(now, l.p.sessMax)
 	p.byAddr[src] = local
-	p.active++
-	l.stats.Sessions.set(int64(p.active))
+	if l.p.auth != nil {
+		p.live[key] = local
+		l.p.auth.users.live(key, l.idx, local, gen)
+	}
 	l.stats.Welcomes.inc()
-	return l.welcome(in, s, slot)
+	return true
 }
 
-func (l *loop) welcome(in []byte, s *session, slot int32) []byte {
-	return l.reply(l.enc.Welcome(&schema.WelcomeFrame{
+// welcome answers local's Connect: sealed with the session keys when there
+// are any, so the client learns the server holds the token key too.
+func (l *loop) welcome(in []byte, local int32) []byte {
+	s := &l.part.sess[local]
+	msg := l.enc.Welcome(&schema.WelcomeFrame{
 		SessionID:   s.id,
-		PlayerID:    uint32(slot),
+		PlayerID:    uint32(l.part.slotOf(local)),
 		TickHz:      l.p.tickHz,
 		ServerTick:  l.tick.Load(),
 		Region:      s.region,
 		ClientNonce: s.nonce,
-	}), in)
+	})
+	if l.p.auth != nil {
+		msg = l.seal(local, msg)
+	}
+	return l.reply(msg, in)
 }
 
 // session validates a datagram's session id and source: the id must name a
@@ -332,13 +472,17 @@ func (l *loop) session(id uint64, src Addr, now int64) int32 {
 }
 
 func (l *loop) onInput(src Addr, now int64) {
-	in := &l.input
-	l.dec.InputInto(in)
-	local := l.session(in.SessionID, src, now)
+	l.dec.InputInto(&l.input)
+	local := l.session(l.input.SessionID, src, now)
 	if local < 0 {
 		return
 	}
-	s := &l.part.sess[local]
+	l.pushInput(&l.part.sess[local])
+}
+
+// pushInput queues the decoded l.input of session s to the engine.
+func (l *loop) pushInput(s *session) {
+	in := &l.input
 	e := &l.entry
 	e.rec = engine.Record{
 		Kind:    engine.RecInput,
@@ -348,7 +492,9 @@ func (l *loop) onInput(src Addr, now int64) {
 		AckTick: in.AckTick,
 		Actions: in.Actions,
 	}
-	e.addr, e.session = Addr{}, 0
+	// l.entry is reused: clear what a join or a move left in it, or this
+	// input would reach the fan-out as a move to address zero.
+	e.addr, e.session, e.seal, e.move = Addr{}, 0, nil, false
 	if !l.ring.Push(e) {
 		l.drop(DropRingFull)
 		return
@@ -400,6 +546,9 @@ func (l *loop) pushLeave(local int32) bool {
 	if !l.ring.Push(&l.entry) {
 		return false
 	}
+	if a := l.p.auth; a != nil {
+		a.users.leave(s.key, l.idx, local, s.gen, l.tick.Load())
+	}
 	l.part.release(local, l.now)
 	return true
 }
@@ -419,6 +568,10 @@ func (l *loop) retryLeaves() {
 func (l *loop) sweep(now int64) {
 	l.now = now
 	l.retryLeaves()
+	if a := l.p.auth; a != nil {
+		l.takeKicks()
+		a.users.prune(l.tick.Load())
+	}
 	l.part.expireParked(now)
 	for i := range l.part.sess {
 		s := &l.part.sess[i]

@@ -53,7 +53,7 @@ func newRig(t testing.TB, o rigOpts) *loopRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Addr: "127.0.0.1:1", Loops: o.loops, RingSize: o.ring, shape: shape}
+	cfg := Config{Addr: "127.0.0.1:1", Loops: o.loops, RingSize: o.ring, shape: shape, NoAuth: true}
 	if _, err := cfg.normalize(); err != nil {
 		t.Fatal(err)
 	}

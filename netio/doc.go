@@ -8,12 +8,15 @@
 //	                   recvmmsg from goroutines parked in Go's netpoller
 //	                   (backend_poll.go)
 //	                 the protocol dispatcher (dispatch.go), per datagram:
-//	                   verify + decode in place; Hello/Connect/Ping/Bye answered here
+//	                   verify + decode in place; Hello/Connect/Ping/Bye answered here;
+//	                   the connect token checked and every later datagram opened
+//	                   in place with its session's keys (identity.go, netio/auth)
 //	                   Input -> fixed-size engine.Record -> the loop's SPSC ring (ring.go)
 //	                 tick goroutine, absolute deadlines (tick.go: all of its code)
 //	                   drain rings (tick.go) -> World.Step -> Config.Journal (journal.go)
 //	                   -> fan-out (fanout.go)
-//	players <--UDP-- sendmmsg batches on a dup of the socket (fanout.go)
+//	players <--UDP-- sendmmsg batches on a dup of the socket (fanout.go), each
+//	                   snapshot sealed in place in the batch buffer
 //
 // The transport, netio/udp, holds the batch contracts (BatchSender,
 // BatchReceiver), the one wrapper each of sendmmsg(2) and recvmmsg(2), the
@@ -24,7 +27,9 @@
 //   - An event loop owns its partition of the player slots (slot mod N ==
 //     loop index: SO_REUSEPORT keeps a client on one socket), its sessions,
 //     its cookie MAC, decoder and encoder, and the producer end of its ring.
-//     Nothing it owns is pointer-bearing or shared.
+//     Its session table is pointer-free; the sessions' keys (ciphers) sit in
+//     a side table, and each session's sending half (auth.Sealer, safe for
+//     concurrent use) is shared with the fan-out through the RecJoin entry.
 //   - The tick goroutine owns the World, the consumer ends of the rings and
 //     the fan-out's table of player addresses, which it learns from the
 //     RecJoin/RecLeave entries in the rings, so the engine and the fan-out see

@@ -1,6 +1,7 @@
 package netio
 
 import (
+	crand "crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/treasured/treasured/client"
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -229,8 +232,11 @@ func testEndToEnd(t *testing.T, bc backendCase) {
 	ew := newEngine(t, ecfg)
 	world := newRecordingWorld(ew)
 	pins := &pinRecorder{}
+	// With connect tokens, as in production: every datagram after the
+	// handshake is sealed both ways.
 	srv := startServer(t, bc.config(Config{
 		Loops: 2, IOCPUs: []int{10, 11}, EngineCPUs: []int{12}, PinThread: pins.pin,
+		TokenKey: testKey(t, 1),
 	}), world)
 
 	fleet := playFleet(t, srv, clients, ecfg, 90*time.Second)
@@ -358,6 +364,10 @@ func playFleet(t *testing.T, srv *Server, n int, ecfg engine.Config, limit time.
 		if err != nil {
 			t.Fatal(err)
 		}
+		if k := srv.cfg.TokenKey; k != nil {
+			// The user play() presents as its player key.
+			c.cred = srvCredentials(t, srv, c.nonce*7919)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -378,4 +388,15 @@ func playFleet(t *testing.T, srv *Server, n int, ecfg engine.Config, limit time.
 		wg.Wait()
 		return results
 	}
+}
+
+// srvCredentials issues user a token for srv with its key, as a login
+// backend would.
+func srvCredentials(t testing.TB, srv *Server, user uint64) client.Credentials {
+	t.Helper()
+	tok, keys, err := srv.cfg.TokenKey.Issue(nil, auth.Claims{UserID: user, Servers: []netip.AddrPort{srv.Addr()}, Expires: time.Now().Add(10 * time.Minute)}, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.Credentials{Token: tok, Keys: keys}
 }

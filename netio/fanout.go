@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/treasured/treasured/engine"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -50,6 +51,10 @@ type peer struct {
 	session uint64
 	gen     uint32
 	live    bool
+	// seal seals the player's datagrams (nil without authentication). The
+	// session's loop holds the same Sealer for its replies; Sealer is safe
+	// for both.
+	seal *auth.Sealer
 }
 
 // fanout sends every active player its snapshot once per tick.
@@ -79,6 +84,7 @@ type fanWorker struct {
 	bufs   [][]byte        // BatchSize buffers of MaxDatagram, one backing array
 	addrs  []Addr
 	n      int
+	nonce  [12]byte // sealing scratch (auth.Sealer.Seal)
 	// wait is true until a batch of this tick gave up on EAGAIN; then the
 	// rest of the tick sends without waiting (see BatchSender).
 	wait  bool
@@ -124,17 +130,33 @@ func (w *fanWorker) run(job fanJob, peers []peer) {
 			w.stats.EncodeErrors.inc()
 			continue
 		}
-		w.queue(b, peers[p].addr)
+		w.queue(b, &peers[p])
 	}
 	w.flush()
 }
 
-// queue copies b into the next batch buffer. The copy is what lets the
-// engine's Scratch (and the Bye encoder) be reused for the next player while
-// the batch fills; 1,200 bytes per player is cheap next to a syscall.
-func (w *fanWorker) queue(b []byte, a Addr) {
-	w.bufs[w.n] = append(w.bufs[w.n][:0], b...)
-	w.addrs[w.n] = a
+// queue copies b into the next batch buffer, sealing it in place there
+// when the peer has keys. The copy is what lets the engine's Scratch (and
+// the Bye encoder) be reused for the next player while the batch fills;
+// 1,200 bytes per player is cheap next to a syscall.
+func (w *fanWorker) queue(b []byte, p *peer) {
+	if p.seal == nil {
+		w.bufs[w.n] = append(w.bufs[w.n][:0], b...)
+	} else {
+		if len(b) > maxSealedBody {
+			w.stats.EncodeErrors.inc()
+			return
+		}
+		buf := w.bufs[w.n][:cap(w.bufs[w.n])]
+		n := copy(buf[auth.HeaderSize:], b)
+		out, err := p.seal.Seal(buf, n, &w.nonce)
+		if err != nil {
+			w.stats.EncodeErrors.inc()
+			return
+		}
+		w.bufs[w.n] = out
+	}
+	w.addrs[w.n] = p.addr
 	w.n++
 	if w.n == len(w.bufs) {
 		w.flush()
@@ -218,9 +240,15 @@ func (f *fanout) apply(e *ringEntry) {
 		return
 	}
 	p := &f.peers[r.Player]
+	if e.move {
+		if p.live && p.gen == r.Gen {
+			p.addr = e.addr
+		}
+		return
+	}
 	switch r.Kind {
 	case engine.RecJoin:
-		*p = peer{addr: e.addr, session: e.session, gen: r.Gen, live: true}
+		*p = peer{addr: e.addr, session: e.session, gen: r.Gen, live: true, seal: e.seal}
 	case engine.RecLeave:
 		if p.gen == r.Gen {
 			p.live = false

@@ -101,7 +101,7 @@ func newTickRig(t testing.TB, players int, j Journal) *tickRig {
 	ecfg := engine.DefaultConfig()
 	ecfg.MaxPlayers = players
 	ew := newEngine(t, ecfg)
-	s, err := New(Config{Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
+	s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0", Journal: j, Logger: discardLogger()}, EngineWorld(ew))
 	if err != nil {
 		t.Fatal(err)
 	}

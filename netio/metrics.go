@@ -74,6 +74,8 @@ var rejectNames = [...]string{
 	wire.RejectReasonCookieExpired: "cookie_expired",
 	wire.RejectReasonBadRegion:     "bad_region",
 	wire.RejectReasonShuttingDown:  "shutting_down",
+	wire.RejectReasonBadToken:      "bad_token",
+	wire.RejectReasonTokenExpired:  "token_expired",
 }
 
 // A compile-time guard: the index is out of range, and the build fails,
@@ -126,6 +128,10 @@ var (
 	// Journal metrics, exported only when a journal is configured.
 	dJournalErrors = desc(metricname.JournalErrors, "Journal appends or closes that failed; after the first, journaling stops.")
 	dJournalSynced = desc(metricname.JournalSyncedTick, "Newest tick known to be on stable storage in the journal.")
+	// Identity metrics (identity.go).
+	dTokenRefused = desc(metricname.TokenRefusals, "Connects whose connect token was refused, by reason (missing, truncated, bad_version, malformed, unknown_key, expired, bad_signature, wrong_server, replayed, replay_cache_full).", metricname.LabelReason)
+	dPathCh       = desc(metricname.PathChallenges, "PathChallenges sent to an authenticated session's new address.")
+	dMigrations   = desc(metricname.Migrations, "Sessions whose stream moved to a new address after it answered the PathChallenge.")
 )
 
 // serverCollector exports the Server's atomic counters.
@@ -136,7 +142,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		dRecv, dRecvBytes, dSent, dSentBytes, dDrops, dRejects, dHandshakes, dSessions, dEnded,
 		dFlooders, dRefused, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
-		dEncodeErr, dNoAddr, dEpoch, dPeriod,
+		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations,
 	} {
 		ch <- d
 	}
@@ -150,6 +156,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectLoops(ch)
 	c.collectFanout(ch)
 	c.collectTick(ch)
+	c.collectIdentity(ch)
 }
 
 func emitCounter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
@@ -282,6 +289,25 @@ func (c *serverCollector) collectTick(ch chan<- prometheus.Metric) {
 		emitCounter(ch, dJournalErrors, ts.JournalErrors.Load())
 		emitGauge(ch, dJournalSynced, float64(j.SyncedTick()))
 	}
+}
+
+// collectIdentity exports the identity counters (identity.go).
+func (c *serverCollector) collectIdentity(ch chan<- prometheus.Metric) {
+	var refused [NumTokenRefusals]uint64
+	var challenges, migrations uint64
+	for i := range c.s.LoopStats {
+		ls := &c.s.LoopStats[i]
+		for r := range refused {
+			refused[r] += ls.TokenRefused[r].Load()
+		}
+		challenges += ls.PathChallenges.Load()
+		migrations += ls.Migrations.Load()
+	}
+	for r, v := range refused {
+		emitCounter(ch, dTokenRefused, v, TokenRefusal(r).String())
+	}
+	emitCounter(ch, dPathCh, challenges)
+	emitCounter(ch, dMigrations, migrations)
 }
 
 // unixSeconds turns unix nanoseconds into float64 seconds, whole seconds

@@ -27,8 +27,12 @@ func backendCases() []backendCase {
 }
 
 // config returns cfg set up for this case.
+// A test that sets no token key runs the plain (NoAuth) datagram path.
 func (bc backendCase) config(cfg Config) Config {
 	cfg.Backend = bc.backend
+	if cfg.TokenKey == nil {
+		cfg.NoAuth = true
+	}
 	if bc.inline {
 		cfg.InlineIO, cfg.Loops = true, 1
 	}

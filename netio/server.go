@@ -189,6 +189,14 @@ func (s *Server) Start() error {
 	if err := s.resolvePort(); err != nil {
 		return err
 	}
+	if !s.cfg.NoAuth {
+		// After resolvePort: the default public address has the real port.
+		a, err := newServerAuth(&s.cfg, s.addr)
+		if err != nil {
+			return err
+		}
+		s.params.auth = a
+	}
 	if err := s.be.start(); err != nil {
 		return err
 	}
@@ -202,7 +210,10 @@ func (s *Server) Start() error {
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
 		"backend", s.cfg.Backend.String(), "layout", s.cfg.layoutWhy, "inline_io", s.cfg.InlineIO,
 		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
-		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil)
+		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil, "auth", !s.cfg.NoAuth)
+	if s.cfg.NoAuth {
+		s.log.Warn("AUTHENTICATION IS OFF (NoAuth): connects need no token, player keys are taken on trust and datagrams are not authenticated; for measurements and tests only")
+	}
 	return nil
 }
 

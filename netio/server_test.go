@@ -138,7 +138,7 @@ func testServerPortInUse(t *testing.T, bc backendCase) {
 	}
 	defer pc.Close()
 	w, _ := newSmallWorld(t)
-	s, err := New(bc.config(Config{Addr: pc.LocalAddr().String(), Logger: discardLogger()}), w)
+	s, err := New(bc.config(Config{NoAuth: true, Addr: pc.LocalAddr().String(), Logger: discardLogger()}), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestConfigErrors(t *testing.T) {
 func TestWorldShapeFromConfig(t *testing.T) {
 	ecfg := engine.DefaultConfig()
 	ecfg.MaxPlayers, ecfg.Regions, ecfg.TickHz, ecfg.GraceTicks = 8, 2, 10, 30
-	s, err := New(Config{Addr: "127.0.0.1:0", Logger: discardLogger()}, &tickWorld{cfg: &ecfg})
+	s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0", Logger: discardLogger()}, &tickWorld{cfg: &ecfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestWorldShapeFromConfig(t *testing.T) {
 	// A world the engine would refuse is a configuration error here too.
 	bad := ecfg
 	bad.TickHz = 0
-	if _, err := New(Config{Addr: "127.0.0.1:0"}, &tickWorld{cfg: &bad}); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0"}, &tickWorld{cfg: &bad}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("world with TickHz 0: %v", err)
 	}
 }
@@ -303,7 +303,7 @@ func BenchmarkServerPingPong(b *testing.B) {
 
 func benchServerPingPong(b *testing.B, bc backendCase) {
 	w, _ := newSmallWorld(b)
-	s, err := New(bc.config(Config{Addr: "127.0.0.1:0", Loops: 1,
+	s, err := New(bc.config(Config{NoAuth: true, Addr: "127.0.0.1:0", Loops: 1,
 		SessionRate: 1e6, SessionBurst: 1 << 20, Logger: discardLogger()}), w)
 	if err != nil {
 		b.Fatal(err)

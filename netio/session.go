@@ -91,6 +91,10 @@ type partition struct {
 	// parked finds it by key; it is sized up front like byAddr.
 	grace  int64
 	parked map[uint64]int32
+	// live finds the active session of a player key, with authentication
+	// only (the key is then a user id a backend vouched for): a second
+	// login of the user replaces the first (dispatch.go relogin).
+	live map[uint64]int32
 }
 
 func newPartition(loop, loops, maxSlots int) (*partition, error) {
@@ -110,6 +114,7 @@ func newPartition(loop, loops, maxSlots int) (*partition, error) {
 		freeList: make([]int32, n),
 		byAddr:   make(map[Addr]int32, n),
 		parked:   make(map[uint64]int32, n),
+		live:     make(map[uint64]int32, n),
 	}
 	// Lowest index on top of the stack: the engine's arrays are then filled
 	// from the front, and tests can predict slots.
@@ -174,6 +179,9 @@ func (p *partition) end(local int32) {
 	s := &p.sess[local]
 	if cur, ok := p.byAddr[s.addr]; ok && cur == local {
 		delete(p.byAddr, s.addr)
+	}
+	if cur, ok := p.live[s.key]; ok && cur == local {
+		delete(p.live, s.key)
 	}
 	s.state = slotLeaving
 	p.active--

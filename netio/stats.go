@@ -54,6 +54,11 @@ const (
 	DropAmplification                      // the answer would have been larger than the request
 	DropBadSource                          // source address gnet could not give as UDP
 	DropHandshakeBudget                    // Hello/Connect over the global handshake budget
+	DropUnauthenticated                    // a plain Input, Ping or Bye where tokens are on: must be sealed
+	DropForged                             // a sealed datagram whose tag does not verify
+	DropReplayed                           // a sealed datagram's sequence number seen before or below the window
+	DropBadPath                            // a PathResponse to no outstanding challenge, or from elsewhere
+	DropReloginWait                        // a Connect held back while the user's session on another loop ends
 	NumDropReasons
 )
 
@@ -72,6 +77,11 @@ var dropReasonNames = [...]string{
 	DropAmplification:    "amplification",
 	DropBadSource:        "bad_source",
 	DropHandshakeBudget:  "handshake_budget",
+	DropUnauthenticated:  "unauthenticated",
+	DropForged:           "forged",
+	DropReplayed:         "replayed",
+	DropBadPath:          "bad_path_response",
+	DropReloginWait:      "relogin_wait",
 }
 
 // Compile-time guard: one name per drop reason, so a value added to the enum
@@ -96,10 +106,11 @@ const (
 	EndBye      EndReason = iota // client said Bye
 	EndTimeout                   // idle longer than the idle timeout
 	EndReplaced                  // a new Connect from the same address
+	EndRelogin                   // a second login of the same user (tokens on)
 	NumEndReasons
 )
 
-var endReasonNames = [...]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced"}
+var endReasonNames = [...]string{EndBye: "bye", EndTimeout: "timeout", EndReplaced: "replaced", EndRelogin: "relogin"}
 
 // Compile-time guard: one name per end reason, so a value added to the enum
 // fails the build until it is named.
@@ -140,6 +151,10 @@ type LoopStats struct {
 	Sessions gauge // active sessions of this loop
 
 	Refused [NumRefuseReasons]counter // admission refusals (admission.go)
+
+	TokenRefused   [NumTokenRefusals]counter // Connects whose token was refused (identity.go)
+	PathChallenges counter                   // PathChallenges sent to a session's new address
+	Migrations     counter                   // sessions moved to a new address after its answer
 
 	_ cpu.CacheLinePad
 }

@@ -160,6 +160,10 @@ func (s *Server) tick(uint64) {
 
 // onEntry takes one drained ring entry (tick goroutine).
 func (s *Server) onEntry(e *ringEntry) {
+	if e.move {
+		s.fan.apply(e) // netio's own: the engine never sees it
+		return
+	}
 	switch e.rec.Kind {
 	case engine.RecJoin:
 		s.TickStats.Joins.inc()

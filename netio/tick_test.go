@@ -172,7 +172,7 @@ func TestTickEpoch(t *testing.T) {
 	ecfg.MaxPlayers, ecfg.TickHz = 4, 10
 	for _, t0 := range []uint32{0, 41} {
 		w := &tickWorld{tick: t0, cfg: &ecfg}
-		s, err := New(Config{Addr: "127.0.0.1:0",
+		s, err := New(Config{NoAuth: true, Addr: "127.0.0.1:0",
 			Clock: monoClock{origin: origin}, Logger: discardLogger()}, w)
 		if err != nil {
 			t.Fatal(err)

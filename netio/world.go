@@ -10,7 +10,12 @@ type engineWorld struct{ *engine.World }
 var _ World = engineWorld{}
 
 func (e engineWorld) NewSnapshotter() Snapshotter {
-	return &engineSnapshotter{w: e.World, s: engine.NewScratch()}
+	s := engine.NewScratch()
+	// A sealed snapshot carries 32 bytes of authentication; they come out
+	// of the snapshot's budget, with or without tokens, so the two modes
+	// send the same game data.
+	s.Budget = maxSealedBody
+	return &engineSnapshotter{w: e.World, s: s}
 }
 
 // engineSnapshotter binds one fan-out worker's Scratch to the world.

@@ -59,7 +59,7 @@ for ((r = 1; r <= runs; r++)); do
 			s=${at[$(((k + r - 1) % ${#at[@]}))]}
 			f=$out/$s-$n-r$r
 			start_server "$s" "$server_cpus" "$listen" "$admin"
-			nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+			nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "http://$admin" \
 				--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
 				--workers "$(ncpus "$bench_cpus")" --label "$s" ${EXTRA[@]+"${EXTRA[@]}"} >"$f.json" 2>"$f.err" || true
 			stop_server

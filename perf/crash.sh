@@ -44,7 +44,7 @@ SERVER_ARGS=(--data-dir "$dir" --checkpoint-every "$every" --keep-checkpoints 10
 # restart starts the built server again (start_server would build first,
 # which is not part of a restart) and waits until /metrics answers.
 restart() {
-	taskset -c "$server_cpus" "$BIN/treasured" --listen "$listen" --admin "$admin" "${SERVER_ARGS[@]}" \
+	taskset -c "$server_cpus" "$BIN/treasured" --listen "$listen" --admin "$admin" ${SERVER_AUTH[@]+"${SERVER_AUTH[@]}"} "${SERVER_ARGS[@]}" \
 		>"$BIN/treasured.log" 2>&1 &
 	SERVER_PID=$!
 	local i
@@ -68,7 +68,7 @@ printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 start_server treasured "$server_cpus" "$listen" "$admin"
 for ((k = 1; k <= kills; k++)); do
 	over0=$(metric treasured_tick_overruns_total)
-	taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "" --players "$players" \
+	taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "" --players "$players" \
 		--duration "$((interval + 5))s" --warmup 2s --workers "$(ncpus "$bench_cpus")" --quiet --progress off \
 		>"$BIN/crash-bench-$k.txt" 2>&1 &
 	bench=$!

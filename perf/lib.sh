@@ -20,6 +20,39 @@ NICE=0
 # Extra treasure-bench flags: what follows "--" on a script's command line.
 EXTRA=()
 
+# Identity: TOKEN_KEY is the connect-token key file treasured and
+# treasure-bench share (the bench issues each player a token with it).
+# Unset, a DEVELOPMENT key is created in $BIN at start and the script says
+# so; NO_AUTH=1 runs treasured with --insecure-no-auth instead, to measure
+# what authentication costs. start_server fills AUTH with the bench's flags.
+TOKEN_KEY=${TOKEN_KEY:-}
+NO_AUTH=${NO_AUTH:-0}
+AUTH=()
+SERVER_AUTH=()
+
+# auth_setup KIND : the identity flags of server KIND and of its bench.
+auth_setup() {
+	AUTH=() SERVER_AUTH=()
+	[[ $1 == treasured || $1 == sink ]] || return 0
+	if [[ $NO_AUTH == 1 ]]; then
+		# The sink authenticates only when given a key.
+		[[ $1 == treasured ]] && SERVER_AUTH=(--insecure-no-auth)
+		echo "$(basename "$0"): NO_AUTH=1: treasured runs WITHOUT authentication (measurement only)" >&2
+		return 0
+	fi
+	if [[ -z $TOKEN_KEY ]]; then
+		TOKEN_KEY=$BIN/dev-token.key
+		if [[ ! -f $TOKEN_KEY ]]; then
+			build treasure-token
+			"$BIN/treasure-token" genkey --out "$TOKEN_KEY" >/dev/null || die "cannot create $TOKEN_KEY"
+		fi
+		echo "$(basename "$0"): DEVELOPMENT connect-token key $TOKEN_KEY (created by the script, not for production), shared by $1 and treasure-bench" >&2
+	fi
+	SERVER_AUTH=(--token-key "$TOKEN_KEY")
+	# shellcheck disable=SC2034 # read by the scripts that source this file
+	AUTH=(--token-key "$TOKEN_KEY")
+}
+
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
 # parse_flags HELP SPEC... -- ARGS... : the scripts' one flag parser. Each
@@ -63,6 +96,7 @@ build() {
 		case $name in
 		treasured) pkg=./cmd/treasured ;;
 		treasure-bench) pkg=./cmd/treasure-bench ;;
+		treasure-token) pkg=./cmd/treasure-token ;;
 		naive) pkg=./perf/baseline/naive ;;
 		plain) pkg=./perf/baseline/plain ;;
 		sink) pkg=./perf/sink ;;
@@ -85,6 +119,7 @@ start_server() {
 		die "something already serves http://$admin: stop it or choose --listen/--admin"
 	fi
 	build "$kind"
+	auth_setup "$kind"
 	# treasured plans its engine and I/O cores from the CPUs it is allowed
 	# (the taskset mask), so no core flags are needed; with one CPU it
 	# shares it between engine and I/O and says so in its log.
@@ -93,6 +128,7 @@ start_server() {
 	# --players-per-socket 1); treasured's per-IP admission limits are sized
 	# for a NAT, so lift them here.
 	[[ $kind == treasured ]] && args+=(--sessions-per-ip 0 --handshakes-per-ip 100000 --handshake-rate-per-ip 100000)
+	args+=(${SERVER_AUTH[@]+"${SERVER_AUTH[@]}"})
 	args+=(${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"})
 	nice -n "$NICE" taskset -c "$cpus" "$BIN/$kind" "${args[@]}" >"$BIN/$kind.log" 2>&1 &
 	SERVER_PID=$!

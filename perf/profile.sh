@@ -29,7 +29,7 @@ build treasure-bench flame
 start_server "$server" "$server_cpus" "$listen" "$admin"
 
 # The load runs through warm-up, the profiles and a margin.
-taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "http://$admin" \
 	--players "$players" --warmup "${warmup}s" --duration "$((seconds + 2))s" \
 	--workers "$(ncpus "$bench_cpus")" --label "$server (profiled)" --progress off \
 	"${EXTRA[@]}" >"$out/report.txt" 2>&1 &

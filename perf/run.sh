@@ -39,7 +39,7 @@ build treasure-bench
 start_server "$server" "$server_cpus" "$listen" "$admin"
 echo "perf/run.sh: $server on CPU $server_cpus (log $BIN/$server.log), treasure-bench on CPU $bench_cpus"
 set +e
-nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+nice -n "$NICE" taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "http://$admin" \
 	--players "$players" --duration "$duration" --warmup "$warmup" --results "$results" \
 	--workers "$(ncpus "$bench_cpus")" --label "$server" ${EXTRA[@]+"${EXTRA[@]}"}
 status=$?

@@ -57,7 +57,7 @@ for ((n = start; n <= max; n += step)); do
 	# A fresh server per step: no sessions or heap left over from the last.
 	start_server "$server" "$server_cpus" "$listen" "$admin"
 	json=$BIN/sweep/$tag-$n.json
-	taskset -c "$bench_cpus" "$BIN/treasure-bench" --addr "$listen" --admin "http://$admin" \
+	taskset -c "$bench_cpus" "$BIN/treasure-bench" ${AUTH[@]+"${AUTH[@]}"} --addr "$listen" --admin "http://$admin" \
 		--players "$n" --duration "$duration" --warmup "$warmup" --json --progress off \
 		--workers "$(ncpus "$bench_cpus")" --label "$tag sweep" ${EXTRA[@]+"${EXTRA[@]}"} >"$json" 2>"$json.err" || true
 	[[ -n $size ]] || size=$(mean_snapshot_bytes "$admin")

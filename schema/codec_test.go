@@ -74,6 +74,10 @@ func zeroFrame(b wire.Body) any {
 		return new(PongFrame)
 	case wire.BodyBye:
 		return new(ByeFrame)
+	case wire.BodyPathChallenge:
+		return new(PathChallengeFrame)
+	case wire.BodyPathResponse:
+		return new(PathResponseFrame)
 	}
 	return new(SnapshotFrame)
 }
@@ -379,6 +383,8 @@ var (
 	naPing      PingFrame
 	naPong      PongFrame
 	naBye       ByeFrame
+	naPathCh    PathChallengeFrame
+	naPathResp  PathResponseFrame
 	naSnapshot  = NewSnapshotFrame()
 )
 
@@ -392,5 +398,7 @@ func touchAllNoAlloc(d *Decoder) {
 	d.PingInto(&naPing)
 	d.PongInto(&naPong)
 	d.ByeInto(&naBye)
+	d.PathChallengeInto(&naPathCh)
+	d.PathResponseInto(&naPathResp)
 	d.SnapshotInto(naSnapshot)
 }

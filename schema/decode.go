@@ -31,6 +31,8 @@ type Decoder struct {
 	pong      wire.Pong
 	snapshot  wire.Snapshot
 	bye       wire.Bye
+	pathCh    wire.PathChallenge
+	pathResp  wire.PathResponse
 }
 
 // Decode verifies buf and, if it is a well-formed treasured Message, points
@@ -85,6 +87,10 @@ func (d *Decoder) Decode(buf []byte) (wire.Body, error) {
 		d.snapshot.Init(t.Bytes, t.Pos)
 	case wire.BodyBye:
 		d.bye.Init(t.Bytes, t.Pos)
+	case wire.BodyPathChallenge:
+		d.pathCh.Init(t.Bytes, t.Pos)
+	case wire.BodyPathResponse:
+		d.pathResp.Init(t.Bytes, t.Pos)
 	default:
 		// verify accepts only the union members it knows; reaching this
 		// means verify_gen.go and this switch disagree about the schema.
@@ -210,7 +216,8 @@ func (d *Decoder) ChallengeInto(f *ChallengeFrame) bool {
 	return true
 }
 
-// ConnectInto copies a decoded Connect into f. The padding is not copied.
+// ConnectInto copies a decoded Connect into f. The padding is not copied;
+// the token is not copied either: f.Token points into the datagram.
 func (d *Decoder) ConnectInto(f *ConnectFrame) bool {
 	c := d.Connect()
 	if c == nil {
@@ -225,6 +232,28 @@ func (d *Decoder) ConnectInto(f *ConnectFrame) bool {
 		PlayerKey:   c.PlayerKey(),
 		Region:      c.Region(),
 	}
+	if c.TokenLength() > 0 {
+		// An empty token reads as absent: one form for "no token".
+		f.Token = c.TokenBytes()
+	}
+	return true
+}
+
+// PathChallengeInto copies a decoded PathChallenge into f.
+func (d *Decoder) PathChallengeInto(f *PathChallengeFrame) bool {
+	if d.body != wire.BodyPathChallenge {
+		return false
+	}
+	f.Data = d.pathCh.Data()
+	return true
+}
+
+// PathResponseInto copies a decoded PathResponse into f.
+func (d *Decoder) PathResponseInto(f *PathResponseFrame) bool {
+	if d.body != wire.BodyPathResponse {
+		return false
+	}
+	f.Data = d.pathResp.Data()
 	return true
 }
 

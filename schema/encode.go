@@ -53,6 +53,9 @@ func NewEncoder() *Encoder {
 	e.Ping(&PingFrame{})
 	e.Pong(&PongFrame{})
 	e.Bye(&ByeFrame{})
+	e.PathChallenge(&PathChallengeFrame{})
+	e.PathResponse(&PathResponseFrame{})
+	e.Connect(&ConnectFrame{Token: zeroPad[:208]})
 	e.Snapshot(&SnapshotFrame{})
 	return e
 }
@@ -96,14 +99,33 @@ func (e *Encoder) Challenge(f *ChallengeFrame) []byte {
 	return e.finish(wire.BodyChallenge, wire.ChallengeEnd(b))
 }
 
-// Connect encodes f, padded to at least MinHandshake bytes.
-func (e *Encoder) Connect(f *ConnectFrame) []byte { return e.connect(f, e.connectPad) }
+// Connect encodes f, padded to at least MinHandshake bytes. A Connect with
+// its token is already larger: it gets no padding beyond what it lacks.
+func (e *Encoder) Connect(f *ConnectFrame) []byte {
+	if len(f.Token) == 0 {
+		return e.connect(f, e.connectPad)
+	}
+	out := e.connect(f, 0)
+	if len(out) >= MinHandshake {
+		return out
+	}
+	// The padding vector adds its length word and alignment on top of
+	// the bytes asked for, so this reaches MinHandshake.
+	return e.connect(f, MinHandshake-len(out))
+}
 
 func (e *Encoder) connect(f *ConnectFrame, pad int) []byte {
 	b := e.b
 	b.Reset()
+	var token flatbuffers.UOffsetT
+	if len(f.Token) > 0 {
+		token = b.CreateByteVector(f.Token)
+	}
 	padding := b.CreateByteVector(zeroPad[:pad])
 	wire.ConnectStart(b)
+	if token != 0 {
+		wire.ConnectAddToken(b, token)
+	}
 	wire.ConnectAddExpiry(b, f.Expiry)
 	wire.ConnectAddClientNonce(b, f.ClientNonce)
 	wire.ConnectAddPlayerKey(b, f.PlayerKey)
@@ -180,6 +202,24 @@ func (e *Encoder) Pong(f *PongFrame) []byte {
 	wire.PongAddT(b, f.T)
 	wire.PongAddServerTick(b, f.ServerTick)
 	return e.finish(wire.BodyPong, wire.PongEnd(b))
+}
+
+// PathChallenge encodes f (server to client, sealed only).
+func (e *Encoder) PathChallenge(f *PathChallengeFrame) []byte {
+	b := e.b
+	b.Reset()
+	wire.PathChallengeStart(b)
+	wire.PathChallengeAddData(b, f.Data)
+	return e.finish(wire.BodyPathChallenge, wire.PathChallengeEnd(b))
+}
+
+// PathResponse encodes f (client to server, sealed only).
+func (e *Encoder) PathResponse(f *PathResponseFrame) []byte {
+	b := e.b
+	b.Reset()
+	wire.PathResponseStart(b)
+	wire.PathResponseAddData(b, f.Data)
+	return e.finish(wire.BodyPathResponse, wire.PathResponseEnd(b))
 }
 
 // Bye encodes f.

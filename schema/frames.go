@@ -42,8 +42,12 @@ type ConnectFrame struct {
 	Cookie      Cookie
 	Expiry      uint64
 	ClientNonce uint64
-	PlayerKey   uint64
+	PlayerKey   uint64 // version 1; a version 2 server ignores it (the token names the user)
 	Region      uint8
+	// Token is the connect token (version 2). Decoding points it into the
+	// datagram, so it is valid as long as the datagram's buffer; it is the
+	// one slice of a handshake frame, and nothing keeps the frame longer.
+	Token []byte
 }
 
 // WelcomeFrame is a Welcome body.
@@ -82,6 +86,17 @@ type PingFrame struct {
 type PongFrame struct {
 	T          uint64
 	ServerTick uint32
+}
+
+// PathChallengeFrame is a PathChallenge body: a random value the server
+// sends to a client's new address (docs/PROTOCOL.md "Address migration").
+type PathChallengeFrame struct {
+	Data uint64
+}
+
+// PathResponseFrame is a PathResponse body: the client's echo of Data.
+type PathResponseFrame struct {
+	Data uint64
 }
 
 // ByeFrame is a Bye body.

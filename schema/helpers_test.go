@@ -18,6 +18,7 @@ import (
 var allBodies = []wire.Body{
 	wire.BodyHello, wire.BodyChallenge, wire.BodyConnect, wire.BodyWelcome, wire.BodyReject,
 	wire.BodyInput, wire.BodyPing, wire.BodyPong, wire.BodySnapshot, wire.BodyBye,
+	wire.BodyPathChallenge, wire.BodyPathResponse,
 }
 
 // encodeFrame encodes any frame pointer with e.
@@ -41,6 +42,10 @@ func encodeFrame(e *Encoder, f any) []byte {
 		return e.Pong(f)
 	case *ByeFrame:
 		return e.Bye(f)
+	case *PathChallengeFrame:
+		return e.PathChallenge(f)
+	case *PathResponseFrame:
+		return e.PathResponse(f)
 	case *SnapshotFrame:
 		return e.Snapshot(f)
 	}
@@ -68,6 +73,10 @@ func bodyOf(f any) wire.Body {
 		return wire.BodyPong
 	case *ByeFrame:
 		return wire.BodyBye
+	case *PathChallengeFrame:
+		return wire.BodyPathChallenge
+	case *PathResponseFrame:
+		return wire.BodyPathResponse
 	case *SnapshotFrame:
 		return wire.BodySnapshot
 	}
@@ -106,6 +115,12 @@ func decodeFrame(d *Decoder) any {
 	case wire.BodyBye:
 		x := new(ByeFrame)
 		ok, f = d.ByeInto(x), x
+	case wire.BodyPathChallenge:
+		x := new(PathChallengeFrame)
+		ok, f = d.PathChallengeInto(x), x
+	case wire.BodyPathResponse:
+		x := new(PathResponseFrame)
+		ok, f = d.PathResponseInto(x), x
 	case wire.BodySnapshot:
 		x := new(SnapshotFrame)
 		ok, f = d.SnapshotInto(x), x
@@ -143,13 +158,15 @@ func fullFrames() []any {
 	return []any{
 		&HelloFrame{Version: Version, ClientNonce: 0xabcdef0123456789},
 		&ChallengeFrame{Cookie: Cookie{Hi: 1, Lo: 2}, Expiry: 3, ClientNonce: 4},
-		&ConnectFrame{Version: Version, Cookie: Cookie{Hi: 5, Lo: 6}, Expiry: 7, ClientNonce: 8, PlayerKey: 9, Region: 2},
+		&ConnectFrame{Version: Version, Cookie: Cookie{Hi: 5, Lo: 6}, Expiry: 7, ClientNonce: 8, PlayerKey: 9, Region: 2, Token: testToken()[:16]},
 		&WelcomeFrame{SessionID: 10, PlayerID: 11, TickHz: 20, ServerTick: 12, Region: 1, ClientNonce: 13},
 		&RejectFrame{Reason: uint8(wire.RejectReasonBadCookie), ClientNonce: 14},
 		&in,
 		&PingFrame{SessionID: 15, T: 16},
 		&PongFrame{T: 17, ServerTick: 18},
 		&ByeFrame{SessionID: 19, Reason: uint8(wire.ByeReasonTimeout)},
+		&PathChallengeFrame{Data: 20},
+		&PathResponseFrame{Data: 21},
 		&SnapshotFrame{
 			Tick: 42, BaselineTick: 40, LastActionSeq: 9, StateHash: 0xdeadbeefcafef00d,
 			You:     PlayerState{ID: 3, Pos: Vec2{-5, 6}, Zone: 2, Items: 4, ChangedTick: 41},
@@ -207,6 +224,10 @@ func randFrame(r *rand.Rand, body wire.Body) any {
 		return &PongFrame{T: randU64(r), ServerTick: uint32(randU64(r))}
 	case wire.BodyBye:
 		return &ByeFrame{SessionID: randU64(r), Reason: uint8(r.IntN(int(wire.ByeReasonKicked) + 1))}
+	case wire.BodyPathChallenge:
+		return &PathChallengeFrame{Data: randU64(r)}
+	case wire.BodyPathResponse:
+		return &PathResponseFrame{Data: randU64(r)}
 	case wire.BodySnapshot:
 		f := &SnapshotFrame{Tick: r.Uint32(), BaselineTick: uint32(randU64(r)), LastActionSeq: r.Uint32(),
 			StateHash: randU64(r), You: randPlayer(r), More: r.IntN(2) == 0}
@@ -334,6 +355,10 @@ func bodyView(d *Decoder) any {
 		return d.Snapshot()
 	case wire.BodyBye:
 		return d.Bye()
+	case wire.BodyPathChallenge:
+		return d.Message()
+	case wire.BodyPathResponse:
+		return d.Message()
 	}
 	return nil
 }
@@ -398,4 +423,14 @@ func walkDecoded(tb testing.TB, d *Decoder) {
 	walk(tb, reflect.ValueOf(d.Message()))
 	walk(tb, reflect.ValueOf(bodyView(d)))
 	touchAll(d)
+}
+
+// testToken is a connect token's worth of recognisable bytes: the codec
+// carries it opaque (netio/auth parses it).
+func testToken() []byte {
+	t := make([]byte, 208)
+	for i := range t {
+		t[i] = byte(i*7 + 1)
+	}
+	return t
 }

@@ -18,7 +18,7 @@ package schema
 const Identifier = "TRSR"
 
 // Version is the protocol version carried in Hello and Connect.
-const Version uint16 = 1
+const Version uint16 = 2
 
 // MaxDatagram is the largest datagram either side sends or accepts. 1200 bytes
 // fits the IPv6 minimum MTU with room for UDP/IP headers, so no datagram is

@@ -94,6 +94,10 @@ func verifyConnectTable(v *verifier, pos uint32, depth int) Error {
 	if _, _, err := v.vector(&t, 16, 1, 1); err != 0 {
 		return err
 	}
+	// token: [ubyte]
+	if _, _, err := v.vector(&t, 18, 1, 1); err != 0 {
+		return err
+	}
 	return 0
 }
 
@@ -299,6 +303,34 @@ func verifyByeTable(v *verifier, pos uint32, depth int) Error {
 	return 0
 }
 
+// verifyPathChallengeTable checks table PathChallenge at pos: its vtable and inline size, then
+// every field it declares.
+func verifyPathChallengeTable(v *verifier, pos uint32, depth int) Error {
+	t, err := v.table(pos, depth)
+	if err != 0 {
+		return err
+	}
+	// data: ulong
+	if _, err := v.field(&t, 4, 8, 8); err != 0 {
+		return err
+	}
+	return 0
+}
+
+// verifyPathResponseTable checks table PathResponse at pos: its vtable and inline size, then
+// every field it declares.
+func verifyPathResponseTable(v *verifier, pos uint32, depth int) Error {
+	t, err := v.table(pos, depth)
+	if err != 0 {
+		return err
+	}
+	// data: ulong
+	if _, err := v.field(&t, 4, 8, 8); err != 0 {
+		return err
+	}
+	return 0
+}
+
 // verifyMessageTable checks table Message at pos: its vtable and inline size, then
 // every field it declares.
 func verifyMessageTable(v *verifier, pos uint32, depth int) Error {
@@ -342,6 +374,10 @@ func verifyBodyUnion(v *verifier, typ uint8, pos uint32, depth int) Error {
 		return verifySnapshotTable(v, pos, depth)
 	case 10:
 		return verifyByeTable(v, pos, depth)
+	case 11:
+		return verifyPathChallengeTable(v, pos, depth)
+	case 12:
+		return verifyPathResponseTable(v, pos, depth)
 	}
 	return ErrUnion
 }
@@ -384,16 +420,16 @@ func validActionKind(x uint8) bool {
 // array indexed by one, so that the array grows with the schema.
 const ActionKindCount = 4
 
-// validRejectReason reports whether x is a declared RejectReason (Unknown=0, ServerFull=1, BadVersion=2, BadCookie=3, CookieExpired=4, BadRegion=5, ShuttingDown=6).
+// validRejectReason reports whether x is a declared RejectReason (Unknown=0, ServerFull=1, BadVersion=2, BadCookie=3, CookieExpired=4, BadRegion=5, ShuttingDown=6, BadToken=7, TokenExpired=8).
 // Unknown values are rejected, not passed through: adding a value is a
 // protocol change that old peers must refuse rather than misread.
 func validRejectReason(x uint8) bool {
-	return x <= 6
+	return x <= 8
 }
 
-// RejectReasonCount is the number of RejectReason values, 0..6: the length of an
+// RejectReasonCount is the number of RejectReason values, 0..8: the length of an
 // array indexed by one, so that the array grows with the schema.
-const RejectReasonCount = 7
+const RejectReasonCount = 9
 
 // validChestStatus reports whether x is a declared ChestStatus (Closed=0, Opened=1).
 // Unknown values are rejected, not passed through: adding a value is a

@@ -12,14 +12,17 @@ package clienttest
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -36,6 +39,11 @@ type Options struct {
 	Players int           // player slots; 0 means 16
 	Tick    time.Duration // tick period, dividing one second; 0 means 10 ms
 	Logger  *slog.Logger  // the server's log; nil discards it
+	// TokenKey is the connect-token key the server checks tokens with
+	// (Target issues them); nil means a new one. A test of a restart gives
+	// the second server the first one's (Server.TokenKey), as a real
+	// server restarts with its key file.
+	TokenKey *auth.Key
 }
 
 // zoneMM is the side of the world's only zone. 2 m square, every chest is
@@ -78,6 +86,7 @@ func (o *Options) engineConfig() (engine.Config, error) {
 // Server is the real server on loopback. Its facts (Events, Chests, Stats,
 // Player) are final, and safe to read, once Close has returned.
 type Server struct {
+	key       *auth.Key
 	srv       *netio.Server
 	world     *engine.World
 	facts     *recorder
@@ -112,6 +121,12 @@ func NewServer(opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	key := opts.TokenKey
+	if key == nil {
+		if key, err = auth.GenerateKey(1, crand.Reader); err != nil {
+			return nil, fmt.Errorf("clienttest: token key: %w", err)
+		}
+	}
 	facts := &recorder{inner: inner, world: world, players: map[uint64]*Player{}, bySlot: map[int32]*Player{}}
 	hz := world.Config().TickHz
 	srv, err := netio.New(netio.Config{
@@ -119,6 +134,8 @@ func NewServer(opts Options) (*Server, error) {
 		Loops:   1,
 		Journal: facts,
 		Restore: world.SlotState,
+		// Connect tokens on, as in production: Target issues them.
+		TokenKey: key,
 		// The per-session limits are sized for 20 Hz; tests tick faster
 		// and their clients send an Input per poll, not per tick.
 		SessionRate:  float64(20 * hz),
@@ -134,24 +151,39 @@ func NewServer(opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("clienttest: %w", err)
 	}
-	return &Server{srv: srv, world: world, facts: facts}, nil
+	return &Server{key: key, srv: srv, world: world, facts: facts}, nil
 }
 
 // Addr is the server's UDP address.
 func (s *Server) Addr() string { return s.srv.Addr().String() }
 
-// Target is what a client needs to reach a Server.
+// Target is what a client needs to reach a Server: its address, and a
+// connect token with its session keys (client.Credentials{Token, Keys};
+// this package cannot name client's type, whose tests import it).
 type Target struct {
-	Addr string // the UDP address to dial
+	Addr  string // the UDP address to dial
+	Token []byte
+	Keys  auth.SessionKeys
 }
 
-// Target returns where and how the client with player key key connects.
-// Tests take their dial parameters from here, so that a change of what the
-// handshake requires of a client is made in this package.
+// Target returns where and how the client with player key key connects: a
+// fresh token for user key, issued with the server's key for its address,
+// as a login backend would (a token is good for one connection: call it
+// again for a reconnect). Tests take their dial parameters from here, so
+// that a change of what the handshake requires of a client is made in this
+// package. Issuing cannot fail with these claims; if it did, the token is
+// empty and the server refuses it (Reject BadToken).
 func (s *Server) Target(key uint64) Target {
-	_ = key // today every key connects the same way
-	return Target{Addr: s.Addr()}
+	t := Target{Addr: s.Addr()}
+	tok, keys, err := s.key.Issue(nil, auth.Claims{UserID: key, Servers: []netip.AddrPort{s.srv.Addr()}, Expires: time.Now().Add(10 * time.Minute)}, crand.Reader)
+	if err == nil {
+		t.Token, t.Keys = tok, keys
+	}
+	return t
 }
+
+// TokenKey is the server's connect-token key.
+func (s *Server) TokenKey() *auth.Key { return s.key }
 
 // Close shuts the server down: a final snapshot and a Bye to every player,
 // then the journal is closed. Idempotent.

@@ -12,10 +12,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/treasured/treasured/netio/auth"
 )
 
 // Config is everything a run is told on its command line, normalised.
 type Config struct {
+	// TokenKey is the connect-token key file the server got (--token-key):
+	// the generator issues each player its own token with it, as a login
+	// backend would. Empty: the server runs without authentication.
+	TokenKey string
+	tokenKey *auth.Key // loaded from TokenKey by ParseArgs
+
 	Addr           string
 	Admin          string // base URL of the server's admin port, "" = none
 	Players        int
@@ -153,6 +161,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
 	fs.IntVar(&c.PlayersPerSocket, "players-per-socket", 0, fmt.Sprintf("players sharing one socket, each sending from its own address of --src-range (1 = a socket per player, as behind distinct NATs; 0 = %d for an IPv4 loopback server, else 1)", defaultPlayersPerSocket))
 	fs.DurationVar(&c.SendQuantum, "send-quantum", 200*time.Microsecond, "least time between two passes over the due sends: wake-ups are batched this long at most (0 = a wake-up per send)")
+	fs.StringVar(&c.TokenKey, "token-key", "", "connect-token key `file` of the server (the bench issues every player a token with it); empty: the server runs with --insecure-no-auth")
 	srcRange := fs.String("src-range", "127.1.0.0/16", "IPv4 addresses the players of shared sockets send from, one per player; must be local (loopback: 127.0.0.0/8)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -172,6 +181,11 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("--src-range %q: want an IPv4 prefix like 127.1.0.0/16", *srcRange)
 	}
 	c.SrcRange = c.SrcRange.Masked()
+	if c.TokenKey != "" {
+		if c.tokenKey, _, err = auth.LoadKeyFile(c.TokenKey); err != nil {
+			return nil, fmt.Errorf("--token-key: %w", err)
+		}
+	}
 	return c, c.validate()
 }
 

@@ -4,13 +4,17 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/metricname"
 )
 
@@ -18,6 +22,7 @@ import (
 // with a small world and a short tick: the bench is tested against the
 // server it measures, not a second implementation of the protocol.
 type realServer struct {
+	key   string // the connect-token key file, for --token-key
 	addr  string // UDP
 	admin string // http://... serving /metrics
 	world *engine.World
@@ -69,7 +74,16 @@ func startRealServer(t *testing.T, players int) (srv *realServer, stop func()) {
 	// All players come from 127.0.0.1: lift the per-IP admission limits,
 	// which are sized for a NAT (perf/lib.sh does the same).
 	// World size and tick rate (100 Hz: a 10 ms tick) come from the world.
-	ns, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1,
+	// Tokens on, as in production: the bench issues them with the key.
+	key, err := auth.GenerateKey(1, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "token.key")
+	if err := os.WriteFile(keyFile, auth.FormatKeyFile(key, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netio.New(netio.Config{TokenKey: key, Addr: "127.0.0.1:0", Loops: 1,
 		SessionsPerIP: 4 * players, HandshakeRate: 1e5, HandshakeBurst: 4 * players,
 		SessionRate: 1e5, SessionBurst: 4 * players, Logger: slog.New(slog.DiscardHandler)}, netio.EngineWorld(w))
 	if err != nil {
@@ -94,5 +108,5 @@ func startRealServer(t *testing.T, players int) (srv *realServer, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return &realServer{addr: ns.Addr().String(), admin: admin.URL, world: w, net: ns}, stop
+	return &realServer{key: keyFile, addr: ns.Addr().String(), admin: admin.URL, world: w, net: ns}, stop
 }

@@ -20,7 +20,7 @@ func benchAgainst(t *testing.T, extra ...string) (*Report, engine.Stats, string)
 	srv, stop := startRealServer(t, 20)
 	// The drain is generous: on a loaded box (-race, other jobs) the
 	// server may apply the window's last actions a second late.
-	args := append([]string{"--addr", srv.addr, "--admin", srv.admin, "--players", "20", "--workers", "2", "--regions", "1",
+	args := append([]string{"--token-key", srv.key, "--addr", srv.addr, "--admin", srv.admin, "--players", "20", "--workers", "2", "--regions", "1",
 		"--warmup", "300ms", "--duration", "600ms", "--drain", "1500ms", "--json", "--progress", "off",
 		"--mix", "move=1,open=3,pickup=3"}, extra...)
 	cfg, err := ParseArgs(args, &bytes.Buffer{})

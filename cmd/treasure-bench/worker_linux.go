@@ -4,6 +4,7 @@ package main
 
 import (
 	"cmp"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
@@ -226,12 +228,18 @@ func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
 	if region < 0 {
 		region = int(g) % cfg.Regions
 	}
+	user := cfg.Seed<<32 ^ uint64(g) + 1
+	cred, err := issueCredentials(cfg.tokenKey, user, w.server)
+	if err != nil {
+		return nil, err
+	}
 	p.sess = client.NewSession(client.Config{
-		PlayerKey:  cfg.Seed<<32 ^ uint64(g) + 1,
-		Region:     uint8(region),
-		Nonce:      playerNonce(cfg.Seed, g),
-		Codec:      w.codec,
-		Retransmit: hsRetransmit,
+		Credentials: cred,
+		PlayerKey:   user,
+		Region:      uint8(region),
+		Nonce:       playerNonce(cfg.Seed, g),
+		Codec:       w.codec,
+		Retransmit:  hsRetransmit,
 	}, client.Handlers{
 		Snapshot: func(f *schema.SnapshotFrame, now int64) { w.onSnapshot(p, f, now) },
 		Loot:     func(ev *schema.LootEvent, now int64) { w.onLoot(p, ev) },
@@ -835,7 +843,9 @@ func (w *Worker) finish() {
 			})
 		}
 		st := s.Stats
-		r.SnapDups += st.SnapshotDups
+		// With authentication the replay window refuses a duplicated
+		// datagram before it is read as a snapshot.
+		r.SnapDups += st.SnapshotDups + st.Replayed
 		r.Snapshots += st.Snapshots
 		for i, n := range st.Bad {
 			if i != 0 {
@@ -887,3 +897,17 @@ func epollWait(epfd int, events []unix.EpollEvent, timeout int64) (int, error) {
 }
 
 var noPwait2 atomic.Bool
+
+// issueCredentials issues user a token for server, as a login backend
+// would (docs/PROTOCOL.md "Connect tokens"); none without a key. Tokens
+// live an hour: longer than any run, and the replay cache is sized for it.
+func issueCredentials(key *auth.Key, user uint64, server netip.AddrPort) (client.Credentials, error) {
+	if key == nil {
+		return client.Credentials{}, nil
+	}
+	tok, keys, err := key.Issue(nil, auth.Claims{UserID: user, Servers: []netip.AddrPort{server}, Expires: time.Now().Add(time.Hour)}, crand.Reader)
+	if err != nil {
+		return client.Credentials{}, fmt.Errorf("issue a token for player %d: %w", user, err)
+	}
+	return client.Credentials{Token: tok, Keys: keys}, nil
+}

@@ -62,7 +62,7 @@ func startTestServer(t *testing.T, clk netio.Clock) *netio.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := netio.New(netio.Config{Addr: "127.0.0.1:0", Loops: 1,
+	srv, err := netio.New(netio.Config{NoAuth: true, Addr: "127.0.0.1:0", Loops: 1,
 		Clock: clk, Logger: slog.New(slog.DiscardHandler)}, netio.EngineWorld(w))
 	if err != nil {
 		t.Fatal(err)

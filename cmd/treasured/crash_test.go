@@ -239,7 +239,7 @@ func TestKillAndRecover(t *testing.T) {
 	}
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	args := []string{"--listen", addr, "--admin", "", "--pin=false", "--max-players", "256", "--regions", "1",
+	args := []string{"--insecure-no-auth", "--listen", addr, "--admin", "", "--pin=false", "--max-players", "256", "--regions", "1",
 		"--data-dir", dir, "--checkpoint-every", "1s", "--keep-checkpoints", "1000", "--resume-grace", "2m",
 		"--log-format", "json", "--io-loops", "1",
 		// Every player runs from 127.0.0.1: lift the per-IP admission limits.

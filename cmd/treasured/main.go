@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -36,6 +37,7 @@ import (
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/engine/journal"
 	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/metricname"
 )
 
@@ -84,6 +86,11 @@ type options struct {
 	// Admission (netio/admission.go): per IPv4 address or IPv6 /64.
 	sessionsPerIP, handshakesPerIP int
 	handshakeRate, hsBudget        float64
+
+	// Identity (docs/PROTOCOL.md "Connect tokens").
+	tokenKey   string
+	publicAddr string
+	noAuth     bool
 }
 
 // size is a byte count flag: "4194304", "4M", "4MiB", "1G", "512k".
@@ -188,6 +195,9 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.StringVar(&o.agones, "agones", "auto", "Agones SDK sidecar: auto (on when AGONES_SDK_HTTP_PORT is set), off, or its base `URL`")
 	fs.StringVar(&o.agonesRegion, "agones-region", "", "value of the treasured-region label for Agones allocation (empty: not set)")
 	fs.DurationVar(&o.agonesBeat, "agones-health-every", 2*time.Second, "Agones health ping period, while the tick is on time")
+	fs.StringVar(&o.tokenKey, "token-key", "", "connect-token key `file` (treasure-token genkey; mode 0600): required, there is no built-in key")
+	fs.StringVar(&o.publicAddr, "public-addr", "", "comma-separated `addresses` (IP:port) clients reach this server at, which a token must name (default: --listen, a wildcard IP read as loopback)")
+	fs.BoolVar(&o.noAuth, "insecure-no-auth", false, "serve without connect tokens or authenticated datagrams (protocol 2 without identity): for measuring what authentication costs, never for players")
 
 	// Environment overrides of the defaults: applied through Set so they
 	// are parsed and checked exactly like the flag.
@@ -393,6 +403,9 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		RecvBuffer:      int(o.rcvbuf),
 		SendBuffer:      int(o.sndbuf),
 		Logger:          log,
+	}
+	if err := identityConfig(o, &cfg, log); err != nil {
+		return netio.Config{}, err
 	}
 	cfg.InlineIO = netio.InlineIOFits(&cfg)
 	if o.pin {
@@ -665,4 +678,37 @@ func registerDataDir(reg *prometheus.Registry, dir *journal.Dir) {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, m.value))
 		}
 	}
+}
+
+// identityConfig loads the token key file and the public addresses into
+// cfg. A missing key is a usage error: the server never picks a key of its
+// own (make run creates a development key and passes it).
+func identityConfig(o *options, cfg *netio.Config, log *slog.Logger) error {
+	if o.noAuth {
+		if o.tokenKey != "" {
+			return usage("--token-key and --insecure-no-auth: pick one")
+		}
+		cfg.NoAuth = true
+		return nil
+	}
+	if o.tokenKey == "" {
+		return usage("no --token-key (or TREASURED_TOKEN_KEY): create one with `treasure-token genkey --out FILE`; players need tokens issued with the same key")
+	}
+	cur, prev, err := auth.LoadKeyFile(o.tokenKey)
+	if err != nil {
+		return usage("--token-key: %v", err)
+	}
+	cfg.TokenKey, cfg.TokenKeyPrevious = cur, prev
+	for _, s := range strings.Split(o.publicAddr, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return usage("--public-addr %q: want IP:port", s)
+		}
+		cfg.PublicAddrs = append(cfg.PublicAddrs, ap)
+	}
+	log.Info("connect tokens", "key_file", o.tokenKey, "key_id", cur.ID, "previous_key", prev != nil, "public_addrs", o.publicAddr)
+	return nil
 }

@@ -39,7 +39,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// env is a test environment. Without a token key in it, the server runs
+// without authentication (the tests of identity set the key themselves).
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		if k == "TREASURED_INSECURE_NO_AUTH" && m["TREASURED_TOKEN_KEY"] == "" {
+			return "true"
+		}
+		return ""
+	}
+}
 
 func TestSizes(t *testing.T) {
 	for in, want := range map[string]int64{"0": 0, "4096": 4096, "4K": 4096, "4MiB": 4 << 20, "1GiB": 1 << 30, "2g": 2 << 30, "512 KB": 512 << 10} {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -49,37 +50,122 @@ const (
 // ChaCha20-Poly1305 with the session keys from the token, the sequence
 // number as nonce (unique per key because each direction has its own key and
 // its own counter) and a replay window. Seal and Open work in place and
-// allocate nothing. A Channel belongs to one goroutine (the session's event
-// loop); it holds pointers (the ciphers), so a pointer-free session table
-// keeps Channels in a side table indexed by slot.
+// allocate nothing. A Channel belongs to one goroutine (a client); the
+// server, whose receive and send sides run on different goroutines, uses
+// the two halves, Opener and Sealer, apart.
 type Channel struct {
-	session    uint64
-	send, recv cipher.AEAD
-	nextSeq    uint64
-	window     Window
-	nonce      [chacha20poly1305.NonceSize]byte // scratch; here so it does not escape per call
+	Sealer
+	Opener
+	nonce [chacha20poly1305.NonceSize]byte // Seal's scratch; here so it does not escape per call
 }
 
 // NewChannel starts a session's channel for role; sessionID must have bit 63
 // set (the server's session ids do).
 func NewChannel(sessionID uint64, keys *SessionKeys, role Role) (*Channel, error) {
-	if sessionID&sessionBit == 0 {
-		return nil, fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
-	}
-	c2s, err := chacha20poly1305.New(keys.ClientToServer[:])
-	if err != nil {
-		return nil, fmt.Errorf("auth: client-to-server key: %w", err)
-	}
-	s2c, err := chacha20poly1305.New(keys.ServerToClient[:])
-	if err != nil {
-		return nil, fmt.Errorf("auth: server-to-client key: %w", err)
-	}
-	c := &Channel{session: sessionID, nextSeq: 1, window: NewWindow()}
-	c.send, c.recv = c2s, s2c
+	send, recv := &keys.ClientToServer, &keys.ServerToClient
 	if role == RoleServer {
-		c.send, c.recv = s2c, c2s
+		send, recv = recv, send
+	}
+	c := &Channel{}
+	if err := c.Sealer.init(sessionID, send); err != nil {
+		return nil, err
+	}
+	if err := c.Opener.init(sessionID, recv); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// Seal authenticates the body in buf[HeaderSize:HeaderSize+n]; see
+// Sealer.Seal.
+func (c *Channel) Seal(buf []byte, n int) ([]byte, error) { return c.Sealer.Seal(buf, n, &c.nonce) }
+
+// Session is the channel's session id.
+func (c *Channel) Session() uint64 { return c.Opener.session }
+
+// Sealer is the sending half of a session. It is safe for concurrent use:
+// the AEAD holds only its key and the sequence number is taken atomically,
+// so the server's event loop (Welcome, Pong, path challenges) and its
+// fan-out workers (snapshots) seal for one session without a lock; each
+// caller brings its own nonce scratch.
+type Sealer struct {
+	session uint64
+	aead    cipher.AEAD
+	seq     atomic.Uint64 // last sequence number used
+}
+
+// NewSealer returns the sending half for key (the direction's session key).
+func NewSealer(sessionID uint64, key *[KeySize]byte) (*Sealer, error) {
+	s := &Sealer{}
+	if err := s.init(sessionID, key); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sealer) init(sessionID uint64, key *[KeySize]byte) error {
+	if sessionID&sessionBit == 0 {
+		return fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
+	}
+	a, err := chacha20poly1305.New(key[:])
+	if err != nil {
+		return fmt.Errorf("auth: session key: %w", err)
+	}
+	s.session, s.aead = sessionID, a
+	return nil
+}
+
+// Seal authenticates the body in buf[HeaderSize:HeaderSize+n], writing the
+// header in front and the tag after it, and returns the datagram
+// buf[:HeaderSize+n+16]. buf needs that capacity; nonce is the caller's
+// scratch (one per goroutine).
+func (s *Sealer) Seal(buf []byte, n int, nonce *[chacha20poly1305.NonceSize]byte) ([]byte, error) {
+	end := HeaderSize + n + tagSize
+	if n < 0 || cap(buf) < end {
+		return nil, ErrNoRoom
+	}
+	seq := s.seq.Add(1)
+	if seq == 0 {
+		s.seq.Store(^uint64(0)) // stay exhausted
+		return nil, ErrSeqExhausted
+	}
+	buf = buf[:end]
+	binary.LittleEndian.PutUint64(buf[0:], s.session)
+	binary.LittleEndian.PutUint64(buf[8:], seq)
+	binary.LittleEndian.PutUint64(nonce[4:], seq)
+	body := buf[HeaderSize : HeaderSize+n]
+	s.aead.Seal(body[:0], nonce[:], body, buf[:HeaderSize])
+	return buf, nil
+}
+
+// Opener is the receiving half of a session: the direction's key and its
+// replay window. It belongs to one goroutine (the session's event loop).
+type Opener struct {
+	session uint64
+	aead    cipher.AEAD
+	window  Window
+	nonce   [chacha20poly1305.NonceSize]byte // scratch; here so it does not escape per call
+}
+
+// NewOpener returns the receiving half for key (the direction's session key).
+func NewOpener(sessionID uint64, key *[KeySize]byte) (*Opener, error) {
+	o := &Opener{}
+	if err := o.init(sessionID, key); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *Opener) init(sessionID uint64, key *[KeySize]byte) error {
+	if sessionID&sessionBit == 0 {
+		return fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
+	}
+	a, err := chacha20poly1305.New(key[:])
+	if err != nil {
+		return fmt.Errorf("auth: session key: %w", err)
+	}
+	o.session, o.aead, o.window = sessionID, a, NewWindow()
+	return nil
 }
 
 // PeekSession reads the session id of an authenticated datagram so the
@@ -92,52 +178,27 @@ func PeekSession(b []byte) (id uint64, ok bool) {
 	return id, id&sessionBit != 0
 }
 
-// Seal authenticates the body in buf[HeaderSize:HeaderSize+n], writing the
-// header in front and the tag after it, and returns the datagram
-// buf[:HeaderSize+n+16]. buf needs that capacity.
-func (c *Channel) Seal(buf []byte, n int) ([]byte, error) {
-	end := HeaderSize + n + tagSize
-	if n < 0 || cap(buf) < end {
-		return nil, ErrNoRoom
-	}
-	if c.nextSeq == 0 {
-		return nil, ErrSeqExhausted
-	}
-	buf = buf[:end]
-	seq := c.nextSeq
-	c.nextSeq++
-	binary.LittleEndian.PutUint64(buf[0:], c.session)
-	binary.LittleEndian.PutUint64(buf[8:], seq)
-	binary.LittleEndian.PutUint64(c.nonce[4:], seq)
-	body := buf[HeaderSize : HeaderSize+n]
-	c.send.Seal(body[:0], c.nonce[:], body, buf[:HeaderSize])
-	return buf, nil
-}
-
 // Open verifies and decrypts datagram b in place and returns its body, a
 // sub-slice of b. Replays are refused before the tag is checked and the
 // window moves only after it verified. A refused datagram's body may have
 // been overwritten: drop it, never forward it.
-func (c *Channel) Open(b []byte) ([]byte, error) {
+func (o *Opener) Open(b []byte) ([]byte, error) {
 	if len(b) < Overhead {
 		return nil, ErrShortDatagram
 	}
-	if binary.LittleEndian.Uint64(b) != c.session {
+	if binary.LittleEndian.Uint64(b) != o.session {
 		return nil, ErrWrongSession
 	}
 	seq := binary.LittleEndian.Uint64(b[8:])
-	if err := c.window.Check(seq); err != nil {
+	if err := o.window.Check(seq); err != nil {
 		return nil, err
 	}
-	binary.LittleEndian.PutUint64(c.nonce[4:], seq)
+	binary.LittleEndian.PutUint64(o.nonce[4:], seq)
 	ct := b[HeaderSize:]
-	body, err := c.recv.Open(ct[:0], c.nonce[:], ct, b[:HeaderSize])
+	body, err := o.aead.Open(ct[:0], o.nonce[:], ct, b[:HeaderSize])
 	if err != nil {
 		return nil, ErrForged
 	}
-	c.window.Accept(seq)
+	o.window.Accept(seq)
 	return body, nil
 }
-
-// Session is the channel's session id.
-func (c *Channel) Session() uint64 { return c.session }

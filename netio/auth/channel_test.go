@@ -76,7 +76,7 @@ func TestChannelRefusals(t *testing.T) {
 	if _, err := server.Open(bytes.Clone(sent[69])); err != nil {
 		t.Fatal(err)
 	}
-	server.nextSeq = 100 // past the window, so only the key can refuse it
+	server.seq.Store(99) // past the window, so only the key can refuse it
 	reflected := seal(t, server, []byte("a snapshot"))
 	otherSession := bytes.Clone(sent[60])
 	otherSession[3] ^= 1
@@ -122,7 +122,7 @@ func TestChannelSealErrors(t *testing.T) {
 	if _, err := client.Seal(make([]byte, HeaderSize+10), 10); !errors.Is(err, ErrNoRoom) {
 		t.Fatalf("no room for the tag: %v", err)
 	}
-	client.nextSeq = 0 // wrapped
+	client.seq.Store(^uint64(0)) // wrapped: the next would be 0
 	if _, err := client.Seal(make([]byte, Overhead), 0); !errors.Is(err, ErrSeqExhausted) {
 		t.Fatalf("wrapped sequence: %v", err)
 	}

@@ -1,10 +1,10 @@
 // Package auth holds the identity pieces of the protocol that client and
-// server share (docs/PROTOCOL.md "Connect tokens and authenticated datagrams
-// (draft, not yet on the wire)"): connect tokens, the replay cache that makes
-// a token good for one connection, and the per-session Channel that
-// authenticates every datagram after the handshake. It imports nothing from
-// the rest of the repository, so netio, client and the tools can all use it.
-// The server does not enforce any of it yet.
+// server share (docs/PROTOCOL.md "Connect tokens", "Authenticated
+// datagrams"): connect tokens, the replay cache that makes a token good for
+// one connection, and the per-session Channel (or its two halves, Sealer and
+// Opener) that authenticates every datagram after the handshake. It imports
+// nothing from the rest of the repository, so netio, client and the tools can
+// all use it.
 //
 // Connect tokens follow netcode.io's model. A backend that authenticated the
 // user (login, matchmaker) issues a token with Key.Issue: a fixed 208-byte

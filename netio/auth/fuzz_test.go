@@ -88,7 +88,7 @@ func FuzzOpen(f *testing.F) {
 
 		buf := make([]byte, HeaderSize+len(data)+tagSize)
 		copy(buf[HeaderSize:], data)
-		client.nextSeq = seq
+		client.seq.Store(seq - 1) // the next Seal uses seq
 		d, err := client.Seal(buf, len(data))
 		if seq == 0 {
 			if !errors.Is(err, ErrSeqExhausted) {

@@ -39,6 +39,13 @@ const (
 	LeaveRetries      = "treasured_leave_retries_total"
 	RingDepth         = "treasured_ring_depth" // by LabelLoop
 	RingCapacity      = "treasured_ring_capacity"
+
+	// Identity: Connects whose token was refused (by LabelReason),
+	// PathChallenges sent to a session's new address, and sessions moved
+	// there after the answer.
+	TokenRefusals  = "treasured_token_refusals_total"
+	PathChallenges = "treasured_path_challenges_total"
+	Migrations     = "treasured_migrations_total"
 )
 
 // Families of the fan-out (send side).

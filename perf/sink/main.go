@@ -12,6 +12,14 @@
 // treasured_datagrams_sent_total{kind="snapshot"}); --snapshot-bytes 1200
 // is the largest a snapshot may be.
 //
+// With --token-key FILE (the key treasure-bench gets too) the sink speaks
+// the authenticated protocol as treasured does: the Connect's token is
+// verified (its server address must be --listen) and admitted once, and
+// every datagram after it is sealed and opened with the token's session
+// keys; the snapshot size then counts the 32 bytes of authentication.
+// Without it, the sink answers a Connect without a token, as treasured
+// --insecure-no-auth.
+//
 // One goroutine does everything, with batched I/O (netio/udp): recvmmsg
 // for what arrives, sendmmsg for replies and each tick's snapshots. It
 // exports treasured's metric names (ticks, overruns, tick work and jitter,
@@ -31,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/schema"
 )
@@ -42,6 +51,7 @@ type config struct {
 	snapshotBytes int
 	regions       int
 	maxPlayers    int
+	tokenKey      *auth.Key // nil: no authentication
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -53,6 +63,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.snapshotBytes, "snapshot-bytes", 256, fmt.Sprintf("size of every snapshot datagram, filled with chests (at most %d)", schema.MaxDatagram))
 	fs.IntVar(&c.regions, "regions", 3, "regions a Connect may ask for; others are rejected (BadRegion) as treasured does")
 	fs.IntVar(&c.maxPlayers, "max-players", 100_000, "sessions at most; further Connects are rejected (ServerFull)")
+	tokenKey := fs.String("token-key", "", "connect-token key `file`: require tokens and authenticate every datagram, as treasured does (empty: no authentication)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -65,12 +76,19 @@ func parseFlags(args []string) (*config, error) {
 	}
 	ap := ua.AddrPort()
 	c.listen = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if *tokenKey != "" {
+		if c.tokenKey, _, err = auth.LoadKeyFile(*tokenKey); err != nil {
+			return nil, fmt.Errorf("--token-key: %w", err)
+		}
+	}
 	min := schema.SnapshotSize(0, 0, 0, 0)
 	switch {
 	case c.tick < time.Millisecond || c.tick > time.Second:
 		return nil, fmt.Errorf("--tick %v: want 1ms..1s", c.tick)
 	case c.snapshotBytes < min || c.snapshotBytes > schema.MaxDatagram:
 		return nil, fmt.Errorf("--snapshot-bytes %d: want %d..%d", c.snapshotBytes, min, schema.MaxDatagram)
+	case c.tokenKey != nil && c.snapshotBytes < min+auth.Overhead:
+		return nil, fmt.Errorf("--snapshot-bytes %d: with --token-key want at least %d (the 32 bytes of authentication count)", c.snapshotBytes, min+auth.Overhead)
 	case c.regions < 1 || c.regions > 256:
 		return nil, fmt.Errorf("--regions %d: want 1..256", c.regions)
 	case c.maxPlayers < 1 || c.maxPlayers > 1_000_000:

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/schema"
@@ -21,6 +22,9 @@ type player struct {
 	nonce   uint64
 	lastSeq uint32
 	active  bool
+	// With --token-key: the session's two halves (auth.Channel's).
+	open *auth.Opener
+	seal *auth.Sealer
 }
 
 // sink is the whole server; one goroutine (Run) owns everything but the
@@ -43,6 +47,13 @@ type sink struct {
 	in      []udp.Message
 	out     []udp.Message
 	outBufs [][]byte
+
+	// Authentication, with --token-key: the token check, its replay
+	// cache, the token being checked, and the sealing nonce's scratch.
+	verifier *auth.Verifier
+	replay   *auth.ReplayCache
+	tok      auth.Token
+	nonce    [12]byte
 }
 
 func newSink(cfg *config) (*sink, error) {
@@ -59,9 +70,28 @@ func newSink(cfg *config) (*sink, error) {
 	for i := range s.outBufs {
 		s.outBufs[i] = make([]byte, schema.MaxDatagram)
 	}
-	// The same closed chests in every snapshot, as many as fit the size.
+	if cfg.tokenKey != nil {
+		// The bound address (--listen with its port resolved) is the one
+		// a token must name.
+		self := conn.LocalAddr()
+		self = netip.AddrPortFrom(self.Addr().Unmap(), self.Port())
+		if s.verifier, err = auth.NewVerifier(cfg.tokenKey, nil, []netip.AddrPort{self}); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("--token-key: %w", err)
+		}
+		if s.replay, err = auth.NewReplayCache(1<<17, 4); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	// The same closed chests in every snapshot, as many as fit the size
+	// (the sealed datagram's, with authentication).
+	budget := cfg.snapshotBytes
+	if s.verifier != nil {
+		budget -= auth.Overhead
+	}
 	n := 0
-	for schema.SnapshotSize(n+1, 0, 0, 0) <= cfg.snapshotBytes {
+	for schema.SnapshotSize(n+1, 0, 0, 0) <= budget {
 		n++
 	}
 	for i := range n {
@@ -121,6 +151,17 @@ func (s *sink) receive() {
 }
 
 func (s *sink) handle(b []byte, from netip.AddrPort) {
+	if s.verifier != nil && len(b) >= 8 && b[7] >= 0x80 {
+		b = s.open(b, from)
+		if b == nil {
+			return
+		}
+	} else if s.verifier != nil {
+		if body, err := s.dec.Decode(b); err == nil && body != wire.BodyHello && body != wire.BodyConnect {
+			s.m.Drops[common.DropBadSession].Add(1) // unauthenticated: must be sealed
+			return
+		}
+	}
 	body, err := s.dec.Decode(b)
 	if err != nil {
 		s.m.Drops[common.DropMalformed].Add(1)
@@ -151,8 +192,8 @@ func (s *sink) handle(b []byte, from netip.AddrPort) {
 	case wire.BodyPing:
 		var pf schema.PingFrame
 		s.dec.PingInto(&pf)
-		if s.session(pf.SessionID, from) != nil {
-			s.send(s.enc.Pong(&schema.PongFrame{T: pf.T, ServerTick: s.tick}), from)
+		if p := s.session(pf.SessionID, from); p != nil {
+			s.sendTo(p, s.enc.Pong(&schema.PongFrame{T: pf.T, ServerTick: s.tick}))
 			s.m.Pongs.Add(1)
 		}
 	case wire.BodyBye:
@@ -180,6 +221,10 @@ func (s *sink) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 		reject(wire.RejectReasonBadRegion)
 		return
 	}
+	if s.verifier != nil && !s.checkToken(c, from) {
+		reject(wire.RejectReasonBadToken)
+		return
+	}
 	i, ok := s.byAddr[from]
 	if !ok || s.players[i].nonce != c.ClientNonce { // a new handshake replaces the session
 		if !ok {
@@ -194,10 +239,57 @@ func (s *sink) connect(c *schema.ConnectFrame, from netip.AddrPort) {
 		}
 		s.players[i] = player{addr: from, nonce: c.ClientNonce, active: true,
 			session: 1<<63 | uint64(rand.Uint32()&0x7fffffff)<<32 | uint64(i)}
+		if s.verifier != nil {
+			p := &s.players[i]
+			var err error
+			if p.open, err = auth.NewOpener(p.session, &s.tok.Keys.ClientToServer); err == nil {
+				p.seal, err = auth.NewSealer(p.session, &s.tok.Keys.ServerToClient)
+			}
+			if err != nil {
+				p.active = false
+				reject(wire.RejectReasonBadToken)
+				return
+			}
+		}
 	}
 	p := &s.players[i]
-	s.send(s.enc.Welcome(&schema.WelcomeFrame{SessionID: p.session, PlayerID: uint32(i),
-		TickHz: uint16(time.Second / s.cfg.tick), ServerTick: s.tick, Region: c.Region, ClientNonce: c.ClientNonce}), from)
+	s.sendTo(p, s.enc.Welcome(&schema.WelcomeFrame{SessionID: p.session, PlayerID: uint32(i),
+		TickHz: uint16(time.Second / s.cfg.tick), ServerTick: s.tick, Region: c.Region, ClientNonce: c.ClientNonce}))
+}
+
+// checkToken verifies the Connect's token and admits it to the replay
+// cache (owner: the address and nonce, as treasured's), leaving it in s.tok.
+func (s *sink) checkToken(c *schema.ConnectFrame, from netip.AddrPort) bool {
+	now := time.Now()
+	if err := s.verifier.Verify(c.Token, now, &s.tok); err != nil {
+		s.m.Drops[common.DropMalformed].Add(1)
+		return false
+	}
+	owner := c.ClientNonce ^ uint64(from.Port())<<48
+	for _, b := range from.Addr().As16() {
+		owner = owner*131 + uint64(b)
+	}
+	if err := s.replay.Admit(s.tok.ID(), owner, s.tok.Expires, uint64(now.Unix())); err != nil {
+		s.m.Drops[common.DropMalformed].Add(1)
+		return false
+	}
+	return true
+}
+
+// open opens a sealed datagram of the player at from in place and returns
+// the message, or nil (counted).
+func (s *sink) open(b []byte, from netip.AddrPort) []byte {
+	i, ok := s.byAddr[from]
+	if !ok || !s.players[i].active || s.players[i].open == nil {
+		s.m.Drops[common.DropBadSession].Add(1)
+		return nil
+	}
+	msg, err := s.players[i].open.Open(b)
+	if err != nil {
+		s.m.Drops[common.DropMalformed].Add(1)
+		return nil
+	}
+	return msg
 }
 
 // session is the active player at from with that session id, or nil
@@ -223,12 +315,32 @@ func (s *sink) step(sched, began time.Time) {
 		}
 		f.LastActionSeq = p.lastSeq
 		f.You = schema.PlayerState{ID: uint32(i), ChangedTick: s.tick}
-		s.send(s.enc.Snapshot(f), p.addr)
+		s.sendTo(p, s.enc.Snapshot(f))
 		s.m.SnapshotsSent.Add(1)
 	}
 	s.flush()
 	ended := time.Now()
 	s.m.ObserveTick(began.Sub(sched), ended.Sub(began), ended.After(sched.Add(s.cfg.tick)))
+}
+
+// sendTo queues msg for player p, sealed when p has keys.
+func (s *sink) sendTo(p *player, msg []byte) {
+	if p.seal == nil {
+		s.send(msg, p.addr)
+		return
+	}
+	i := len(s.out)
+	buf := s.outBufs[i]
+	n := copy(buf[auth.HeaderSize:cap(buf)-16], msg)
+	d, err := p.seal.Seal(buf[:cap(buf)], n, &s.nonce)
+	if err != nil {
+		s.m.SendErrors.Add(1)
+		return
+	}
+	s.out = append(s.out, udp.Message{Buf: d, Addr: p.addr})
+	if len(s.out) == cap(s.out) {
+		s.flush()
+	}
 }
 
 // send queues a copy of b for to; a full batch leaves at once.

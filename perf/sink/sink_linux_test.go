@@ -4,14 +4,21 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"errors"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/perf/internal/playtest"
 	"github.com/treasured/treasured/schema"
+	"github.com/treasured/treasured/schema/wire"
 )
 
 func startSink(t *testing.T, args ...string) (*sink, string) {
@@ -52,14 +59,7 @@ func TestSinkServes(t *testing.T) {
 	if err := c.Ping(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2000 && (c.Session().Outbox().Len() > 0 || c.Session().Stats.Snapshots < 20); i++ {
-		if err := c.SendInput(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Poll(5 * time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-	}
+	playUntilAcked(t, c)
 	if n := c.Session().Outbox().Len(); n != 0 {
 		t.Fatalf("%d actions never acknowledged", n)
 	}
@@ -105,6 +105,56 @@ func TestSinkFlags(t *testing.T) {
 	for _, bad := range [][]string{{"--tick", "0s"}, {"--snapshot-bytes", "5000"}, {"--listen", "nohost"}, {"--regions", "0"}, {"extra"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// With --token-key the sink speaks the authenticated protocol: a client
+// with a token issued for its address connects and is acknowledged through
+// sealed datagrams; one without a token is refused (BadToken).
+func TestSinkTokens(t *testing.T) {
+	key, err := auth.GenerateKey(1, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "token.key")
+	if err := os.WriteFile(file, auth.FormatKeyFile(key, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startSink(t, "--snapshot-bytes", "1000", "--token-key", file)
+	_, err = client.Dial(context.Background(), addr, client.Options{Config: client.Config{PlayerKey: 1}})
+	var rej *client.RejectedError
+	if !errors.As(err, &rej) || rej.Reason != wire.RejectReasonBadToken.String() {
+		t.Fatalf("without a token: %v", err)
+	}
+	tok, keys, err := key.Issue(nil, auth.Claims{UserID: 1, Servers: []netip.AddrPort{netip.MustParseAddrPort(addr)}, Expires: time.Now().Add(time.Minute)}, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(context.Background(), addr, client.Options{Config: client.Config{Credentials: client.Credentials{Token: tok, Keys: keys}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Do(schema.Action{Kind: 1}); err != nil {
+		t.Fatal(err)
+	}
+	playUntilAcked(t, c)
+	if st := c.Session().Stats; c.Session().Outbox().Len() != 0 || st.Snapshots < 20 || st.Unopened != 0 {
+		t.Fatalf("outbox %d, stats %+v", c.Session().Outbox().Len(), st)
+	}
+}
+
+// playUntilAcked sends Inputs and polls until every queued action is
+// acknowledged and 20 snapshots arrived, or 2,000 rounds passed.
+func playUntilAcked(t *testing.T, c *client.Client) {
+	t.Helper()
+	for i := 0; i < 2000 && (c.Session().Outbox().Len() > 0 || c.Session().Stats.Snapshots < 20); i++ {
+		if err := c.SendInput(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Poll(5 * time.Millisecond); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

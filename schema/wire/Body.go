@@ -7,45 +7,51 @@ import "strconv"
 type Body byte
 
 const (
-	BodyNONE      Body = 0
-	BodyHello     Body = 1
-	BodyChallenge Body = 2
-	BodyConnect   Body = 3
-	BodyWelcome   Body = 4
-	BodyReject    Body = 5
-	BodyInput     Body = 6
-	BodyPing      Body = 7
-	BodyPong      Body = 8
-	BodySnapshot  Body = 9
-	BodyBye       Body = 10
+	BodyNONE          Body = 0
+	BodyHello         Body = 1
+	BodyChallenge     Body = 2
+	BodyConnect       Body = 3
+	BodyWelcome       Body = 4
+	BodyReject        Body = 5
+	BodyInput         Body = 6
+	BodyPing          Body = 7
+	BodyPong          Body = 8
+	BodySnapshot      Body = 9
+	BodyBye           Body = 10
+	BodyPathChallenge Body = 11
+	BodyPathResponse  Body = 12
 )
 
 var EnumNamesBody = map[Body]string{
-	BodyNONE:      "NONE",
-	BodyHello:     "Hello",
-	BodyChallenge: "Challenge",
-	BodyConnect:   "Connect",
-	BodyWelcome:   "Welcome",
-	BodyReject:    "Reject",
-	BodyInput:     "Input",
-	BodyPing:      "Ping",
-	BodyPong:      "Pong",
-	BodySnapshot:  "Snapshot",
-	BodyBye:       "Bye",
+	BodyNONE:          "NONE",
+	BodyHello:         "Hello",
+	BodyChallenge:     "Challenge",
+	BodyConnect:       "Connect",
+	BodyWelcome:       "Welcome",
+	BodyReject:        "Reject",
+	BodyInput:         "Input",
+	BodyPing:          "Ping",
+	BodyPong:          "Pong",
+	BodySnapshot:      "Snapshot",
+	BodyBye:           "Bye",
+	BodyPathChallenge: "PathChallenge",
+	BodyPathResponse:  "PathResponse",
 }
 
 var EnumValuesBody = map[string]Body{
-	"NONE":      BodyNONE,
-	"Hello":     BodyHello,
-	"Challenge": BodyChallenge,
-	"Connect":   BodyConnect,
-	"Welcome":   BodyWelcome,
-	"Reject":    BodyReject,
-	"Input":     BodyInput,
-	"Ping":      BodyPing,
-	"Pong":      BodyPong,
-	"Snapshot":  BodySnapshot,
-	"Bye":       BodyBye,
+	"NONE":          BodyNONE,
+	"Hello":         BodyHello,
+	"Challenge":     BodyChallenge,
+	"Connect":       BodyConnect,
+	"Welcome":       BodyWelcome,
+	"Reject":        BodyReject,
+	"Input":         BodyInput,
+	"Ping":          BodyPing,
+	"Pong":          BodyPong,
+	"Snapshot":      BodySnapshot,
+	"Bye":           BodyBye,
+	"PathChallenge": BodyPathChallenge,
+	"PathResponse":  BodyPathResponse,
 }
 
 func (v Body) String() string {

@@ -14,6 +14,8 @@ const (
 	RejectReasonCookieExpired RejectReason = 4
 	RejectReasonBadRegion     RejectReason = 5
 	RejectReasonShuttingDown  RejectReason = 6
+	RejectReasonBadToken      RejectReason = 7
+	RejectReasonTokenExpired  RejectReason = 8
 )
 
 var EnumNamesRejectReason = map[RejectReason]string{
@@ -24,6 +26,8 @@ var EnumNamesRejectReason = map[RejectReason]string{
 	RejectReasonCookieExpired: "CookieExpired",
 	RejectReasonBadRegion:     "BadRegion",
 	RejectReasonShuttingDown:  "ShuttingDown",
+	RejectReasonBadToken:      "BadToken",
+	RejectReasonTokenExpired:  "TokenExpired",
 }
 
 var EnumValuesRejectReason = map[string]RejectReason{
@@ -34,6 +38,8 @@ var EnumValuesRejectReason = map[string]RejectReason{
 	"CookieExpired": RejectReasonCookieExpired,
 	"BadRegion":     RejectReasonBadRegion,
 	"ShuttingDown":  RejectReasonShuttingDown,
+	"BadToken":      RejectReasonBadToken,
+	"TokenExpired":  RejectReasonTokenExpired,
 }
 
 func (v RejectReason) String() string {
