@@ -35,7 +35,7 @@ func TestDefaultRingSize(t *testing.T) {
 func TestNormalizeUnlockedDropsPin(t *testing.T) {
 	pin := func([]int) error { return nil }
 	for _, unlocked := range []bool{false, true} {
-		c := Config{Addr: "127.0.0.1:0", EngineCPUs: []int{0}, PinThread: pin, UnlockedThreads: unlocked,
+		c := Config{NoAuth: true, Addr: "127.0.0.1:0", EngineCPUs: []int{0}, PinThread: pin, UnlockedThreads: unlocked,
 			shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50e6}}
 		if _, err := c.normalize(); err != nil {
 			t.Fatal(err)

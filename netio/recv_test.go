@@ -103,7 +103,7 @@ func TestAutoBackend(t *testing.T) {
 	if !mmsgSupported {
 		return
 	}
-	c := Config{Addr: "127.0.0.1:0", Backend: BackendPoll, shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50 * time.Millisecond}}
+	c := Config{NoAuth: true, Addr: "127.0.0.1:0", Backend: BackendPoll, shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50 * time.Millisecond}}
 	if _, err := c.normalize(); err != nil || !c.UnlockedThreads {
 		t.Fatalf("poll layout: %v, unlocked %v", err, c.UnlockedThreads)
 	}
