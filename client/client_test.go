@@ -579,13 +579,72 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		if c.Session().Loot().Offer(&ev) {
 			t.Fatal("after the reconnect, the loot shown before would be shown again")
 		}
-		// Not asserted, because it fails against the real server: that the
-		// outbox drains. The engine restarts a resumed player's action_seq
-		// window (engine/resume.go) while Session.Restart keeps the
-		// outbox's seqs, so the engine applies seq 2 but reports
-		// last_action_seq 0 and the action is never acknowledged. The fake
-		// server this test ran against before hid the mismatch.
-		t.Logf("after the reconnect: %d actions unacknowledged, last_action_seq acked %d, queued seq %d",
-			c.Session().Outbox().Len(), c.Session().Outbox().Acked(), seq)
+		// Acknowledged too: the restarted server kept the player's action
+		// window, so the snapshot that showed chest 1's loot reported seq
+		// 2 applied and the outbox is empty (the action is not resent
+		// forever).
+		if out := c.Session().Outbox(); out.Len() != 0 || out.Acked() != seq {
+			t.Fatalf("after the reconnect: %d actions unacknowledged, last_action_seq acked %d, queued seq %d",
+				out.Len(), out.Acked(), seq)
+		}
+	}
+}
+
+// TestNewProcessResumesNumbering: a player's client applies three actions
+// and quits; a new client process of the same user (a fresh Session,
+// numbering from 1) resumes the parked player, whose action window the
+// server kept at 3. Its first action must still be applied and
+// acknowledged: the session numbers on from the first snapshot's
+// last_action_seq instead of sending seq 1, which the server would take
+// for a repeat.
+func TestNewProcessResumesNumbering(t *testing.T) {
+	srv := newServer(t, clienttest.Options{Chests: 4})
+	opts := Options{Config: Config{PlayerKey: 88}, HandshakeTimeout: 5 * time.Second, Retransmit: 20 * time.Millisecond}
+	play := func(c *Client, chest uint64) uint32 {
+		t.Helper()
+		seq, err := c.Do(schema.Action{Kind: uint8(wire.ActionKindOpenChest), Target: chest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; c.Session().Outbox().Len() > 0; i++ {
+			if i == 2000 {
+				t.Fatalf("chest %d: action %d never acknowledged (acked %d, state %v, stats %+v)", chest, seq, c.Session().Outbox().Acked(), c.Session().State(), c.Session().Stats)
+			}
+			c.SendInput()
+			c.Poll(5 * time.Millisecond)
+		}
+		return c.Session().Outbox().Acked()
+	}
+	first, err := dial(srv.Target(88), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chest := range uint64(3) {
+		play(first, chest)
+	}
+	first.Close()
+
+	second, err := dial(srv.Target(88), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if acked := play(second, 3); acked != 4 {
+		t.Fatalf("the new process's first action was acknowledged as seq %d, want 4 (after the resumed player's 3)", acked)
+	}
+	if second.Session().Stats.SeqRebases != 1 {
+		t.Fatalf("%d rebases, want 1", second.Session().Stats.SeqRebases)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opened := 0
+	for _, ch := range srv.Chests() {
+		if ch.Status == uint8(wire.ChestStatusOpened) {
+			opened++
+		}
+	}
+	if opened != 4 {
+		t.Fatalf("%d chests opened, want 4: the new process's action was not applied", opened)
 	}
 }

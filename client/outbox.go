@@ -115,6 +115,21 @@ func (o *Outbox) Ack(lastSeq uint32, fn func(seq uint32, sched, sent int64)) int
 	return dropped
 }
 
+// Rebase takes last as the acknowledged seq and renumbers the pending
+// actions last+1, last+2, … in their order. A session calls it at the first
+// snapshot of a connection whose server numbers this player's actions
+// elsewhere: a new client process of a resumed player (the server's seqs
+// are ahead), or a server that no longer knows the player (behind). The
+// pending actions were not sent on that connection yet, so no seq the
+// server has seen changes meaning.
+func (o *Outbox) Rebase(last uint32) {
+	o.acked = last
+	for i := 0; i < o.n; i++ {
+		o.ring[(o.head+i)%OutboxCap].a.Seq = last + 1 + uint32(i)
+	}
+	o.nextSeq = last + 1 + uint32(o.n)
+}
+
 // Oldest returns the scheduled time of the oldest pending action.
 func (o *Outbox) Oldest() (sched int64, ok bool) {
 	if o.n == 0 {

@@ -111,6 +111,7 @@ type SessionStats struct {
 	Pongs        uint64                    // matched Pongs
 	OutboxFull   uint64                    // actions refused by Queue
 	AutoAcks     uint64                    // Inputs Client.Poll sent only to acknowledge
+	SeqRebases   uint64                    // connections whose server numbered this player's actions elsewhere (Outbox.Rebase)
 }
 
 // Session is the protocol state of one player, with no I/O (sans-IO): it
@@ -147,6 +148,12 @@ type Session struct {
 	onOwnLoot func(lootID uint64)
 	now       int64  // receipt time of the datagram being handled
 	ackSent   uint32 // ack tick of the last Input built
+
+	// synced: the first snapshot of this connection has been handled, so
+	// the outbox's seqs agree with the server's window for this player and
+	// Inputs may carry actions. everSynced: some earlier connection got
+	// that far (the outbox's seqs were ever seen by a server).
+	synced, everSynced bool
 
 	// The handshake's retransmit clock: the state the last Hello or
 	// Connect was sent in, and when to send it again.
@@ -330,6 +337,8 @@ func (s *Session) HandshakeDue() (due int64, ok bool) {
 // Queue adds an action to the redundancy window; its seq is assigned here.
 // sched is when the action was scheduled to be sent (for the Applied
 // latency); ok is false when OutboxCap actions are already unacknowledged.
+// The seq of an action queued before a connection's first snapshot may
+// still change then (Outbox.Rebase): the Applied handler gets the final one.
 func (s *Session) Queue(a schema.Action, sched int64) (seq uint32, ok bool) {
 	seq, ok = s.out.Queue(a, sched)
 	if !ok {
@@ -340,13 +349,18 @@ func (s *Session) Queue(a schema.Action, sched int64) (seq uint32, ok bool) {
 
 // Input returns an Input datagram: the ack tick and the oldest
 // unacknowledged actions, at most schema.MaxActions. now stamps the first
-// send of actions that never left before.
+// send of actions that never left before. Until the connection's first
+// snapshot it carries no actions: that snapshot says where the server's
+// action_seq window for this player stands (docs/PROTOCOL.md "Inputs").
 func (s *Session) Input(now int64) []byte {
 	in := &s.in
 	in.SessionID = s.welcome.SessionID
 	in.AckTick = s.AckTick()
 	s.ackSent = in.AckTick
-	acts := s.out.Window(in.Actions[:0], now)
+	acts := in.Actions[:0]
+	if s.synced {
+		acts = s.out.Window(acts, now)
+	}
 	in.N = len(acts)
 	return s.sealed(s.codec.Enc.Input(in))
 }
@@ -373,6 +387,7 @@ func (s *Session) Restart(nonce uint64) {
 	s.state = StateIdle
 	s.cfg.Nonce = nonce
 	s.ch, s.pathData = nil, 0
+	s.synced = false
 	s.challenge, s.reject = schema.ChallengeFrame{}, schema.RejectFrame{}
 	s.view = View{Stats: s.view.Stats}
 	s.ticks = TickSet{Distinct: s.ticks.Distinct, Dups: s.ticks.Dups, TooOld: s.ticks.TooOld}
@@ -504,6 +519,7 @@ func (s *Session) handshakeAnswer(body wire.Body) {
 			s.welcome = w
 			s.state = StateConnected
 			s.ch = s.pending
+			s.synced = false
 		case s.state == StateConnected && w.SessionID == s.welcome.SessionID:
 			// The answer to a retransmitted Connect.
 		default:
@@ -540,6 +556,9 @@ func (s *Session) snapshot(now int64) {
 	s.loot.Advance(f.Tick)
 	s.view.Apply(f, s.welcome.PlayerID, s.onOwnLoot)
 	s.now = now
+	if !s.synced {
+		s.sync(f.LastActionSeq)
+	}
 	s.out.Ack(f.LastActionSeq, s.onApplied)
 	for i := range f.Events {
 		ev := &f.Events[i]
@@ -550,6 +569,25 @@ func (s *Session) snapshot(now int64) {
 	if s.h.Snapshot != nil {
 		s.h.Snapshot(f, now)
 	}
+}
+
+// sync lines the outbox up with the server's action_seq window at the
+// connection's first snapshot. The server keeps a resumed player's window
+// (so an action repeated across the break is applied once), which a new
+// client process does not know: it numbers on from last. A server that
+// knows less than this session saw acknowledged (the player's grace
+// period ran out, or another world) starts the player afresh: the pending
+// actions are new to it and numbered on from its last too. Otherwise the
+// seqs already agree and the pending actions are repeats the window sorts
+// out.
+func (s *Session) sync(last uint32) {
+	if !s.everSynced || last < s.out.Acked() {
+		if last != s.out.Acked() {
+			s.Stats.SeqRebases++
+		}
+		s.out.Rebase(last)
+	}
+	s.synced, s.everSynced = true, true
 }
 
 func (s *Session) applied(seq uint32, sched, sent int64) {

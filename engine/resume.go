@@ -19,10 +19,12 @@ package engine
 //
 // All of it happens inside Step from the ordered records, so it is as
 // deterministic and as journaled as everything else; the parked state is in
-// the hash and in checkpoints. The action_seq window restarts on resume: a
-// restarted client process numbers its actions from 1 again, and an action
-// it repeats from before the break is idempotent (a chest opens once, loot
-// is picked up once) or a harmless Move.
+// the hash and in checkpoints. The action_seq window is kept on resume, so
+// an action the client repeats from before the break (applied, but its
+// acknowledgement lost with the connection) is applied once, not twice. A
+// client learns where the player's seqs stand from the first snapshot of
+// the new session (last_action_seq) and numbers on from there; see
+// docs/PROTOCOL.md "Inputs".
 
 // parkList is the FIFO of parked players, threaded through player.parkPrev
 // and parkNext, oldest Leave first. Leaves of one tick are applied in slot
@@ -97,7 +99,7 @@ func (w *World) findParked(key uint64) int32 {
 // j, for a resume that arrived in another slot.
 func (w *World) moveParked(i, j int32) {
 	src, dst := &w.players[j], &w.players[i]
-	dst.region, dst.key, dst.inv = src.region, src.key, src.inv
+	dst.region, dst.key, dst.inv, dst.win = src.region, src.key, src.inv, src.win
 	dst.evQ, src.evQ = src.evQ, emptyQueue
 	w.pHot[i].pos, w.pHot[i].items = w.pHot[j].pos, w.pHot[j].items
 	w.unpark(j)
@@ -110,7 +112,6 @@ func (w *World) attach(i int32, r *Record) {
 	hot := &w.pHot[i]
 	p.active = true
 	p.gen = r.Gen
-	p.win = newSeqWindow()
 	p.ack = 0
 	p.moveTick, p.moved = 0, 0
 	p.goneQ = emptyQueue

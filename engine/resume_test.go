@@ -145,3 +145,32 @@ func TestParkedExpiresAndEvicts(t *testing.T) {
 		t.Fatal("incremental hash differs from a full recomputation")
 	}
 }
+
+// TestResumeKeepsActionWindow: a player's actions 1 and 2 were applied but
+// the session broke before the client saw them acknowledged; the client
+// reconnects (in place or in another slot) and repeats them. They are
+// duplicates, not new actions, and the resumed session's first snapshot
+// reports last_action_seq 2, so the client numbers on from there.
+func TestResumeKeepsActionWindow(t *testing.T) {
+	for _, slot := range []int32{0, 5} {
+		w := resumeWorld(t, 100)
+		w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 1, Key: 42}})
+		lootOf(t, w, 0, 1)
+		w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}})
+		w.Step([]Record{{Kind: RecJoin, Player: slot, Gen: 2, Key: 42}})
+		applied, dups := w.stats.ActionsApplied, w.stats.ActionsDuplicate
+		w.Step([]Record{act(slot, 2, 1, wire.ActionKindOpenChest, 0), act(slot, 2, 2, wire.ActionKindMove, 0)})
+		if w.stats.ActionsApplied != applied || w.stats.ActionsDuplicate != dups+2 {
+			t.Fatalf("slot %d: repeated seqs 1 and 2 after the resume: %d applied, %d duplicates; want 0 and 2",
+				slot, w.stats.ActionsApplied-applied, w.stats.ActionsDuplicate-dups)
+		}
+		var d schema.Decoder
+		f := schema.NewSnapshotFrame()
+		if _, err := d.Decode(w.Snapshot(slot, NewScratch())); err != nil || !d.SnapshotInto(f) {
+			t.Fatalf("snapshot does not decode: %v", err)
+		}
+		if f.LastActionSeq != 2 {
+			t.Fatalf("slot %d: last_action_seq %d after the resume, want 2", slot, f.LastActionSeq)
+		}
+	}
+}

@@ -332,13 +332,13 @@ func (l *loop) admit(in []byte, src Addr, key uint64, now int64) []byte {
 		return l.reject(in, wire.RejectReasonServerFull, c.ClientNonce)
 	}
 	s := &p.sess[local]
-	gen := s.gen + 1
-	if resumed {
-		// The engine's parked player of this key: same slot, same
-		// generation, so the player's identity survives the reconnect.
-		gen = s.gen
-	}
-	if !l.join(local, src, key, gen, now) {
+	// A resumed slot moves on to the next generation too: the RecLeave that
+	// parked it may still be in this tick's records, and the engine orders
+	// a slot's records by generation, so the leave of the old one comes
+	// first and the join then finds the player parked. With the same
+	// generation the join would come first, count as a duplicate of the
+	// live session, and the leave would park the player under the new one.
+	if !l.join(local, src, key, s.gen+1, now) {
 		p.unalloc(local, resumed)
 		l.p.admit.release(pfx)
 		return nil

@@ -24,9 +24,9 @@ func joinRec(t *testing.T, r *loopRig) engine.Record {
 // TestResumeSameSlot: with a grace period, the slot of an ended session is
 // kept for its player key: another player who connects meanwhile gets
 // another slot (without the grace, the freed slot is the first one handed
-// out), and the key's reconnect, from a new address, gets the same slot and
-// the same generation, which is the engine's same player. After the grace
-// the slot is free for anyone.
+// out), and the key's reconnect, from a new address, gets the same slot
+// with the next generation (the engine resumes its parked player there).
+// After the grace the slot is free for anyone.
 func TestResumeSameSlot(t *testing.T) {
 	const grace = 5 * time.Second
 	r := newRig(t, rigOpts{slots: 4})
@@ -43,8 +43,8 @@ func TestResumeSameSlot(t *testing.T) {
 	r.drain()
 	again := r.join(testAddr("127.0.0.1:7002"), 1) // key 10 again
 	rec := joinRec(t, r)
-	if again.PlayerID != w.PlayerID || rec.Player != first.Player || rec.Gen != first.Gen || rec.Key != 10 {
-		t.Fatalf("reconnect got slot %d gen %d, want slot %d gen %d", again.PlayerID, rec.Gen, w.PlayerID, first.Gen)
+	if again.PlayerID != w.PlayerID || rec.Player != first.Player || rec.Gen != first.Gen+1 || rec.Key != 10 {
+		t.Fatalf("reconnect got slot %d gen %d, want slot %d gen %d", again.PlayerID, rec.Gen, w.PlayerID, first.Gen+1)
 	}
 	if again.SessionID == w.SessionID || r.stats.Resumes.Load() != 1 {
 		t.Fatalf("session id reused or resume not counted (%d)", r.stats.Resumes.Load())
@@ -57,8 +57,8 @@ func TestResumeSameSlot(t *testing.T) {
 	r.now += int64(grace) + 1
 	r.l.sweep(r.now)
 	third := r.join(testAddr("127.0.0.1:7003"), 3)
-	if rec := joinRec(t, r); third.PlayerID != w.PlayerID || rec.Gen != first.Gen+1 {
-		t.Fatalf("after the grace: slot %d gen %d, want the freed slot %d with gen %d", third.PlayerID, rec.Gen, w.PlayerID, first.Gen+1)
+	if rec := joinRec(t, r); third.PlayerID != w.PlayerID || rec.Gen != first.Gen+2 {
+		t.Fatalf("after the grace: slot %d gen %d, want the freed slot %d with gen %d", third.PlayerID, rec.Gen, w.PlayerID, first.Gen+2)
 	}
 }
 
@@ -79,7 +79,7 @@ func TestResumeRestore(t *testing.T) {
 		t.Fatalf("new key got slot %d gen %d, want slot 1 (0 is parked) gen 5", rec.Player, rec.Gen)
 	}
 	r.join(testAddr("127.0.0.1:7001"), 3) // key 30
-	if rec := joinRec(t, r); rec.Player != 0 || rec.Gen != 7 {
-		t.Fatalf("parked key got slot %d gen %d, want slot 0 gen 7", rec.Player, rec.Gen)
+	if rec := joinRec(t, r); rec.Player != 0 || rec.Gen != 8 {
+		t.Fatalf("parked key got slot %d gen %d, want slot 0 gen 8", rec.Player, rec.Gen)
 	}
 }

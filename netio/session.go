@@ -142,8 +142,7 @@ func (p *partition) lookup(id uint64) *session {
 	return s
 }
 
-// alloc takes the slot parked for key (resumed: the caller keeps its
-// generation), else a free slot, else, when this loop's share is used up,
+// alloc takes the slot parked for key (resumed), else a free slot, else, when this loop's share is used up,
 // any parked slot (the engine then drops that parked player early); ok is
 // false when every slot is active. The caller fills the session and must
 // either commit it or give it back with unalloc.
@@ -189,8 +188,8 @@ func (p *partition) end(local int32) {
 
 // release returns a slot whose RecLeave is in the ring: parked for its key
 // when there is a grace period, free otherwise. The generation is kept and
-// bumped at the next join of another key, so ids of the old occupant stay
-// invalid (a resume keeps it, but its session id has new random bits).
+// bumped at the next join (a resume too), so ids and records of the old
+// session stay invalid.
 func (p *partition) release(local int32, now int64) {
 	s := &p.sess[local]
 	s.id = 0
