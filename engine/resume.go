@@ -103,6 +103,10 @@ func (w *World) moveParked(i, j int32) {
 	dst.evQ, src.evQ = src.evQ, emptyQueue
 	w.pHot[i].pos, w.pHot[i].items = w.pHot[j].pos, w.pHot[j].items
 	w.unpark(j)
+	// The player's openings move with it: opened_by names the slot the
+	// user plays in, and the caller's newOccupant(i) makes this a tick in
+	// which forgetOpeners runs.
+	w.movedAt[j], w.movedTo[j] = w.tick+1, i
 }
 
 // attach makes the unparked state in slot i (resumed in place, or moved

@@ -174,3 +174,31 @@ func TestResumeKeepsActionWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeMovesOpenings: opened_by names the user's slot. A player who
+// opened a chest and is resumed in another slot (a reconnect that reached
+// another network loop) still reads the chest as its own opening there;
+// the chest opened by the new slot's earlier player is forgotten as before.
+func TestResumeMovesOpenings(t *testing.T) {
+	w := resumeWorld(t, 100)
+	w.Step([]Record{{Kind: RecJoin, Player: 0, Gen: 1, Key: 42}, {Kind: RecJoin, Player: 5, Gen: 1, Key: 43}})
+	w.Step([]Record{act(0, 1, 1, wire.ActionKindOpenChest, 0), act(5, 1, 1, wire.ActionKindOpenChest, 1)})
+	if c0, _ := w.Chest(0); c0.OpenedBy != 0 {
+		t.Fatalf("chest 0 opened by %d, want 0", c0.OpenedBy)
+	}
+	w.Step([]Record{{Kind: RecLeave, Player: 0, Gen: 1}, {Kind: RecLeave, Player: 5, Gen: 1}})
+	// Key 43's grace is cut short by its slot going to key 42's resume.
+	w.Step([]Record{{Kind: RecJoin, Player: 5, Gen: 2, Key: 42}})
+	if c0, _ := w.Chest(0); c0.OpenedBy != 5 || c0.ChangedTick != w.Tick() {
+		t.Fatalf("chest 0 after its opener moved to slot 5: %+v (tick %d)", c0, w.Tick())
+	}
+	if c1, _ := w.Chest(1); c1.OpenedBy != schema.NoPlayer {
+		t.Fatalf("chest 1, opened by slot 5's earlier player: %+v", c1)
+	}
+	if s := w.Stats(); s.OpenersMoved != 1 || s.OpenersForgotten != 1 {
+		t.Fatalf("openers moved %d, forgotten %d; want 1 and 1", s.OpenersMoved, s.OpenersForgotten)
+	}
+	if w.fullHash() != w.Hash() {
+		t.Fatal("incremental hash differs from a full recomputation")
+	}
+}

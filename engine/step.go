@@ -72,6 +72,9 @@ type Stats struct {
 	// OpenersForgotten counts opened chests whose opener's slot got a new
 	// player (forgetOpeners).
 	OpenersForgotten uint64
+	// OpenersMoved counts opened chests whose opener was resumed in
+	// another slot: the opening moved with it.
+	OpenersMoved uint64
 }
 
 // Step advances the world by exactly one tick, applying recs (in any order:
@@ -291,26 +294,33 @@ func (w *World) newOccupant(i int32) {
 }
 
 // forgetOpeners clears the opener of every opened chest whose opener's slot
-// got a new player this tick (newOccupant). A chest opened this tick was
+// got a new player this tick (newOccupant), and moves to the new slot the
+// openings of a player whose resume moved it there (moveParked): opened_by
+// follows the user, never names a stranger. A chest opened this tick was
 // opened by the slot's new player: the records of the one before are
 // ignored from its leave on. Every opened chest is in respawnQ with its
 // opener, so one pass over that dense array per such tick covers every
-// opening; a chest is touched only when it is forgotten.
+// opening; a chest is touched only when its opener changes.
 func (w *World) forgetOpeners() {
 	for k := range w.respawnQ.n {
 		o := w.respawnQ.ref(k)
-		if o.by == schema.NoPlayer || w.takenAt[o.by] != w.tick {
+		if o.by == schema.NoPlayer {
 			continue
+		}
+		by := schema.NoPlayer
+		switch {
+		case w.movedAt[o.by] == w.tick+1:
+			by = uint32(w.movedTo[o.by])
+			w.stats.OpenersMoved++
+		case w.takenAt[o.by] != w.tick || w.chests[o.chest].openedTick == w.tick:
+			continue
+		default:
+			w.stats.OpenersForgotten++
 		}
 		ch := &w.chests[o.chest]
-		if ch.openedTick == w.tick {
-			continue
-		}
-		c := o.chest
-		o.by, ch.openedBy = schema.NoPlayer, schema.NoPlayer
+		o.by, ch.openedBy = by, by
 		ch.changed = w.tick
-		w.markChest(c)
-		w.stats.OpenersForgotten++
+		w.markChest(o.chest)
 	}
 }
 

@@ -73,6 +73,11 @@ type World struct {
 	// the last tick any did: the openings to forget (forgetOpeners).
 	takenAt   []uint32
 	lastTaken uint32
+	// movedAt[j] is 1 + the last tick slot j's parked player moved to slot
+	// movedTo[j] (a resume that reached another slot): its openings follow
+	// it there (forgetOpeners). 0: never.
+	movedAt []uint32
+	movedTo []int32
 
 	lootKey uint64
 	stats   Stats
@@ -223,6 +228,8 @@ func New(cfg Config) (*World, error) {
 		dirtyC:      make([]int32, 0, 1024),
 		dirtyL:      make([]int32, 0, 1024),
 		takenAt:     make([]uint32, cfg.MaxPlayers),
+		movedAt:     make([]uint32, cfg.MaxPlayers),
+		movedTo:     make([]int32, cfg.MaxPlayers),
 		lootKey:     lootKey(cfg.Seed),
 		parked:      parkList{head: -1, tail: -1},
 	}
