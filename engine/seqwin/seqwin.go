@@ -72,29 +72,14 @@ func (w *Window[S]) Accept(seq S) {
 	}
 }
 
-// Admit is Check and, when it says Fresh, Accept, in one pass (the
-// engine's per-action path).
+// Admit is Check and, when it says Fresh, Accept: the engine's path, where
+// nothing is verified in between.
 func (w *Window[S]) Admit(seq S) Verdict {
-	switch {
-	case seq == 0:
-		return Zero
-	case seq > w.high:
-		d := seq - w.high
-		w.mask = w.mask<<d | 1<<(d-1)
-		w.high = seq
-		return Fresh
-	case seq == w.high:
-		return Dup
+	v := w.Check(seq)
+	if v == Fresh {
+		w.Accept(seq)
 	}
-	i := w.high - 1 - seq
-	if i >= 64 {
-		return Stale
-	}
-	if w.mask&(1<<i) != 0 {
-		return Dup
-	}
-	w.mask |= 1 << i
-	return Fresh
+	return v
 }
 
 // Contiguous is the highest seq L such that every seq <= L has been
