@@ -498,8 +498,7 @@ func (s *Session) handshakeAnswer(body wire.Body) {
 		if s.answersHello(c.ClientNonce) {
 			// A later Challenge (a retransmitted Hello's) replaces the
 			// cookie: either is valid until its expiry.
-			s.challenge = c
-			s.state = StateChallenged
+			s.challenge, s.state = c, StateChallenged
 		}
 	case wire.BodyWelcome:
 		var w schema.WelcomeFrame
@@ -524,8 +523,7 @@ func (s *Session) handshakeAnswer(body wire.Body) {
 		var r schema.RejectFrame
 		d.RejectInto(&r)
 		if s.answersHello(r.ClientNonce) {
-			s.reject = r
-			s.state = StateRejected
+			s.reject, s.state = r, StateRejected
 		}
 	}
 }
