@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/client"
-	"github.com/treasured/treasured/netio"
 	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -68,21 +67,8 @@ func TestRunWithTokenKey(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan *netio.Server, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, nil, []string{"--listen", "127.0.0.1:0", "--admin", "", "--pin=false", "--max-players", "64",
-			"--token-key", path}, env(map[string]string{"TREASURED_INSECURE_NO_AUTH": "false"}), &out,
-			func(s *netio.Server, _ string) { ready <- s })
-	}()
-	var srv *netio.Server
-	select {
-	case srv = <-ready:
-	case code := <-done:
-		t.Fatalf("exited %d: %s", code, out.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("not up in 30 s")
-	}
+	srv, _, done := startRun(ctx, t, []string{"--listen", "127.0.0.1:0", "--admin", "", "--pin=false", "--max-players", "64",
+		"--token-key", path}, env(map[string]string{"TREASURED_INSECURE_NO_AUTH": "false"}), &out)
 	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer dcancel()
 	_, err := client.Dial(dctx, srv.Addr().String(), client.Options{Config: client.Config{PlayerKey: 9}})
