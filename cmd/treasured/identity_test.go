@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/client/clienttest"
 	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -19,15 +20,8 @@ import (
 // writeKey writes a fresh key file with mode perm and returns its path and key.
 func writeKey(t *testing.T, perm os.FileMode) (string, *auth.Key) {
 	t.Helper()
-	k, err := auth.GenerateKey(1, crand.Reader)
+	k, path, err := clienttest.NewKeyFile(t.TempDir(), perm)
 	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "token.key")
-	if err := os.WriteFile(path, auth.FormatKeyFile(k, nil), perm); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, perm); err != nil { // past the umask
 		t.Fatal(err)
 	}
 	return path, k
