@@ -123,12 +123,7 @@ func runBot(srv *clienttest.Server, idx int, imp Impairment, rounds, quiet, maxD
 				r.lastSeq = seq
 			}
 		}
-		if err := c.SendInput(); err != nil {
-			r.err = err
-			break
-		}
-		if _, err := c.Poll(3 * time.Millisecond); err != nil {
-			r.err = err
+		if r.err = sendAndPoll(c); r.err != nil {
 			break
 		}
 	}
@@ -139,12 +134,7 @@ func runBot(srv *clienttest.Server, idx int, imp Impairment, rounds, quiet, maxD
 		} else {
 			calm = 0
 		}
-		if err := c.SendInput(); err != nil {
-			r.err = err
-			break
-		}
-		if _, err := c.Poll(3 * time.Millisecond); err != nil {
-			r.err = err
+		if r.err = sendAndPoll(c); r.err != nil {
 			break
 		}
 	}
@@ -154,6 +144,16 @@ func runBot(srv *clienttest.Server, idx int, imp Impairment, rounds, quiet, maxD
 	r.sess = c.Session()
 	r.sendStats, r.recvStats = c.sendImp.Stats, c.recvImp.Stats
 	return r
+}
+
+// sendAndPoll is one round of a bot: an Input (which also acknowledges the
+// newest snapshot), then what arrives within 3 ms.
+func sendAndPoll(c *Client) error {
+	if err := c.SendInput(); err != nil {
+		return err
+	}
+	_, err := c.Poll(3 * time.Millisecond)
+	return err
 }
 
 // Under 22 % loss, 5 % duplication and reordering in both directions, every

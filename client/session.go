@@ -495,16 +495,10 @@ func (s *Session) handshakeAnswer(body wire.Body) {
 	case wire.BodyChallenge:
 		var c schema.ChallengeFrame
 		d.ChallengeInto(&c)
-		switch {
-		case c.ClientNonce != s.cfg.Nonce:
-			s.Stats.WrongNonce++
-		case s.state == StateHello || s.state == StateChallenged:
+		if s.answersHello(c.ClientNonce) {
 			// A later Challenge (a retransmitted Hello's) replaces the
 			// cookie: either is valid until its expiry.
-			s.challenge = c
-			s.state = StateChallenged
-		default:
-			s.Stats.Unexpected++
+			s.challenge, s.state = c, StateChallenged
 		}
 	case wire.BodyWelcome:
 		var w schema.WelcomeFrame
@@ -528,16 +522,25 @@ func (s *Session) handshakeAnswer(body wire.Body) {
 	case wire.BodyReject:
 		var r schema.RejectFrame
 		d.RejectInto(&r)
-		switch {
-		case r.ClientNonce != s.cfg.Nonce:
-			s.Stats.WrongNonce++
-		case s.state == StateHello || s.state == StateChallenged:
-			s.reject = r
-			s.state = StateRejected
-		default:
-			s.Stats.Unexpected++
+		if s.answersHello(r.ClientNonce) {
+			s.reject, s.state = r, StateRejected
 		}
 	}
+}
+
+// answersHello says whether a Challenge or Reject carrying nonce may be
+// taken now, as the answer to this session's Hello or Connect, and counts
+// why not.
+func (s *Session) answersHello(nonce uint64) bool {
+	switch {
+	case nonce != s.cfg.Nonce:
+		s.Stats.WrongNonce++
+	case s.state == StateHello || s.state == StateChallenged:
+		return true
+	default:
+		s.Stats.Unexpected++
+	}
+	return false
 }
 
 func (s *Session) snapshot(now int64) {

@@ -243,8 +243,8 @@ func (w *World) putPlayers(b []byte, off int) int {
 		cpLE.PutUint32(r[24:], hot.items)
 		cpLE.PutUint32(r[28:], hot.changed)
 		cpLE.PutUint32(r[32:], uint32(zNext))
-		cpLE.PutUint32(r[36:], p.win.high)
-		cpLE.PutUint64(r[40:], p.win.mask)
+		cpLE.PutUint32(r[36:], p.win.High())
+		cpLE.PutUint64(r[40:], p.win.Mask())
 		for k, n := range p.inv {
 			cpLE.PutUint32(r[48+4*k:], n)
 		}

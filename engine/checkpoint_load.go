@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/treasured/treasured/engine/seqwin"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -210,7 +211,7 @@ func (w *World) decodePlayer(i int32, r []byte) (bool, error) {
 	hot.items = cpLE.Uint32(r[24:])
 	hot.changed = cpLE.Uint32(r[28:])
 	hot.zNext = int32(cpLE.Uint32(r[32:]))
-	p.win = seqWindow{high: cpLE.Uint32(r[36:]), mask: cpLE.Uint64(r[40:])}
+	p.win = seqwin.Restore(cpLE.Uint32(r[36:]), cpLE.Uint64(r[40:]))
 	sum := uint32(0)
 	for k := range p.inv {
 		p.inv[k] = cpLE.Uint32(r[48+4*k:])

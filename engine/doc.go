@@ -16,7 +16,8 @@
 //	world.go      World and its arenas, New, read accessors
 //	order.go      deterministic ordering of a tick's records (radix sort)
 //	step.go       Step phases: apply, move, open, pick up, respawn, expire, queue events
-//	seqwindow.go  per-player action_seq exactly-once window
+//	seqwin/       the action_seq exactly-once window (RFC 4303), a leaf
+//	              package netio/auth shares for its datagram window
 //	interest.go   zone lists, visibility changes, Gone
 //	delivery.go   per-player queues of pending events / Gone, ack handling
 //	resume.go     parked players: a Leave keeps the state for GraceTicks,

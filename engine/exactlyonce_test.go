@@ -271,11 +271,11 @@ func runExactlyOnce(t *testing.T, cfg Config, ticks, clients int) Stats {
 		// Every action the client made was applied: no hole in the
 		// engine's window, and nothing left to repeat.
 		win := w.players[slot].win
-		if win.high != c.seq || len(c.unacked) != 0 {
-			t.Errorf("client %d: made %d actions, engine's highest %d, %d unacknowledged", slot, c.seq, win.high, len(c.unacked))
+		if win.High() != c.seq || len(c.unacked) != 0 {
+			t.Errorf("client %d: made %d actions, engine's highest %d, %d unacknowledged", slot, c.seq, win.High(), len(c.unacked))
 		}
 		for i := range uint32(64) {
-			if s := int64(win.high) - 1 - int64(i); s >= 1 && win.mask&(1<<i) == 0 {
+			if s := int64(win.High()) - 1 - int64(i); s >= 1 && win.Mask()&(1<<i) == 0 {
 				t.Errorf("client %d: action %d never applied", slot, s)
 			}
 		}

@@ -92,8 +92,8 @@ func (w *World) hashPlayer(i int32) uint64 {
 	hot := &w.pHot[i]
 	h = hstep(h, uint64(uint32(hot.pos.X))|uint64(uint32(hot.pos.Y))<<32)
 	h = hstep(h, uint64(uint32(hot.zone))|uint64(hot.changed)<<32)
-	h = hstep(h, uint64(hot.items)|uint64(p.win.high)<<32)
-	h = hstep(h, p.win.mask)
+	h = hstep(h, uint64(hot.items)|uint64(p.win.High())<<32)
+	h = hstep(h, p.win.Mask())
 	for k := 0; k < itemKinds; k += 2 {
 		h = hstep(h, uint64(p.inv[k])|uint64(p.inv[k+1])<<32)
 	}

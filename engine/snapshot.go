@@ -170,7 +170,7 @@ func (w *World) Snapshot(player int32, s *Scratch) []byte {
 	w.fillQueues(f, p, &pk, v.prev)
 	f.Tick = w.tick
 	f.BaselineTick = base
-	f.LastActionSeq = p.win.contiguous()
+	f.LastActionSeq = p.win.Contiguous()
 	f.StateHash = w.Hash()
 	f.You = w.zonePlayers[w.pIdx[player]]
 	f.More = pk.partial || pk.events < int(p.evQ.n) || pk.gone < int(p.goneQ.n)

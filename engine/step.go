@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"slices"
 
+	"github.com/treasured/treasured/engine/seqwin"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -250,7 +251,7 @@ func (w *World) join(i int32, r *Record) {
 		region:   r.Region,
 		gen:      r.Gen,
 		key:      r.Key,
-		win:      newSeqWindow(),
+		win:      seqwin.New[uint32](),
 		evQ:      emptyQueue,
 		goneQ:    emptyQueue,
 		liveFrom: w.tick,
@@ -326,14 +327,14 @@ func (w *World) forgetOpeners() {
 
 func (w *World) applyAction(i int32, a *schema.Action) {
 	p := &w.players[i]
-	switch p.win.admit(a.Seq) {
-	case seqDup:
+	switch p.win.Admit(a.Seq) {
+	case seqwin.Dup:
 		w.stats.ActionsDuplicate++
 		return
-	case seqStale:
+	case seqwin.Stale:
 		w.stats.ActionsStale++
 		return
-	case seqZero:
+	case seqwin.Zero:
 		w.stats.ActionsZeroSeq++
 		return
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/treasured/treasured/engine/seqwin"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -103,8 +104,12 @@ type player struct {
 	key uint64
 	inv [itemKinds]uint32
 
-	win seqWindow // action_seq exactly-once window
-	ack uint32    // newest snapshot tick the client acknowledged
+	// win makes each action_seq take effect once, whatever the duplication
+	// and reordering on the path (docs/PROTOCOL.md "Inputs"). A client
+	// repeats at most its last 8 unacknowledged actions, so a seq more than
+	// 64 below the highest can only be a copy of one handled long ago.
+	win seqwin.Window[uint32]
+	ack uint32 // newest snapshot tick the client acknowledged
 
 	// Move budget: MaxSpeedMM per tick, whatever the number of Moves.
 	moveTick uint32

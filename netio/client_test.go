@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/treasured/treasured/client"
@@ -56,6 +57,21 @@ func newTestClientFrom(server netip.AddrPort, local netip.Addr, nonce uint64) (*
 }
 
 func (c *testClient) close() { c.conn.Close() }
+
+// connectedClient is a test client (nonce) that completed its handshake
+// (region, player key) with server, and is closed when tb's test ends.
+func connectedClient(tb testing.TB, server netip.AddrPort, nonce uint64, region uint8, key uint64) *testClient {
+	tb.Helper()
+	c, err := newTestClient(server, nonce)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.close)
+	if err := c.handshake(region, key, time.Now().Add(20*time.Second)); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
 
 var errTimeout = errors.New("timeout")
 

@@ -127,6 +127,16 @@ func (r *loopRig) join(from Addr, nonce uint64) schema.WelcomeFrame {
 	return w
 }
 
+// joined is a session of nonce 1 from addr, its Join already taken off the
+// ring.
+func (r *loopRig) joined(addr string) (Addr, schema.WelcomeFrame) {
+	r.t.Helper()
+	a := testAddr(addr)
+	w := r.join(a, 1)
+	r.drain()
+	return a, w
+}
+
 func (r *loopRig) rejectReason(out []byte) wire.RejectReason {
 	r.t.Helper()
 	if out == nil || r.decode(out) != wire.BodyReject {
@@ -339,9 +349,7 @@ func TestPing(t *testing.T) {
 
 func TestBye(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	a := testAddr("127.0.0.1:7000")
-	w := r.join(a, 1)
-	r.drain()
+	a, w := r.joined("127.0.0.1:7000")
 	bye := bytes.Clone(r.enc.Bye(&schema.ByeFrame{SessionID: w.SessionID}))
 	// From another address: ignored.
 	if r.send(bye, testAddr("127.0.0.1:7001")); r.l.part.active != 1 || r.drops(DropWrongAddress) != 1 {
@@ -395,9 +403,7 @@ func TestIdleTimeout(t *testing.T) {
 // reason, creates no state and does not panic.
 func TestBadInput(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	a := testAddr("127.0.0.1:8000")
-	w := r.join(a, 1)
-	r.drain()
+	a, w := r.joined("127.0.0.1:8000")
 	valid := r.input(w.SessionID, 0, 1)
 	hello := r.hello(3)
 
@@ -475,9 +481,7 @@ func TestBadInput(t *testing.T) {
 // to the handshake budget.
 func TestFlood(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	a := testAddr("127.0.0.1:9000")
-	w := r.join(a, 1)
-	r.drain()
+	a, w := r.joined("127.0.0.1:9000")
 	in := r.input(w.SessionID, 0, 1)
 	const n = 1000
 	for range n {
@@ -613,9 +617,7 @@ func TestRingFull(t *testing.T) {
 // and Hello -> Challenge.
 func TestLoopNoAlloc(t *testing.T) {
 	r := newRig(t, rigOpts{ring: 1 << 12})
-	a := testAddr("127.0.0.1:11000")
-	w := r.join(a, 1)
-	r.drain()
+	a, w := r.joined("127.0.0.1:11000")
 	r.l.p.sessCost = 1 // no rate limit in the way
 	in := r.input(w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
 	ping := bytes.Clone(r.enc.Ping(&schema.PingFrame{SessionID: w.SessionID, T: 1}))
@@ -642,9 +644,7 @@ func TestLoopNoAlloc(t *testing.T) {
 
 func BenchmarkLoopInput(b *testing.B) {
 	r := newRig(b, rigOpts{ring: 1 << 12})
-	a := testAddr("127.0.0.1:11000")
-	w := r.join(a, 1)
-	r.drain()
+	a, w := r.joined("127.0.0.1:11000")
 	r.l.p.sessCost = 1
 	in := r.input(w.SessionID, 3, 1, 2, 3, 4, 5, 6, 7, 8)
 	drain := func(*ringEntry) {}

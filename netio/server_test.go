@@ -75,14 +75,7 @@ func testServerBadInput(t *testing.T, bc backendCase) {
 	srv := startServer(t, bc.config(Config{Loops: 1}), w)
 	defer shutdown(t, srv)
 
-	c, err := newTestClient(srv.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	if err := c.handshake(0, 1, time.Now().Add(20*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	c := connectedClient(t, srv.Addr(), 1, 0, 1)
 	valid := bytes.Clone(c.enc.Input(&schema.InputFrame{SessionID: c.w.SessionID, N: 1,
 		Actions: [schema.MaxActions]schema.Action{{Seq: 1, Kind: uint8(wire.ActionKindMove)}}}))
 
@@ -208,14 +201,7 @@ func testServerIPv6AndAdmin(t *testing.T, bc backendCase) {
 		t.Fatal(err)
 	}
 	defer shutdown(t, s)
-	c, err := newTestClient(s.Addr(), 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	if err := c.handshake(1, 1, time.Now().Add(20*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	c := connectedClient(t, s.Addr(), 9, 1, 1)
 	body, err := c.read(time.Now().Add(10 * time.Second))
 	if err != nil || body != wire.BodySnapshot {
 		t.Fatalf("no snapshot over IPv6: %v %v", body, err)
@@ -312,14 +298,7 @@ func benchServerPingPong(b *testing.B, bc backendCase) {
 		b.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
-	c, err := newTestClient(s.Addr(), 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.close()
-	if err := c.handshake(0, 1, time.Now().Add(20*time.Second)); err != nil {
-		b.Fatal(err)
-	}
+	c := connectedClient(b, s.Addr(), 1, 0, 1)
 	ping := bytes.Clone(c.enc.Ping(&schema.PingFrame{SessionID: c.w.SessionID, T: 1}))
 	buf := make([]byte, 2048)
 	c.conn.SetReadDeadline(time.Time{})
@@ -348,14 +327,7 @@ func testServerIdleTimeout(t *testing.T, bc backendCase) {
 	srv := startServer(t, bc.config(Config{Loops: 2,
 		IdleTimeout: 300 * time.Millisecond}), w)
 	defer shutdown(t, srv)
-	c, err := newTestClient(srv.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	if err := c.handshake(0, 1, time.Now().Add(20*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	c := connectedClient(t, srv.Addr(), 1, 0, 1)
 	waitFor(t, "timeout", func() bool {
 		var ended uint64
 		for i := range srv.LoopStats {

@@ -4,17 +4,14 @@ package main
 
 import (
 	"context"
-	crand "crypto/rand"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/treasured/treasured/client/clienttest"
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio"
-	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/metricname"
 )
 
@@ -75,12 +72,8 @@ func startRealServer(t *testing.T, players int) (srv *realServer, stop func()) {
 	// which are sized for a NAT (perf/lib.sh does the same).
 	// World size and tick rate (100 Hz: a 10 ms tick) come from the world.
 	// Tokens on, as in production: the bench issues them with the key.
-	key, err := auth.GenerateKey(1, crand.Reader)
+	key, keyFile, err := clienttest.NewKeyFile(t.TempDir(), 0o600)
 	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "token.key")
-	if err := os.WriteFile(keyFile, auth.FormatKeyFile(key, nil), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := netio.New(netio.Config{TokenKey: key, Addr: "127.0.0.1:0", Loops: 1,

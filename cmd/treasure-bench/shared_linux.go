@@ -137,9 +137,7 @@ func (w *Worker) drainSock(s *sock) {
 			w.res.RecvErrors++
 			return
 		}
-		w.progDatagrams.Add(uint64(n))
-		now := w.clock()
-		w.now = now
+		now := w.received(n)
 		for i := range n {
 			m := &w.rmsgs[i]
 			if p := w.route(s, m); p != nil {

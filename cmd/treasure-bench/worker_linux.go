@@ -709,9 +709,7 @@ func (w *Worker) drain(p *player) {
 			}
 			return
 		}
-		w.progDatagrams.Add(uint64(n))
-		now := w.clock()
-		w.now = now
+		now := w.received(n)
 		for i := range n {
 			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
 		}
@@ -720,6 +718,14 @@ func (w *Worker) drain(p *player) {
 			return
 		}
 	}
+}
+
+// received counts n datagrams just read for the progress line and returns
+// the time they are handled at, which it makes the worker's now.
+func (w *Worker) received(n int) int64 {
+	w.progDatagrams.Add(uint64(n))
+	w.now = w.clock()
+	return w.now
 }
 
 // receive hands a datagram for p to its receive impairment, or handles it.

@@ -232,11 +232,7 @@ func (e *env) issue(args []string) int {
 	default:
 		return e.fail("issue: --format %q: want base64 or hex", *format)
 	}
-	addrs, err := parseServers(*servers)
-	if err != nil {
-		return e.fail("issue: %v", err)
-	}
-	cur, _, err := auth.LoadKeyFile(*path)
+	cur, _, addrs, err := loadKeys(*path, *servers)
 	if err != nil {
 		return e.fail("issue: %v", err)
 	}
@@ -250,6 +246,20 @@ func (e *env) issue(args []string) int {
 	fmt.Fprintf(e.stdout, "server_to_client_key=%s\n", hex.EncodeToString(keys.ServerToClient[:]))
 	fmt.Fprintf(e.stdout, "user=%d\nkey_id=%d\nexpires=%s\n", *user, cur.ID, expires.UTC().Format(time.RFC3339))
 	return exitOK
+}
+
+// loadKeys reads the --server list and the key file, what issue and inspect
+// both start from.
+func loadKeys(path, servers string) (cur, prev *auth.Key, addrs []netip.AddrPort, err error) {
+	addrs, err = parseServers(servers)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cur, prev, err = auth.LoadKeyFile(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cur, prev, addrs, nil
 }
 
 // decodeToken accepts either encoding issue prints.
@@ -274,11 +284,7 @@ func (e *env) inspect(args []string) int {
 	if *path == "" {
 		return e.fail("inspect: --key FILE is required")
 	}
-	addrs, err := parseServers(*servers)
-	if err != nil {
-		return e.fail("inspect: %v", err)
-	}
-	cur, prev, err := auth.LoadKeyFile(*path)
+	cur, prev, addrs, err := loadKeys(*path, *servers)
 	if err != nil {
 		return e.fail("inspect: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/treasured/treasured/client"
-	"github.com/treasured/treasured/netio"
+	"github.com/treasured/treasured/client/clienttest"
 	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -20,15 +20,8 @@ import (
 // writeKey writes a fresh key file with mode perm and returns its path and key.
 func writeKey(t *testing.T, perm os.FileMode) (string, *auth.Key) {
 	t.Helper()
-	k, err := auth.GenerateKey(1, crand.Reader)
+	k, path, err := clienttest.NewKeyFile(t.TempDir(), perm)
 	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "token.key")
-	if err := os.WriteFile(path, auth.FormatKeyFile(k, nil), perm); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, perm); err != nil { // past the umask
 		t.Fatal(err)
 	}
 	return path, k
@@ -68,21 +61,8 @@ func TestRunWithTokenKey(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan *netio.Server, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, nil, []string{"--listen", "127.0.0.1:0", "--admin", "", "--pin=false", "--max-players", "64",
-			"--token-key", path}, env(map[string]string{"TREASURED_INSECURE_NO_AUTH": "false"}), &out,
-			func(s *netio.Server, _ string) { ready <- s })
-	}()
-	var srv *netio.Server
-	select {
-	case srv = <-ready:
-	case code := <-done:
-		t.Fatalf("exited %d: %s", code, out.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("not up in 30 s")
-	}
+	srv, _, done := startRun(ctx, t, []string{"--listen", "127.0.0.1:0", "--admin", "", "--pin=false", "--max-players", "64",
+		"--token-key", path}, env(map[string]string{"TREASURED_INSECURE_NO_AUTH": "false"}), &out)
 	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer dcancel()
 	_, err := client.Dial(dctx, srv.Addr().String(), client.Options{Config: client.Config{PlayerKey: 9}})

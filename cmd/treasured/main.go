@@ -134,7 +134,15 @@ func parseSize(v string) (int64, error) {
 func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.FlagSet, *envErrors) {
 	fs := flag.NewFlagSet("treasured", flag.ContinueOnError)
 	fs.SetOutput(out)
-	def := engine.DefaultConfig()
+	o.layoutFlags(fs)
+	o.stateFlags(fs)
+	o.netFlags(fs)
+	o.runtimeFlags(fs)
+	return fs, envOverrides(fs, getenv)
+}
+
+// layoutFlags declares the listeners, the CPU layout and the receive path.
+func (o *options) layoutFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:7777", "UDP `address` for players (IP:port; [::1]:7777 for IPv6)")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:7778", "TCP `address` for /metrics, /debug/pprof and /healthz; empty disables")
 	fs.StringVar(&o.engineCores, "engine-cores", "", "CPU `list` for the engine thread, e.g. 2 (default: from the topology)")
@@ -160,6 +168,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	// I/O share one CPU, where it measured fastest (BENCHMARKS.md "Issue 9:
 	// the single-CPU layout"), gnet otherwise.
 	fs.StringVar(&o.backend, "backend", "auto", "receive path: auto (poll when the engine and the I/O share one CPU, else gnet; netio decides and logs why), gnet (gnet event loops), mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks) or poll (the single-CPU layout: recvmmsg from unlocked goroutines waiting in Go's netpoller, Linux)")
+}
+
+// stateFlags declares persistence and the world's shape.
+func (o *options) stateFlags(fs *flag.FlagSet) {
+	def := engine.DefaultConfig()
 	fs.StringVar(&o.journal, "journal", "", "append every tick's ordered inputs and state hash to a new journal `file` (it must not exist); empty: no journal")
 	fs.StringVar(&o.dataDir, "data-dir", "", "`directory` of journal segments and checkpoints: a new or empty one starts a fresh world, an existing one is recovered (newest checkpoint + journal); empty: no persistence")
 	fs.DurationVar(&o.checkpointEvery, "checkpoint-every", 10*time.Second, "checkpoint interval with --data-dir; the journal rotates to a new segment at each")
@@ -168,7 +181,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.IntVar(&o.maxPlayers, "max-players", def.MaxPlayers, "player slots")
 	fs.IntVar(&o.regions, "regions", def.Regions, "regions (independent maps)")
 	fs.Uint64Var(&o.seed, "seed", def.Seed, "world seed: chest placement and loot")
-	fs.DurationVar(&o.tick, "tick", engine.DefaultConfig().TickPeriod(), "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
+	fs.DurationVar(&o.tick, "tick", def.TickPeriod(), "tick period; must divide one second: it sets the world's tick rate, which its journal and checkpoints record")
+}
+
+// netFlags declares session, admission and socket limits.
+func (o *options) netFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
@@ -183,6 +200,10 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	o.rcvbuf, o.sndbuf, o.memlimit = netio.DefaultSocketBuffer, netio.DefaultSocketBuffer, 1<<30
 	fs.Var(&o.rcvbuf, "rcvbuf", "SO_RCVBUF per socket (`size`, e.g. 4MiB)")
 	fs.Var(&o.sndbuf, "sndbuf", "SO_SNDBUF per socket (`size`)")
+}
+
+// runtimeFlags declares the Go runtime, logging, planning, Agones and identity flags.
+func (o *options) runtimeFlags(fs *flag.FlagSet) {
 	// The live heap is small and pointer-free, so GC work per cycle is
 	// tiny; a high GOGC makes cycles rare, and the memory limit is the
 	// backstop that makes the GC work harder only if the heap ever grows.
@@ -198,9 +219,11 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 	fs.StringVar(&o.tokenKey, "token-key", "", "connect-token key `file` (treasure-token genkey; mode 0600): required, there is no built-in key")
 	fs.StringVar(&o.publicAddr, "public-addr", "", "comma-separated `addresses` (IP:port) clients reach this server at, which a token must name (default: --listen, a wildcard IP read as loopback)")
 	fs.BoolVar(&o.noAuth, "insecure-no-auth", false, "serve without connect tokens or authenticated datagrams (protocol 2 without identity): for measuring what authentication costs, never for players")
+}
 
-	// Environment overrides of the defaults: applied through Set so they
-	// are parsed and checked exactly like the flag.
+// envOverrides applies TREASURED_<FLAG> environment variables as flag
+// defaults: through Set, so they are parsed and checked exactly like the flag.
+func envOverrides(fs *flag.FlagSet, getenv func(string) string) *envErrors {
 	envErr := &envErrors{}
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "TREASURED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -210,7 +233,7 @@ func newFlags(o *options, getenv func(string) string, out io.Writer) (*flag.Flag
 			}
 		}
 	})
-	return fs, envErr
+	return envErr
 }
 
 type envErrors struct{ errs []error }

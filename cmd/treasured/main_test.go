@@ -41,6 +41,31 @@ func (s *syncBuffer) String() string {
 
 // env is a test environment. Without a token key in it, the server runs
 // without authentication (the tests of identity set the key themselves).
+// startRun runs the server with args until ctx ends and returns, once it is
+// up, its netio server and admin address, and the channel its exit code
+// will arrive on.
+func startRun(ctx context.Context, t *testing.T, args []string, getenv func(string) string, out *syncBuffer) (*netio.Server, string, <-chan int) {
+	t.Helper()
+	type up struct {
+		srv   *netio.Server
+		admin string
+	}
+	ready := make(chan up, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, nil, args, getenv, out, func(s *netio.Server, admin string) { ready <- up{s, admin} })
+	}()
+	select {
+	case u := <-ready:
+		return u.srv, u.admin, done
+	case code := <-done:
+		t.Fatalf("exited %d: %s", code, out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("not up in 30 s")
+	}
+	return nil, "", nil
+}
+
 func env(m map[string]string) func(string) string {
 	return func(k string) string {
 		if v, ok := m[k]; ok {
@@ -156,28 +181,11 @@ func testRunAndSignal(t *testing.T, backend string) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type up struct {
-		srv   *netio.Server
-		admin string
-	}
-	ready := make(chan up, 1)
-	done := make(chan int, 1)
 	jpath := filepath.Join(t.TempDir(), "run.journal")
-	go func() {
-		done <- run(ctx, nil, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pin=false",
-			"--max-players", "64", "--log-format", "json", "--journal", jpath, "--backend", backend}, env(nil), &out,
-			func(s *netio.Server, admin string) { ready <- up{s, admin} })
-	}()
-	var u up
-	select {
-	case u = <-ready:
-	case code := <-done:
-		t.Fatalf("exited %d: %s", code, out.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("not up in 30 s")
-	}
+	srv, admin, done := startRun(ctx, t, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pin=false",
+		"--max-players", "64", "--log-format", "json", "--journal", jpath, "--backend", backend}, env(nil), &out)
 
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(u.srv.Addr()))
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(srv.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +230,7 @@ func testRunAndSignal(t *testing.T, backend string) {
 	var code int
 	var body []byte
 	for range 100 {
-		resp, err := http.Get("http://" + u.admin + "/healthz")
+		resp, err := http.Get("http://" + admin + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,8 +274,8 @@ func testRunAndSignal(t *testing.T, backend string) {
 	}
 	defer f.Close()
 	res, err := journal.Replay(f, nil)
-	if err != nil || res.Diverged || res.Truncated || res.Ticks == 0 || res.LastTick != u.srv.Tick() {
-		t.Fatalf("replay: %+v %v (final tick %d)", res, err, u.srv.Tick())
+	if err != nil || res.Diverged || res.Truncated || res.Ticks == 0 || res.LastTick != srv.Tick() {
+		t.Fatalf("replay: %+v %v (final tick %d)", res, err, srv.Tick())
 	}
 }
 

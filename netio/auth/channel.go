@@ -104,15 +104,24 @@ func NewSealer(sessionID uint64, key *[KeySize]byte) (*Sealer, error) {
 }
 
 func (s *Sealer) init(sessionID uint64, key *[KeySize]byte) error {
-	if sessionID&sessionBit == 0 {
-		return fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
-	}
-	a, err := chacha20poly1305.New(key[:])
+	a, err := sessionAEAD(sessionID, key)
 	if err != nil {
-		return fmt.Errorf("auth: session key: %w", err)
+		return err
 	}
 	s.session, s.aead = sessionID, a
 	return nil
+}
+
+// sessionAEAD is the cipher of one direction of session sessionID.
+func sessionAEAD(sessionID uint64, key *[KeySize]byte) (cipher.AEAD, error) {
+	if sessionID&sessionBit == 0 {
+		return nil, fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
+	}
+	a, err := chacha20poly1305.New(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("auth: session key: %w", err)
+	}
+	return a, nil
 }
 
 // Seal authenticates the body in buf[HeaderSize:HeaderSize+n], writing the
@@ -157,12 +166,9 @@ func NewOpener(sessionID uint64, key *[KeySize]byte) (*Opener, error) {
 }
 
 func (o *Opener) init(sessionID uint64, key *[KeySize]byte) error {
-	if sessionID&sessionBit == 0 {
-		return fmt.Errorf("auth: session id %#x lacks bit 63", sessionID)
-	}
-	a, err := chacha20poly1305.New(key[:])
+	a, err := sessionAEAD(sessionID, key)
 	if err != nil {
-		return fmt.Errorf("auth: session key: %w", err)
+		return err
 	}
 	o.session, o.aead, o.window = sessionID, a, NewWindow()
 	return nil

@@ -3,8 +3,9 @@
 // datagrams"): connect tokens, the replay cache that makes a token good for
 // one connection, and the per-session Channel (or its two halves, Sealer and
 // Opener) that authenticates every datagram after the handshake. It imports
-// nothing from the rest of the repository, so netio, client and the tools can
-// all use it.
+// nothing from the rest of the repository but the leaf engine/seqwin (the
+// replay window it shares with the engine), so netio, client and the tools
+// can all use it.
 //
 // Connect tokens follow netcode.io's model. A backend that authenticated the
 // user (login, matchmaker) issues a token with Key.Issue: a fixed 208-byte

@@ -9,15 +9,43 @@ import (
 	"testing"
 )
 
-// TestLeafPackage: the package imports nothing of this module, so the
-// client library and the tools can use it without pulling in the server or
-// the engine.
+const module = "github.com/treasured/treasured"
+
+// leafImports are the packages of this module that auth may import: each
+// must itself import nothing of the module (checked below), so importing it
+// pulls in neither the server nor the engine.
+var leafImports = map[string]string{
+	module + "/engine/seqwin": "../../engine/seqwin",
+}
+
+// TestLeafPackage: the package imports nothing of this module but leaf
+// packages, so the client library and the tools can use it without pulling
+// in the server or the engine.
 func TestLeafPackage(t *testing.T) {
-	files, err := filepath.Glob("*.go")
+	for _, path := range moduleImports(t, ".") {
+		dir, ok := leafImports[path]
+		if !ok {
+			t.Errorf("auth imports %s", path)
+			continue
+		}
+		for _, p := range moduleImports(t, dir) {
+			t.Errorf("%s, which auth imports, imports %s", path, p)
+		}
+	}
+}
+
+// moduleImports lists the imports of this module in dir's non-test files.
+func moduleImports(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(files) == 0 {
+		t.Fatalf("no Go files in %s", dir)
+	}
 	fset := token.NewFileSet()
+	var out []string
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
@@ -28,9 +56,10 @@ func TestLeafPackage(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(path, "github.com/treasured/treasured") {
-				t.Errorf("%s imports %s", name, path)
+			if strings.HasPrefix(path, module) {
+				out = append(out, path)
 			}
 		}
 	}
+	return out
 }

@@ -36,15 +36,8 @@ func TestReplayCache(t *testing.T) {
 	if err := c.Admit(tokenID(1), 8, exp+30, exp); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
-	var replayed uint64
-	occupied := 0
-	for i := range c.Shards() {
-		s := c.Stats(i)
-		replayed += s.Replayed
-		occupied += s.Occupied
-	}
-	if replayed != 1 || occupied != 2 {
-		t.Fatalf("stats: replayed %d occupied %d, want 1 and 2", replayed, occupied)
+	if sum := sumStats(t, c); sum.Replayed != 1 || sum.Occupied != 2 {
+		t.Fatalf("stats: replayed %d occupied %d, want 1 and 2", sum.Replayed, sum.Occupied)
 	}
 }
 
@@ -81,18 +74,8 @@ func TestReplayCacheBounded(t *testing.T) {
 			t.Fatalf("token %d forgotten while live: %v", n, err)
 		}
 	}
-	var counted uint64
-	occupied := 0
-	for i := range c.Shards() {
-		s := c.Stats(i)
-		counted += s.Full
-		occupied += s.Occupied
-		if s.Capacity != c.Stats(0).Capacity {
-			t.Fatal("shards of different sizes")
-		}
-	}
-	if counted != uint64(full) || occupied != len(admitted) {
-		t.Fatalf("stats: full %d (want %d), occupied %d (want %d)", counted, full, occupied, len(admitted))
+	if sum := sumStats(t, c); sum.Full != uint64(full) || sum.Occupied != len(admitted) {
+		t.Fatalf("stats: full %d (want %d), occupied %d (want %d)", sum.Full, full, sum.Occupied, len(admitted))
 	}
 	if err := c.Admit(tokenID(1<<40), 1, 200, 100); err != nil {
 		t.Fatalf("after expiry: %v", err)
@@ -154,4 +137,20 @@ func TestReplayCacheConcurrent(t *testing.T) {
 			t.Fatalf("token %d admitted for %d owners", n, owners)
 		}
 	}
+}
+
+// sumStats adds up the shards' stats; the shards must be of one size.
+func sumStats(t *testing.T, c *ReplayCache) (sum ReplayStats) {
+	t.Helper()
+	for i := range c.Shards() {
+		s := c.Stats(i)
+		if s.Capacity != c.Stats(0).Capacity {
+			t.Fatal("shards of different sizes")
+		}
+		sum.Capacity += s.Capacity
+		sum.Occupied += s.Occupied
+		sum.Replayed += s.Replayed
+		sum.Full += s.Full
+	}
+	return sum
 }

@@ -12,7 +12,7 @@ func TestWindowRules(t *testing.T) {
 		t.Helper()
 		err := w.Check(seq)
 		if !errors.Is(err, want) {
-			t.Fatalf("Check(%d) = %v, want %v (high %d)", seq, err, want, w.high)
+			t.Fatalf("Check(%d) = %v, want %v (high %d)", seq, err, want, w.High())
 		}
 		if err == nil {
 			w.Accept(seq)

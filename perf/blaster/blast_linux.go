@@ -184,13 +184,12 @@ func (r *blastRun) echo() {
 		for i := range m.hdrs {
 			m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
 		}
-		n, err := recvmmsg(r.efd, m.hdrs)
-		if err != nil {
-			if transient(err) {
-				continue
-			}
-			r.errc <- err
+		n, ok := r.recv(r.efd, m.hdrs)
+		if !ok {
 			return
+		}
+		if n == 0 {
+			continue
 		}
 		r.received.Add(uint64(n))
 		r.recvCalls.Add(1)
@@ -225,16 +224,26 @@ func (r *blastRun) receive() {
 	}
 	m := newMmsg(r.c.batch, r.size)
 	for !r.stop.Load() {
-		n, err := recvmmsg(r.cfd, m.hdrs)
-		if err != nil {
-			if transient(err) {
-				continue
-			}
-			r.errc <- err
+		n, ok := r.recv(r.cfd, m.hdrs)
+		if !ok {
 			return
 		}
 		r.echoed.Add(uint64(n))
 	}
+}
+
+// recv is one recvmmsg on fd: the datagrams received, 0 after a transient
+// error (the caller retries), or false after a fatal one, which it reports.
+func (r *blastRun) recv(fd int, hdrs []unix.Mmsghdr) (int, bool) {
+	n, err := recvmmsg(fd, hdrs)
+	switch {
+	case err == nil:
+		return n, true
+	case transient(err):
+		return 0, true
+	}
+	r.errc <- err
+	return 0, false
 }
 
 // send is the client's sender: as fast as the kernel accepts.

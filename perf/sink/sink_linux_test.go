@@ -8,12 +8,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/treasured/treasured/client"
+	"github.com/treasured/treasured/client/clienttest"
 	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/perf/internal/common"
 	"github.com/treasured/treasured/perf/internal/playtest"
@@ -113,12 +112,8 @@ func TestSinkFlags(t *testing.T) {
 // with a token issued for its address connects and is acknowledged through
 // sealed datagrams; one without a token is refused (BadToken).
 func TestSinkTokens(t *testing.T) {
-	key, err := auth.GenerateKey(1, crand.Reader)
+	key, file, err := clienttest.NewKeyFile(t.TempDir(), 0o600)
 	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "token.key")
-	if err := os.WriteFile(file, auth.FormatKeyFile(key, nil), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, addr := startSink(t, "--snapshot-bytes", "1000", "--token-key", file)
