@@ -434,8 +434,11 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 	if o.pin {
 		cfg.PinThread = affinity.PinThread
 	}
-	log.Info("threads", "backend", cfg.Backend.String(), "inline_io", cfg.InlineIO, "locked", locked,
-		"pin", o.pin && locked, "gomaxprocs", runtime.GOMAXPROCS(0))
+	// The backend, inline I/O and locking are settled by netio (auto,
+	// poll unlocks the threads): its "treasured listening" line says what
+	// they became. This one says only what was asked for here.
+	log.Info("threads", "backend_flag", o.backend, "lock_threads_flag", o.lockThreads,
+		"pin_requested", o.pin && locked, "gomaxprocs", runtime.GOMAXPROCS(0))
 	return cfg, nil
 }
 
