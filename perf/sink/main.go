@@ -112,17 +112,10 @@ func main() {
 		os.Exit(2)
 	}
 	if cfg.admin != "" {
-		adm := common.ServeAdmin(cfg.admin, s.m)
-		ln, err := net.Listen("tcp", cfg.admin)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "sink: --admin %s: %v\n", cfg.admin, err)
+		if err := common.ServeAdmin("sink", cfg.admin, s.m); err != nil {
+			fmt.Fprintf(os.Stderr, "sink: %v\n", err)
 			os.Exit(2)
 		}
-		go func() {
-			if err := adm.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
-				log.Printf("sink: admin: %v", err)
-			}
-		}()
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -1,9 +1,12 @@
 package common
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"runtime/metrics"
@@ -188,9 +191,11 @@ func (m *Metrics) Expose(w io.Writer) {
 	}
 }
 
-// ServeAdmin returns the admin server for /metrics and /debug/pprof/ on addr;
-// the caller runs ListenAndServe.
-func ServeAdmin(addr string, m *Metrics) *http.Server {
+// ServeAdmin binds addr and serves /metrics and /debug/pprof/ there in the
+// background for what (a name for the log). Binding first means a taken or
+// bad address is an error the caller can exit on, not a line logged later
+// while the server runs without its metrics.
+func ServeAdmin(what, addr string, m *Metrics) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
@@ -200,6 +205,15 @@ func ServeAdmin(addr string, m *Metrics) *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return srv
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--admin %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Printf("%s: admin: %v", what, err)
+		}
+	}()
+	return nil
 }

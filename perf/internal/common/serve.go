@@ -46,15 +46,13 @@ func ListenUDP(addr string) (*net.UDPConn, error) {
 }
 
 // Serve runs a baseline until SIGINT or SIGTERM: the admin server for m on
-// admin, then start (which starts the server's goroutines on conn), and on
+// admin (exit 2 when it cannot bind), then start (which starts the server's goroutines on conn), and on
 // the signal it closes conn, which ends them.
 func Serve(what, admin string, m *Metrics, conn *net.UDPConn, start func()) {
-	adm := ServeAdmin(admin, m)
-	go func() {
-		if err := adm.ListenAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
-			log.Printf("%s: admin: %v", what, err)
-		}
-	}()
+	if err := ServeAdmin(what, admin, m); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", what, err)
+		os.Exit(2)
+	}
 	start()
 	log.Printf("%s listening on %s, admin %s", what, conn.LocalAddr(), admin)
 	sig := make(chan os.Signal, 1)
