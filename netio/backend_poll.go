@@ -90,12 +90,12 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 		return nil, fmt.Errorf("netio: poll loop %d: raw socket: %w", i, err)
 	}
 	// The receiver and the reply sender use the descriptor; conn closes it.
-	tx, err := udp.NewSocketSender(pl.fd, s.cfg.BatchSize)
+	tx, err := udp.NewSocketSender(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	rx, err := udp.NewSocketReceiver(pl.fd, s.cfg.BatchSize)
+	rx, err := udp.NewSocketReceiver(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err

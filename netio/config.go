@@ -12,6 +12,7 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio/auth"
+	"github.com/treasured/treasured/netio/udp"
 	"github.com/treasured/treasured/schema"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	shape worldShape
 	// layoutWhy says why BackendAuto chose what it did (logged at Start).
 	layoutWhy string
+	// sockOpts are how the loops' and the fan-out's batch calls enter the
+	// kernel, set by the layout (layout.go).
+	sockOpts []udp.SocketOption
 
 	// RingSize is each loop's ring capacity in records, a power of two.
 	// The engine drains every ring once per tick and a client sends one

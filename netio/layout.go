@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // The choice of layout: which backend serves the sockets, given the CPUs
@@ -53,6 +55,10 @@ func (c *Config) pollLayout() error {
 	// the futex hand-off of the P that it exists to avoid. Pinning needs
 	// a locked thread, so nothing is pinned (taskset pins the process).
 	c.UnlockedThreads = true
+	// Every batch call is non-blocking; made as a scheduled system call,
+	// one longer than 20 µs has sysmon hand the only P to another thread
+	// and back, the very hand-off this layout avoids (udp.RawSyscalls).
+	c.sockOpts = []udp.SocketOption{udp.RawSyscalls}
 	return nil
 }
 

@@ -1,8 +1,11 @@
 package netio
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/treasured/treasured/netio/udp"
 )
 
 // backendCase is one way of receiving: the server tests run once per case,
@@ -104,7 +107,7 @@ func TestAutoBackend(t *testing.T) {
 		return
 	}
 	c := Config{NoAuth: true, Addr: "127.0.0.1:0", Backend: BackendPoll, shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50 * time.Millisecond}}
-	if _, err := c.normalize(); err != nil || !c.UnlockedThreads {
-		t.Fatalf("poll layout: %v, unlocked %v", err, c.UnlockedThreads)
+	if _, err := c.normalize(); err != nil || !c.UnlockedThreads || !slices.Contains(c.sockOpts, udp.RawSyscalls) {
+		t.Fatalf("poll layout: %v, unlocked %v, socket options %v", err, c.UnlockedThreads, c.sockOpts)
 	}
 }

@@ -274,7 +274,7 @@ func (s *Server) bootFanout() error {
 		if i == 0 {
 			s.checkBuffers(fd)
 		}
-		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize)
+		snd, err := udp.NewSocketSender(fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 		if err != nil {
 			_ = udp.CloseFD(fd)
 			for _, w := range workers[:i] {

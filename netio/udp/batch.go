@@ -82,3 +82,26 @@ type BatchReceiver interface {
 	BatchSize() int
 	Receive(bufs [][]byte, sizes []int, addrs []Addr) (n int, err error)
 }
+
+// SocketOption changes how a socket sender or receiver enters the kernel.
+type SocketOption uint8
+
+// RawSyscalls makes the sender's sendmmsg and the receiver's recvmmsg raw
+// system calls (RawSyscall6), which the Go scheduler does not see. Both
+// are made with MSG_DONTWAIT and never block, but a batch can take longer
+// than sysmon's 20 µs, and on a single P sysmon then hands the P to
+// another thread (futex wake-ups both ways) for the microseconds left.
+// For callers that run everything on one P (the server's poll layout),
+// where no other goroutine could use the P meanwhile anyway. The wait for
+// writability after EAGAIN stays an ordinary, scheduled system call.
+// Linux only; elsewhere it changes nothing.
+const RawSyscalls SocketOption = 1
+
+func hasOption(opts []SocketOption, o SocketOption) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}

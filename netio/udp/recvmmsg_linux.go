@@ -24,6 +24,13 @@ func Recvmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
 	return int(n), e
 }
 
+// rawRecvmmsg is Recvmmsg as a raw system call (RawSyscalls).
+func rawRecvmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(hdrs))), uintptr(len(hdrs)), uintptr(flags), 0, 0)
+	return int(n), e
+}
+
 // recvQueued takes what is queued: recv (Recvmmsg, or a test's kernel)
 // with MSG_DONTWAIT, retrying EINTR. Nothing queued (EAGAIN) is n == 0
 // without an errno.
@@ -59,11 +66,15 @@ var _ BatchReceiver = (*mmsgReceiver)(nil)
 
 // NewSocketReceiver builds the platform's BatchReceiver on fd, which stays
 // the caller's to close.
-func NewSocketReceiver(fd, batch int) (BatchReceiver, error) {
+func NewSocketReceiver(fd, batch int, opts ...SocketOption) (BatchReceiver, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("udp: recvmmsg receiver: batch size %d", batch)
 	}
-	return newMmsgReceiver(fd, batch), nil
+	r := newMmsgReceiver(fd, batch)
+	if hasOption(opts, RawSyscalls) {
+		r.recvmmsg = rawRecvmmsg
+	}
+	return r, nil
 }
 
 func newMmsgReceiver(fd, batch int) *mmsgReceiver {

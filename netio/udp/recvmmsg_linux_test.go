@@ -3,7 +3,11 @@
 package udp
 
 import (
+	"net"
+	"net/netip"
+	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,5 +40,58 @@ func TestRecvmmsgErrors(t *testing.T) {
 	}
 	if n, err := r.Receive(bufs, sizes, addrs); n != 0 || err != unix.ENOMEM {
 		t.Fatalf("ENOMEM: %d %v", n, err)
+	}
+}
+
+// A receiver made with RawSyscalls calls the raw recvmmsg and receives what
+// is queued on a real loopback socket, with each datagram's source.
+func TestRecvmmsgRawLoopback(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*unix.SockaddrInet4).Port}
+	rx, err := NewSocketReceiver(fd, 4, RawSyscalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reflect.ValueOf(rx.(*mmsgReceiver).recvmmsg).Pointer(), reflect.ValueOf(rawRecvmmsg).Pointer(); got != want {
+		t.Fatal("RawSyscalls: the receiver calls the scheduled recvmmsg")
+	}
+	c, err := net.DialUDP("udp4", nil, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, m := range []string{"one", "two"} {
+		if _, err := c.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64), make([]byte, 64)}
+	sizes, addrs := make([]int, 4), make([]Addr, 4)
+	got := 0
+	for deadline := time.Now().Add(10 * time.Second); got < 2 && time.Now().Before(deadline); {
+		n, err := rx.Receive(bufs[got:], sizes[got:], addrs[got:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	me := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	if got != 2 || string(bufs[0][:sizes[0]]) != "one" || string(bufs[1][:sizes[1]]) != "two" ||
+		addrs[0].AddrPort() != netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), me.Port()) {
+		t.Fatalf("received %d: %q %q from %v, sent from %v", got, bufs[0][:sizes[0]], bufs[1][:sizes[1]], addrs[0], me)
 	}
 }

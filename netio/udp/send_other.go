@@ -22,7 +22,7 @@ type packetSender struct {
 
 var _ BatchSender = (*packetSender)(nil)
 
-func NewSocketSender(fd, batch int) (BatchSender, error) {
+func NewSocketSender(fd, batch int, _ ...SocketOption) (BatchSender, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("udp: packet sender: batch size %d", batch)
 	}
@@ -77,4 +77,4 @@ func (s *packetSender) Send(bufs [][]byte, addrs []Addr, wait bool) SendResult {
 const defaultPollWait = time.Millisecond
 
 // NewSocketReceiver has no portable batched implementation.
-func NewSocketReceiver(int, int) (BatchReceiver, error) { return nil, ErrUnsupported }
+func NewSocketReceiver(int, int, ...SocketOption) (BatchReceiver, error) { return nil, ErrUnsupported }

@@ -30,6 +30,13 @@ func Sendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
 	return int(n), e
 }
 
+// rawSendmmsg is Sendmmsg as a raw system call (RawSyscalls).
+func rawSendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(hdrs))), uintptr(len(hdrs)), uintptr(flags), 0, 0)
+	return int(n), e
+}
+
 func sysPollOut(fd int, fds *[1]unix.PollFd, ts *unix.Timespec) bool {
 	// The PollFd and Timespec live in the sender, so this does not allocate
 	// (unix.Poll would allocate its Timespec).
@@ -93,7 +100,7 @@ func newMmsgSender(fd, family, batch int) (*mmsgSender, error) {
 
 // NewSocketSender builds the platform's BatchSender on fd, which it owns
 // from then on (Close closes it).
-func NewSocketSender(fd, batch int) (BatchSender, error) {
+func NewSocketSender(fd, batch int, opts ...SocketOption) (BatchSender, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return nil, fmt.Errorf("udp: getsockname: %w", err)
@@ -102,7 +109,11 @@ func NewSocketSender(fd, batch int) (BatchSender, error) {
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
 		family = unix.AF_INET6
 	}
-	return newMmsgSender(fd, family, batch)
+	s, err := newMmsgSender(fd, family, batch)
+	if err == nil && hasOption(opts, RawSyscalls) {
+		s.sendmmsg = rawSendmmsg
+	}
+	return s, err
 }
 
 func (s *mmsgSender) BatchSize() int { return len(s.hdrs) }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -253,8 +254,13 @@ func TestMmsgNoAlloc(t *testing.T) {
 }
 
 // The real system call on loopback: one sendmmsg delivers every datagram to
-// its own address.
+// its own address, made as a scheduled or as a raw system call.
 func TestMmsgLoopback(t *testing.T) {
+	t.Run("scheduled", func(t *testing.T) { testMmsgLoopback(t) })
+	t.Run("raw", func(t *testing.T) { testMmsgLoopback(t, RawSyscalls) })
+}
+
+func testMmsgLoopback(t *testing.T, opts ...SocketOption) {
 	const n = 20
 	rx := make([]*net.UDPConn, n)
 	addrs := make([]Addr, n)
@@ -283,11 +289,18 @@ func TestMmsgLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snd, err := NewSocketSender(fd, n)
+	snd, err := NewSocketSender(fd, n, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snd.Close()
+	want := reflect.ValueOf(Sendmmsg).Pointer()
+	if hasOption(opts, RawSyscalls) {
+		want = reflect.ValueOf(rawSendmmsg).Pointer()
+	}
+	if got := reflect.ValueOf(snd.(*mmsgSender).sendmmsg).Pointer(); got != want {
+		t.Fatalf("options %v: the sender calls the wrong sendmmsg wrapper", opts)
+	}
 	if r := snd.Send(bufs, addrs, true); r.Sent != n || r.Syscalls != 1 {
 		t.Fatalf("%+v", r)
 	}
