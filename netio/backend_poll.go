@@ -25,12 +25,13 @@ import (
 // Replies leave by sendmmsg on the same socket, as in the mmsg backend; the
 // loop state and the batch handling are the mmsg backend's (recv.go).
 //
-// The batch calls stay ordinary, scheduled system calls. Making them raw
-// (RawSyscall6, invisible to the scheduler, so that sysmon never hands the
-// only P to another thread during a long sendmmsg) was tried: 7 points
-// less CPU at 1,000 players, but at 4,200 the server stalled with the CPU
-// mostly idle (78 of 160 ticks in 8 s; BENCHMARKS.md "Issue 9: the
-// single-CPU layout"), so it was taken out.
+// The batch calls are raw system calls (udp.RawSyscalls, set by the
+// layout): a scheduled sendmmsg of a 64-datagram batch outlasts sysmon's
+// 20 µs, and on one P sysmon then hands the P to another thread and back
+// (futex wake-ups) for the rest of the call. Raw, they cost 6 to 7 points
+// less CPU at 1,000 players. A first trial stalled at 4,200 players; that
+// was the loop not yielding between batches (run yields after every batch now), not the
+// raw calls (BENCHMARKS.md, "Raw batch calls, again").
 type pollBackend struct {
 	s        *Server
 	loops    []*pollLoop
