@@ -31,6 +31,7 @@ type Conn struct {
 
 // Listen opens a non-blocking UDP socket bound to local (port 0 picks one;
 // the unspecified address receives for every local address) with opt.
+// Every datagram it sends has Don't Fragment set (SetDontFragment).
 func Listen(local netip.AddrPort, opt Options) (*Conn, error) {
 	family := unix.AF_INET6
 	if local.Addr().Is4() {
@@ -78,6 +79,9 @@ func (c *Conn) bind(local netip.AddrPort, opt Options) error {
 		if err := unix.SetsockoptInt(c.fd, level, name, 1); err != nil {
 			return fmt.Errorf("udp: enable packet info: %w", err)
 		}
+	}
+	if err := SetDontFragment(c.fd); err != nil {
+		return err
 	}
 	if err := setBuffer(c.fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, opt.RecvBuffer); err != nil {
 		return fmt.Errorf("udp: receive buffer %d: %w", opt.RecvBuffer, err)

@@ -99,7 +99,8 @@ func newMmsgSender(fd, family, batch int) (*mmsgSender, error) {
 }
 
 // NewSocketSender builds the platform's BatchSender on fd, which it owns
-// from then on (Close closes it).
+// from then on (Close closes it). It sets Don't Fragment on the socket
+// (SetDontFragment).
 func NewSocketSender(fd, batch int, opts ...SocketOption) (BatchSender, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
@@ -108,6 +109,9 @@ func NewSocketSender(fd, batch int, opts ...SocketOption) (BatchSender, error) {
 	family := unix.AF_INET
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
 		family = unix.AF_INET6
+	}
+	if err := SetDontFragment(fd); err != nil {
+		return nil, err
 	}
 	s, err := newMmsgSender(fd, family, batch)
 	if err == nil && hasOption(opts, RawSyscalls) {

@@ -2,7 +2,11 @@
 
 package udp
 
-import "golang.org/x/sys/unix"
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
 
 // SocketBuffers reads back SO_RCVBUF and SO_SNDBUF. Linux reports twice the
 // value that took effect (it doubles a request to leave room for its own
@@ -24,3 +28,35 @@ const (
 )
 
 func CloseFD(fd int) error { return unix.Close(fd) }
+
+// SetDontFragment puts the socket in "do" PMTU discovery mode
+// (IP_PMTUDISC_DO; for an IPv6 socket IPV6_PMTUDISC_DO and, for its
+// IPv4-mapped peers, IP_PMTUDISC_DO too): every IPv4 datagram leaves with
+// Don't Fragment and is never fragmented locally. Two reasons. The protocol
+// keeps every datagram within 1,200 bytes, which fits the IPv6 minimum MTU,
+// so only a broken path would need a fragment, and there a send that fails
+// is counted where a fragmented datagram would be lost twice as often. And
+// in the default mode ("want") the datagrams carry DF as well, but on an
+// unconnected socket the kernel still picks an IP ID for each (a keyed
+// hash and an atomic add on a table shared by all CPUs: ~3 % of the
+// server's samples at 4,200 players); in "do" mode a DF datagram's ID is 0
+// and that work is skipped (ip_select_ident; RFC 6864 allows it).
+func SetDontFragment(fd int) error {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fmt.Errorf("udp: getsockname: %w", err)
+	}
+	if _, v6 := sa.(*unix.SockaddrInet6); v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO); err != nil {
+			return fmt.Errorf("udp: IPV6_MTU_DISCOVER: %w", err)
+		}
+		// IPv4-mapped peers of a dual-stack socket; an IPv6-only socket
+		// refuses the option and has no such peers.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+		return nil
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+		return fmt.Errorf("udp: IP_MTU_DISCOVER: %w", err)
+	}
+	return nil
+}

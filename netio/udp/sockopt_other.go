@@ -21,3 +21,7 @@ const (
 
 // CloseFD closes a descriptor from gnet's Dup; os.NewFile makes it portable.
 func CloseFD(fd int) error { return os.NewFile(uintptr(fd), "").Close() }
+
+// SetDontFragment does nothing off Linux: the options differ per kernel and
+// only Linux is measured.
+func SetDontFragment(fd int) error { return nil }

@@ -81,6 +81,12 @@ func udpSocket() (int, error) {
 	// Big buffers: the point is the per-datagram cost, not buffer overflow.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
+	// As the server's and the generator's sockets (udp.SetDontFragment),
+	// so that the ceiling pays what they pay per datagram.
+	if err := udp.SetDontFragment(fd); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
 	// Wake blocked receives so the threads notice the end of the run.
 	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
