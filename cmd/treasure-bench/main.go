@@ -12,6 +12,11 @@
 //	apply         action scheduled -> first snapshot whose last_action_seq covers it
 //	tick_to_wire  scheduled start of tick T -> snapshot of T received
 //
+// "Received" is when the kernel put the datagram in the generator's socket
+// (SO_TIMESTAMPNS), not when the generator read it: a generator busy with
+// a burst of snapshots would otherwise add its own queueing to the
+// server's figures. That wait is reported on its own, as recv_delay.
+//
 // plus snapshot loss, loot duplicates and lost loot (exactly-once
 // accounting), the server's drops, tick work, jitter, overruns, GC pauses
 // and allocation rate from its /metrics, and the generator's own CPU and

@@ -45,6 +45,9 @@ type Report struct {
 	Apply      *Measure `json:"apply"`
 	TickToWire *Measure `json:"tick_to_wire"`
 	SendLag    Summary  `json:"send_lag"`
+	// RecvDelay is how long datagrams waited in the generator's sockets
+	// before it read them; the latencies above end at the kernel's receipt.
+	RecvDelay Summary `json:"recv_delay"`
 
 	Snapshots struct {
 		Expected     uint64  `json:"expected"`
@@ -185,10 +188,11 @@ func BuildReport(cfg *Config, r *WorkerResult, info *RunInfo) *Report {
 		Impairment:   fmt.Sprintf("loss=%g dup=%g reorder=%g (each direction, client side)", cfg.Loss, cfg.Dup, cfg.Reorder),
 		TickPeriodMs: float64(r.TickPeriod) / 1e6, Impaired: cfg.Loss > 0 || cfg.Dup > 0 || cfg.Reorder > 0,
 	}
-	rep.RTT = newMeasure("Ping scheduled -> its Pong received", r.RTT, nil)
+	rep.RTT = newMeasure("Ping scheduled -> its Pong received (kernel receipt)", r.RTT, nil)
 	rep.Apply = newMeasure("action scheduled -> first snapshot whose last_action_seq covers it", r.Apply, nil)
-	rep.TickToWire = newMeasure("scheduled start of tick T (estimated, see tick_clock) -> snapshot of T received", nil, r.TickToWire)
+	rep.TickToWire = newMeasure("scheduled start of tick T (estimated, see tick_clock) -> snapshot of T received (kernel receipt)", nil, r.TickToWire)
 	rep.SendLag = Summarize(r.SendLag)
+	rep.RecvDelay = Summarize(r.RecvDelay)
 
 	s := &rep.Snapshots
 	s.Expected, s.Received = r.SnapExpected, r.SnapReceived
@@ -397,6 +401,8 @@ func (rep *Report) WriteText(w io.Writer, quiet bool) {
 	g := rep.Generator
 	fmt.Fprintf(w, "generator: inputs sent %d of %d scheduled, pings %d (pongs %d); send lag p50 %.3f ms p99 %.3f ms max %.3f ms\n",
 		g.InputsSent, g.InputsPlanned, g.PingsSent, g.Pongs, rep.SendLag.P["50"], rep.SendLag.P["99"], rep.SendLag.Max)
+	fmt.Fprintf(w, "  receive delay (kernel receipt -> read, not in the latencies) p50 %.3f ms p99 %.3f ms max %.3f ms\n",
+		rep.RecvDelay.P["50"], rep.RecvDelay.P["99"], rep.RecvDelay.Max)
 	fmt.Fprintf(w, "  cpu user %.2fs sys %.2fs = %.1f%% of one core (%d cpu(s)), %.2f µs per datagram; errors: send %d, EAGAIN %d, ECONNREFUSED %d, bad datagrams %d, unexpected %d; own socket drops %d\n",
 		g.CPUUserSec, g.CPUSysSec, g.CPUPercent, g.CPUs, g.CPUPerDatagram, g.SendErrors, g.SendEAGAIN, g.Refused, g.BadDatagrams, g.Unexpected, g.ClientDrops)
 	fmt.Fprintf(w, "  sockets: %d, %d player(s) each; datagrams not from the server %d, truncated %d, for no player's address %d\n",

@@ -32,6 +32,7 @@ type WorkerResult struct {
 	Apply      *Latency
 	TickToWire *hdrhistogram.Histogram
 	SendLag    *hdrhistogram.Histogram // actual send - scheduled, every measured send
+	RecvDelay  *hdrhistogram.Histogram // read by the worker - received by the kernel, every datagram in the window
 
 	Players, Connected, Failed, Rejected, Closed int
 
@@ -84,7 +85,7 @@ type WorkerResult struct {
 
 func newWorkerResult() *WorkerResult {
 	return &WorkerResult{
-		RTT: NewLatency(), Apply: NewLatency(), TickToWire: newHist(), SendLag: newHist(),
+		RTT: NewLatency(), Apply: NewLatency(), TickToWire: newHist(), SendLag: newHist(), RecvDelay: newHist(),
 		RejectReasons: map[string]int{},
 	}
 }
@@ -95,6 +96,7 @@ func (r *WorkerResult) merge(o *WorkerResult) {
 	r.Apply.Merge(o.Apply)
 	r.TickToWire.Merge(o.TickToWire)
 	r.SendLag.Merge(o.SendLag)
+	r.RecvDelay.Merge(o.RecvDelay)
 	r.Players += o.Players
 	r.Connected += o.Connected
 	r.Failed += o.Failed

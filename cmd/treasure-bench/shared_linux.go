@@ -59,7 +59,7 @@ func (w *Worker) openShared(first, n, perSocket int) error {
 	for off := 0; off < n; off += perSocket {
 		k := min(perSocket, n-off)
 		conn, err := udp.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), udp.Options{
-			Batch: sharedBatch, PacketInfo: true,
+			Batch: sharedBatch, PacketInfo: true, Timestamps: true,
 			RecvBuffer: max(minSharedRcvBuf, k*rcvBufPerPlayer), SendBuffer: minSharedRcvBuf,
 		})
 		if err != nil {
@@ -137,11 +137,11 @@ func (w *Worker) drainSock(s *sock) {
 			w.res.RecvErrors++
 			return
 		}
-		now := w.received(n)
+		w.received(n)
 		for i := range n {
 			m := &w.rmsgs[i]
 			if p := w.route(s, m); p != nil {
-				w.receive(p, m.Buf[:m.N], now)
+				w.receive(p, m.Buf[:m.N], w.arrived(m.Stamp))
 			}
 		}
 		w.sendBetween()

@@ -277,3 +277,43 @@ func TestPhaseOrder(t *testing.T) {
 		}
 	}
 }
+
+// A datagram's latency ends when the kernel received it, not when the
+// worker read it: one left in the socket for 100 ms is handled as of its
+// arrival, on a shared socket and on a socket of its own. Only lower
+// bounds on real waits are checked, which hold however busy the box is.
+func TestLatencyEndsAtKernelReceipt(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	for _, perSocket := range []int{2, 1} {
+		w, srv := sharedWorker(t, 2, perSocket)
+		p := w.players[0]
+		var to netip.AddrPort
+		if perSocket > 1 {
+			to = netip.AddrPortFrom(w.cfg.PlayerAddr(int(p.idx)), p.s.conn.LocalAddr().Port())
+		} else {
+			sa, err := unix.Getsockname(p.fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := sa.(*unix.SockaddrInet4)
+			to = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+		}
+		if _, err := srv.WriteToUDPAddrPort([]byte("not a datagram of the protocol"), to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wait)
+		for end := time.Now().Add(10 * time.Second); w.readAt == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if perSocket > 1 {
+				w.drainSock(p.s)
+			} else {
+				w.drain(p)
+			}
+		}
+		if w.readAt == 0 || w.res.BadDatagrams != 1 {
+			t.Fatalf("%d per socket: nothing handled (bad datagrams %d)", perSocket, w.res.BadDatagrams)
+		}
+		if waited := w.readAt - w.now; waited < int64(wait) {
+			t.Fatalf("%d per socket: handled as of %v before the read, want at least the %v it waited", perSocket, time.Duration(waited), wait)
+		}
+	}
+}

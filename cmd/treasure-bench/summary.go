@@ -50,8 +50,8 @@ func (rep *Report) WriteSummary(w io.Writer, files []string) {
 	fmt.Fprintf(w, "  actions       %d applied of %d scheduled, %d never applied\n", rep.Actions.Applied, rep.Actions.Scheduled, rep.Actions.Unapplied)
 	rep.writeHealth(w)
 	g := rep.Generator
-	fmt.Fprintf(w, "  generator     send lag p99 %.3f ms (max %.3f), cpu %.0f%% of a core (%.2f µs per datagram), own socket drops %d, EAGAIN %d\n",
-		rep.SendLag.P["99"], rep.SendLag.Max, g.CPUPercent, g.CPUPerDatagram, g.ClientDrops, g.SendEAGAIN)
+	fmt.Fprintf(w, "  generator     send lag p99 %.3f ms (max %.3f), receive delay p99 %.3f ms, cpu %.0f%% of a core (%.2f µs per datagram), own socket drops %d, EAGAIN %d\n",
+		rep.SendLag.P["99"], rep.SendLag.Max, rep.RecvDelay.P["99"], g.CPUPercent, g.CPUPerDatagram, g.ClientDrops, g.SendEAGAIN)
 	rep.writeVerdict(w)
 	if len(files) > 0 {
 		fmt.Fprintf(w, "results: %s\n", strings.Join(files, ", "))

@@ -88,6 +88,7 @@ type Worker struct {
 	rbufs   [recvBatch][schema.MaxDatagram + 1]byte
 	riovs   [recvBatch]unix.Iovec
 	rhdrs   [recvBatch]unix.Mmsghdr
+	rctrl   [recvBatch][128]byte // SO_TIMESTAMPNS per datagram (udp.ParseControl)
 
 	// Shared sockets (shared_linux.go); nil with a socket per player.
 	server netip.AddrPort
@@ -122,6 +123,9 @@ type Worker struct {
 
 	held []*player // players with a datagram held back by the impairment
 	now  int64     // time of the datagram being handled
+	// When the batch being handled was read: the worker's clock and the
+	// wall clock of the same instant (arrived).
+	readAt, readWall int64
 
 	res *WorkerResult
 
@@ -147,6 +151,7 @@ func newWorker(id int, cfg *Config, base time.Time, server netip.AddrPort, first
 		w.riovs[i].SetLen(len(w.rbufs[i]))
 		w.rhdrs[i].Hdr.Iov = &w.riovs[i]
 		w.rhdrs[i].Hdr.SetIovlen(1)
+		w.rhdrs[i].Hdr.Control = &w.rctrl[i][0]
 	}
 	var err error
 	w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -212,6 +217,9 @@ func (w *Worker) newPlayer(g int32, perSocket int) (*player, error) {
 			return nil, fmt.Errorf("socket for player %d: %w (raise the file limit: ulimit -n)", g, err)
 		}
 		p.fd = fd // closed by w.close from here on
+		if err := udp.EnableTimestamps(fd); err != nil {
+			return nil, fmt.Errorf("player %d: %w", g, err)
+		}
 		if err := unix.Connect(fd, sa); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("connect player %d to %v: %w", g, w.server, err)
@@ -697,6 +705,9 @@ func (w *Worker) poll(wake int64) {
 // drain reads p's socket until it is empty, recvBatch datagrams per call.
 func (w *Worker) drain(p *player) {
 	for range 8 { // bounded: one socket must not starve the others
+		for i := range w.rhdrs {
+			w.rhdrs[i].Hdr.SetControllen(len(w.rctrl[i])) // in-out
+		}
 		n, e := udp.Recvmmsg(p.fd, w.rhdrs[:], unix.MSG_DONTWAIT)
 		if e != 0 {
 			switch e {
@@ -709,9 +720,11 @@ func (w *Worker) drain(p *player) {
 			}
 			return
 		}
-		now := w.received(n)
+		w.received(n)
 		for i := range n {
-			w.receive(p, w.rbufs[i][:w.rhdrs[i].Len], now)
+			h := &w.rhdrs[i]
+			_, stamp := udp.ParseControl(w.rctrl[i][:min(int(h.Hdr.Controllen), len(w.rctrl[i]))])
+			w.receive(p, w.rbufs[i][:h.Len], w.arrived(stamp))
 		}
 		w.sendBetween()
 		if n < recvBatch {
@@ -720,11 +733,29 @@ func (w *Worker) drain(p *player) {
 	}
 }
 
-// received counts n datagrams just read for the progress line and returns
-// the time they are handled at, which it makes the worker's now.
-func (w *Worker) received(n int) int64 {
+// received counts n datagrams just read for the progress line and notes
+// when they were read (readAt, readWall), for arrived.
+func (w *Worker) received(n int) {
 	w.progDatagrams.Add(uint64(n))
-	w.now = w.clock()
+	t := time.Now()
+	w.readAt, w.readWall = int64(t.Sub(w.base)), t.UnixNano()
+}
+
+// arrived converts a datagram's kernel receive time (stamp, Unix ns; 0 if
+// the kernel gave none) to the worker's clock and makes it the worker's
+// now: every latency ends when the datagram reached the generator's
+// socket, not when the generator got round to reading it. A worker busy
+// with a burst would otherwise add its own queueing to the server's
+// figures; that wait is recorded apart, as recv_delay.
+func (w *Worker) arrived(stamp int64) int64 {
+	w.now = w.readAt
+	if stamp != 0 {
+		d := max(w.readWall-stamp, 0)
+		w.now -= d
+		if w.plan != nil && w.plan.inWindow(w.now) {
+			recordNs(w.res.RecvDelay, d)
+		}
+	}
 	return w.now
 }
 

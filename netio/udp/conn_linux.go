@@ -12,9 +12,10 @@ import (
 )
 
 // ctrlSize is the control buffer per message: room for one IP_PKTINFO
-// (CMSG_SPACE(12) = 32) or IPV6_PKTINFO (CMSG_SPACE(20) = 40) message, the
-// only ones this package asks for, with slack for a kernel that adds one.
-const ctrlSize = 64
+// (CMSG_SPACE(12) = 32) or IPV6_PKTINFO (CMSG_SPACE(20) = 40) message and
+// one SCM_TIMESTAMPNS (CMSG_SPACE(16) = 32), the only ones this package
+// asks for, with slack for a kernel that adds one.
+const ctrlSize = 128
 
 // Conn is a non-blocking UDP socket with batched I/O. See the package
 // comment for the contract.
@@ -82,6 +83,11 @@ func (c *Conn) bind(local netip.AddrPort, opt Options) error {
 	}
 	if err := SetDontFragment(c.fd); err != nil {
 		return err
+	}
+	if opt.Timestamps {
+		if err := EnableTimestamps(c.fd); err != nil {
+			return err
+		}
 	}
 	if err := setBuffer(c.fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, opt.RecvBuffer); err != nil {
 		return fmt.Errorf("udp: receive buffer %d: %w", opt.RecvBuffer, err)
@@ -291,8 +297,16 @@ func (c *Conn) parseRecv(i int, m *Message) {
 	m.N = int(h.Len)
 	m.Truncated = h.Hdr.Flags&unix.MSG_TRUNC != 0
 	m.Addr = parseName(&c.names[i])
-	m.Local = netip.Addr{}
-	ctrl := c.ctrl[i*ctrlSize : i*ctrlSize+min(int(h.Hdr.Controllen), ctrlSize)]
+	m.Local, m.Stamp = ParseControl(c.ctrl[i*ctrlSize : i*ctrlSize+min(int(h.Hdr.Controllen), ctrlSize)])
+}
+
+// ParseControl reads what a received datagram's control messages say: the
+// address it was sent to (IP_PKTINFO, IPV6_PKTINFO; invalid without) and
+// when the kernel received it (SO_TIMESTAMPNS, Unix nanoseconds; 0
+// without). ctrl is the control buffer cut to the length recvmmsg
+// returned. It is the one parser of them: Conn and treasure-bench's
+// socket-per-player receive both use it.
+func ParseControl(ctrl []byte) (local netip.Addr, stamp int64) {
 	for len(ctrl) >= unix.SizeofCmsghdr {
 		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
 		l := int(cm.Len)
@@ -302,9 +316,11 @@ func (c *Conn) parseRecv(i int, m *Message) {
 		data := unsafe.Pointer(&ctrl[unix.CmsgLen(0)])
 		switch {
 		case cm.Level == unix.IPPROTO_IP && cm.Type == unix.IP_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet4Pktinfo):
-			m.Local = netip.AddrFrom4((*unix.Inet4Pktinfo)(data).Addr)
+			local = netip.AddrFrom4((*unix.Inet4Pktinfo)(data).Addr)
 		case cm.Level == unix.IPPROTO_IPV6 && cm.Type == unix.IPV6_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet6Pktinfo):
-			m.Local = netip.AddrFrom16((*unix.Inet6Pktinfo)(data).Addr)
+			local = netip.AddrFrom16((*unix.Inet6Pktinfo)(data).Addr)
+		case cm.Level == unix.SOL_SOCKET && cm.Type == unix.SCM_TIMESTAMPNS && l >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))):
+			stamp = (*unix.Timespec)(data).Nano()
 		}
 		next := unix.CmsgSpace(l - unix.CmsgLen(0))
 		if next >= len(ctrl) {
@@ -312,6 +328,7 @@ func (c *Conn) parseRecv(i int, m *Message) {
 		}
 		ctrl = ctrl[next:]
 	}
+	return local, stamp
 }
 
 func parseName(raw *unix.RawSockaddrInet6) netip.AddrPort {

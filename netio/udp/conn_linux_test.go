@@ -204,3 +204,38 @@ func BenchmarkWriteReadBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/datagram")
 }
+
+// With Timestamps, a datagram's Stamp is when the kernel received it, not
+// when it was read: one that waited in the socket shows the wait. Without,
+// Stamp stays 0. Both bounds hold on any machine, however busy.
+func TestReadBatchTimestamps(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		c := listen(t, "127.0.0.1:0", Options{Timestamps: on, PacketInfo: true})
+		tx := plainListener(t)
+		before := time.Now().UnixNano()
+		if _, err := tx.WriteToUDPAddrPort([]byte("x"), c.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().UnixNano()
+		time.Sleep(50 * time.Millisecond) // the datagram waits, queued
+		msgs := []Message{{Buf: make([]byte, 16)}}
+		readAll(t, c, msgs, 1)
+		read := time.Now().UnixNano()
+		m := msgs[0]
+		if !m.Local.IsValid() {
+			t.Fatalf("timestamps %v: packet info lost beside them: %+v", on, m)
+		}
+		if !on {
+			if m.Stamp != 0 {
+				t.Fatalf("stamp %d without Timestamps", m.Stamp)
+			}
+			continue
+		}
+		if m.Stamp < before || m.Stamp > after {
+			t.Fatalf("stamp %d outside the send [%d, %d]", m.Stamp, before, after)
+		}
+		if read-m.Stamp < int64(50*time.Millisecond) {
+			t.Fatalf("stamp %d is the read time %d, not the arrival", m.Stamp, read)
+		}
+	}
+}

@@ -60,3 +60,13 @@ func SetDontFragment(fd int) error {
 	}
 	return nil
 }
+
+// EnableTimestamps turns on SO_TIMESTAMPNS: the kernel then reports when it
+// received each datagram (ParseControl). It stamps every datagram of the
+// host once any socket asks, a clock read each.
+func EnableTimestamps(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fmt.Errorf("udp: SO_TIMESTAMPNS: %w", err)
+	}
+	return nil
+}

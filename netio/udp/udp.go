@@ -21,6 +21,10 @@ type Message struct {
 	Local netip.Addr
 	// Truncated is set by ReadBatch when the datagram did not fit in Buf.
 	Truncated bool
+	// Stamp is, after ReadBatch on a Conn with Options.Timestamps, when the
+	// kernel received the datagram (CLOCK_REALTIME, Unix nanoseconds); 0
+	// when it gave no time.
+	Stamp int64
 }
 
 // Options configure a Conn.
@@ -32,6 +36,10 @@ type Options struct {
 	// datagram's destination address in Message.Local. Sending from a
 	// chosen Local works without it.
 	PacketInfo bool
+	// Timestamps enables SO_TIMESTAMPNS: ReadBatch reports when the kernel
+	// received each datagram in Message.Stamp, so a receiver that is busy
+	// can still tell when a datagram arrived from when it read it.
+	Timestamps bool
 	// RecvBuffer and SendBuffer, when > 0, size the socket's kernel
 	// buffers. Above net.core.rmem_max/wmem_max they need CAP_NET_ADMIN;
 	// without it the kernel's cap applies silently (see Conn.Buffers).
