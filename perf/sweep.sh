@@ -35,12 +35,13 @@ mkdir -p "$BIN/sweep"
 tag=$server${layout:+-$layout}
 
 # mean_snapshot_bytes ADMIN : fan-out bytes / snapshots sent so far, from the
-# server's /metrics (treasured's names; 256, the sink's default, if absent).
+# server's /metrics (treasured's names; 256, the sink's default, if either is
+# absent: the plain baseline counts snapshots but not their bytes).
 mean_snapshot_bytes() {
 	curl -sf --max-time 2 "http://$1/metrics" | awk '
 		/^treasured_sent_bytes_total\{kind="fanout"\}/ { b = $2 }
 		/^treasured_datagrams_sent_total\{kind="snapshot"\}/ { n = $2 }
-		END { if (n > 0) printf "%d\n", b / n; else print 256 }'
+		END { if (n > 0 && b > 0) printf "%d\n", b / n; else print 256 }'
 }
 
 # ceiling SIZE : players_ceiling from the blaster's echo at SIZE bytes.
