@@ -7,6 +7,10 @@
 //	go run ./perf/hellospray --addr 127.0.0.1:7777 --rate 20000 --hosts 1000 --duration 20s --joins 40
 //	go run ./perf/hellospray --rate 20000 --hosts 1 --ports 1000   # one host, many ports
 //
+// --payload garbage sprays datagrams that fail verification instead (a
+// Hello whose root table offset points into its own file identifier), for
+// issue 9's garbage-beside-players measurement.
+//
 // Everything is bounded: --duration (at most 5 minutes), --rate (at most
 // 200,000/s), hosts x ports (at most 20,000 sockets, each with a small
 // receive buffer; replies to the spray are never read). Loopback only.
@@ -32,6 +36,7 @@ type config struct {
 	rate                int
 	hosts, ports, joins int
 	duration            time.Duration
+	garbage             bool // spray datagrams that fail verification, not Hellos
 }
 
 func main() {
@@ -55,8 +60,16 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.ports, "ports", 1, "sockets (source ports) per spraying host")
 	fs.IntVar(&c.joins, "joins", 40, "fresh joins, spread over the duration, each from its own host (127.30.0.y)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to spray")
+	payload := fs.String("payload", "hello", "what to spray: hello (valid Hellos) or garbage (datagrams that fail verification)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	switch *payload {
+	case "hello":
+	case "garbage":
+		c.garbage = true
+	default:
+		return c, fmt.Errorf("--payload %q: want hello or garbage", *payload)
 	}
 	ap, err := netip.ParseAddrPort(*addr)
 	switch {
@@ -117,8 +130,12 @@ func run(c config) error {
 		}
 	}
 	slices.Sort(ok)
-	fmt.Printf("spray: %d Hellos in %v from %d hosts x %d ports (%.0f/s)\n",
-		sent, c.duration, c.hosts, c.ports, float64(sent)/c.duration.Seconds())
+	what := "Hellos"
+	if c.garbage {
+		what = "garbage datagrams"
+	}
+	fmt.Printf("spray: %d %s in %v from %d hosts x %d ports (%.0f/s)\n",
+		sent, what, c.duration, c.hosts, c.ports, float64(sent)/c.duration.Seconds())
 	fmt.Printf("fresh joins within 3 s: %d/%d", len(ok), c.joins)
 	if len(ok) > 0 {
 		fmt.Printf(" (p50 %v, max %v)", ok[len(ok)/2].Round(time.Millisecond), ok[len(ok)-1].Round(time.Millisecond))
@@ -156,8 +173,7 @@ func spraySockets(c config) ([]*net.UDPConn, error) {
 // spray sends Hellos round-robin over socks at c.rate until stop or the
 // duration ends, in 1 ms batches, and returns how many it sent.
 func spray(c config, socks []*net.UDPConn, stop <-chan struct{}) int {
-	enc := schema.NewEncoder()
-	hello := append([]byte(nil), enc.Hello(&schema.HelloFrame{Version: schema.Version, ClientNonce: 0x5bad})...)
+	hello := sprayPayload(c.garbage)
 	to := net.UDPAddrFromAddrPort(c.addr)
 	start := time.Now()
 	end := start.Add(c.duration)
@@ -179,6 +195,17 @@ func spray(c config, socks []*net.UDPConn, stop <-chan struct{}) int {
 			}
 		}
 	}
+}
+
+// sprayPayload is the datagram sprayed: a Hello, or with garbage a Hello
+// whose root table offset points into its own file identifier, which the
+// server's verifier refuses.
+func sprayPayload(garbage bool) []byte {
+	b := append([]byte(nil), schema.NewEncoder().Hello(&schema.HelloFrame{Version: schema.Version, ClientNonce: 0x5bad})...)
+	if garbage {
+		b[0], b[1], b[2], b[3] = 5, 0, 0, 0
+	}
+	return b
 }
 
 // join handshakes as client.Dial does (Hello/Connect repeated every 200 ms,

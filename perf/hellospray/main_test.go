@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/treasured/treasured/schema"
 )
 
 // Every bound is enforced before anything is sent.
@@ -22,9 +24,21 @@ func TestParseBounds(t *testing.T) {
 		{[]string{"--joins", "251"}, "--joins"},
 		{[]string{"--duration", "1h"}, "--duration"},
 		{[]string{"--duration", "0s"}, "--duration"},
+		{[]string{"--payload", "junk"}, "--payload"},
 	} {
 		if _, err := parse(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// The Hello decodes; the garbage is refused by the verifier.
+func TestSprayPayload(t *testing.T) {
+	var dec schema.Decoder
+	if _, err := dec.Decode(sprayPayload(false)); err != nil {
+		t.Fatalf("hello: %v", err)
+	}
+	if _, err := dec.Decode(sprayPayload(true)); err == nil {
+		t.Fatal("garbage passed verification")
 	}
 }
