@@ -98,13 +98,12 @@ func run(c config) error {
 			s.Close()
 		}
 	}()
-	stop := make(chan struct{})
 	var sent int
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sent = spray(c, socks, stop)
+		sent = spray(c, socks)
 	}()
 
 	took := make([]time.Duration, c.joins)
@@ -120,7 +119,8 @@ func run(c config) error {
 		}()
 	}
 	jw.Wait()
-	close(stop)
+	// The spray lasts its --duration whatever the joins did: with --joins
+	// 0 it used to stop at once.
 	wg.Wait()
 
 	var ok []time.Duration
@@ -170,9 +170,9 @@ func spraySockets(c config) ([]*net.UDPConn, error) {
 	return socks, nil
 }
 
-// spray sends Hellos round-robin over socks at c.rate until stop or the
+// spray sends its payload round-robin over socks at c.rate until the
 // duration ends, in 1 ms batches, and returns how many it sent.
-func spray(c config, socks []*net.UDPConn, stop <-chan struct{}) int {
+func spray(c config, socks []*net.UDPConn) int {
 	hello := sprayPayload(c.garbage)
 	to := net.UDPAddrFromAddrPort(c.addr)
 	start := time.Now()
@@ -180,21 +180,17 @@ func spray(c config, socks []*net.UDPConn, stop <-chan struct{}) int {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	sent, k := 0, 0
-	for {
-		select {
-		case <-stop:
-			return sent
-		case now := <-tick.C:
-			if now.After(end) {
-				return sent
-			}
-			due := int(now.Sub(start).Seconds() * float64(c.rate))
-			for ; sent < due; sent++ {
-				_, _ = socks[k].WriteToUDP(hello, to)
-				k = (k + 1) % len(socks)
-			}
+	for now := range tick.C {
+		if now.After(end) {
+			break
+		}
+		due := int(now.Sub(start).Seconds() * float64(c.rate))
+		for ; sent < due; sent++ {
+			_, _ = socks[k].WriteToUDP(hello, to)
+			k = (k + 1) % len(socks)
 		}
 	}
+	return sent
 }
 
 // sprayPayload is the datagram sprayed: a Hello, or with garbage a Hello
