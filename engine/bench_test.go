@@ -191,3 +191,48 @@ func BenchmarkHash(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkActivePlayers: the fan-out's list of whom to send to, once per
+// tick, at 1,000 players in the default 16,384 slots. "scan" is the loop
+// over every slot's active field that activeBits replaced, kept here as
+// the same-run reference. In the server the list is built once per tick
+// after everything else has run, so the cold variants first evict the
+// caches (a 64 MiB walk, untimed), as a tick's other work does; give them
+// a fixed count, or the untimed walks run for hours:
+//
+//	go test -run='^$' -bench=ActivePlayers -benchtime=300x -count=6 ./engine
+func BenchmarkActivePlayers(b *testing.B) {
+	bw := getBenchWorld(b, 1000)
+	dst := make([]int32, 0, bw.w.cfg.MaxPlayers)
+	scan := func() {
+		dst = dst[:0]
+		for i := range bw.w.players {
+			if bw.w.players[i].active {
+				dst = append(dst, int32(i))
+			}
+		}
+	}
+	bits := func() { dst = bw.w.ActivePlayers(dst[:0]) }
+	evict := make([]byte, 64<<20)
+	for _, c := range []struct {
+		name string
+		f    func()
+		cold bool
+	}{{"bits", bits, false}, {"scan", scan, false}, {"bits-cold", bits, true}, {"scan-cold", scan, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if c.cold {
+					b.StopTimer()
+					for i := 0; i < len(evict); i += 64 {
+						evict[i]++
+					}
+					b.StartTimer()
+				}
+				c.f()
+			}
+			if len(dst) != 1000 {
+				b.Fatalf("%d active players, want 1000", len(dst))
+			}
+		})
+	}
+}

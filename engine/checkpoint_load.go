@@ -200,10 +200,12 @@ func (w *World) decodePlayer(i int32, r []byte) (bool, error) {
 			return false, cpErr("player %d: free slot with data", i)
 		}
 		p.gen = cpLE.Uint32(r[4:])
+		w.setActive(i, false)
 		return false, nil
 	}
 	hot := &w.pHot[i]
-	p.active, p.parked = r[0] == cpActive, r[0] == cpParked
+	w.setActive(i, r[0] == cpActive)
+	p.parked = r[0] == cpParked
 	p.region = r[1]
 	p.gen = cpLE.Uint32(r[4:])
 	p.key = cpLE.Uint64(r[8:])

@@ -110,6 +110,9 @@ func checkCheckpointReplay(t *testing.T, cfg Config, keys uint64) Stats {
 				t.Fatalf("tick %d: hash %x, loaded %x, loaded+journal %x", tick, h, b.Hash(), j.Hash())
 			}
 		}
+		for _, w := range []*World{a, b, j} {
+			checkActiveBits(t, w, tick)
+		}
 		ps = a.ActivePlayers(ps[:0])
 		for _, p := range ps {
 			sa := a.Snapshot(p, scA)
@@ -199,6 +202,25 @@ func checkCheckpointReplay(t *testing.T, cfg Config, keys uint64) Stats {
 		}
 	}
 	return st
+}
+
+// checkActiveBits checks ActivePlayers, which walks activeBits, against
+// every slot's own active field: joins, leaves, parks, resumes in place and
+// in another slot, and checkpoint loads all keep the two equal.
+func checkActiveBits(t *testing.T, w *World, tick uint32) {
+	t.Helper()
+	if w == nil {
+		return
+	}
+	var want []int32
+	for i := range w.players {
+		if w.players[i].active {
+			want = append(want, int32(i))
+		}
+	}
+	if got := w.ActivePlayers(nil); !slices.Equal(got, want) {
+		t.Fatalf("tick %d: ActivePlayers %v, active slots %v", tick, got, want)
+	}
 }
 
 func must[T any](v T, ok bool) T {

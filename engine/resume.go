@@ -114,7 +114,7 @@ func (w *World) moveParked(i, j int32) {
 func (w *World) attach(i int32, r *Record) {
 	p := &w.players[i]
 	hot := &w.pHot[i]
-	p.active = true
+	w.setActive(i, true)
 	p.gen = r.Gen
 	p.ack = 0
 	p.moveTick, p.moved = 0, 0

@@ -247,7 +247,6 @@ func (w *World) join(i int32, r *Record) {
 		zNext:   -1,
 	}
 	*p = player{
-		active:   true,
 		region:   r.Region,
 		gen:      r.Gen,
 		key:      r.Key,
@@ -258,6 +257,7 @@ func (w *World) join(i int32, r *Record) {
 		hash:     p.hash, // rehash() swaps the old term for the new one
 		dirty:    p.dirty,
 	}
+	w.setActive(i, true)
 	for c := range p.zoneEnt {
 		p.zoneEnt[c] = w.tick
 	}
@@ -274,7 +274,7 @@ func (w *World) leave(i int32) {
 	w.forBlock(w.pHot[i].zone, i, func(v int32) { w.queueGone(v, i) })
 	w.unlinkZone(i)
 	w.q.clear(&p.goneQ, false)
-	p.active = false
+	w.setActive(i, false)
 	w.markPlayer(i)
 	if w.cfg.GraceTicks > 0 {
 		w.park(i) // keeps evQ: what it is owed survives until it resumes

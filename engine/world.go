@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"math/bits"
+
 	"github.com/treasured/treasured/engine/seqwin"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
@@ -24,6 +26,11 @@ type World struct {
 	sum  uint64 // incremental state hash: sum of entity hashes (hash.go)
 
 	players []player
+	// activeBits has a bit per player slot, set while its player is active
+	// (player.active; setActive keeps the two equal). ActivePlayers walks
+	// it instead of reading a field of every player: at 16,384 slots that
+	// was a cache miss per slot, ~1 ms at the start of every fan-out.
+	activeBits []uint64
 	// pHot is the part of each player Step touches most, apart from the cold
 	// rest so moves and zone lists stay in cache.
 	pHot   []playerHot
@@ -211,6 +218,7 @@ func New(cfg Config) (*World, error) {
 		cfg:         cfg,
 		geo:         g,
 		players:     make([]player, cfg.MaxPlayers),
+		activeBits:  make([]uint64, (cfg.MaxPlayers+63)/64),
 		pHot:        make([]playerHot, cfg.MaxPlayers),
 		chestPub:    make([]schema.ChestState, g.nchests),
 		zoneStart:   make([]int32, g.zones+1),
@@ -323,12 +331,24 @@ func (w *World) Active(player int32) bool {
 
 // ActivePlayers appends the active slots in ascending order to dst.
 func (w *World) ActivePlayers(dst []int32) []int32 {
-	for i := range w.players {
-		if w.players[i].active {
-			dst = append(dst, int32(i))
+	for k, word := range w.activeBits {
+		for word != 0 {
+			dst = append(dst, int32(k*64+bits.TrailingZeros64(word)))
+			word &= word - 1
 		}
 	}
 	return dst
+}
+
+// setActive sets slot i's player active or not, and its bit in activeBits:
+// the one place either changes.
+func (w *World) setActive(i int32, on bool) {
+	w.players[i].active = on
+	if on {
+		w.activeBits[i/64] |= 1 << (i % 64)
+	} else {
+		w.activeBits[i/64] &^= 1 << (i % 64)
+	}
 }
 
 // Player returns the public state of an active player, as snapshots carry it.
