@@ -59,7 +59,9 @@ func (w *Worker) openShared(first, n, perSocket int) error {
 	for off := 0; off < n; off += perSocket {
 		k := min(perSocket, n-off)
 		conn, err := udp.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), udp.Options{
-			Batch: sharedBatch, PacketInfo: true, Timestamps: true,
+			// Raw batch calls: they never block, and the worker keeps its
+			// P through them as through its waits (epollWait).
+			Batch: sharedBatch, PacketInfo: true, Timestamps: true, RawSyscalls: true,
 			RecvBuffer: max(minSharedRcvBuf, k*rcvBufPerPlayer), SendBuffer: minSharedRcvBuf,
 		})
 		if err != nil {

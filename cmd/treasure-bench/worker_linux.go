@@ -913,13 +913,28 @@ func (w *Worker) finish() {
 	}
 }
 
+// rawWaitMax is the longest wait epollWait makes as a raw system call.
+const rawWaitMax = 5 * time.Millisecond
+
 // epollWait waits up to timeout ns. epoll_pwait2 (Linux 5.11) takes a
 // timespec: epoll_wait's millisecond timeout would round a 0.3 ms wait to
 // 1 ms and add that to every send's lag. Older kernels fall back to it.
 func epollWait(epfd int, events []unix.EpollEvent, timeout int64) (int, error) {
 	if !noPwait2.Load() {
 		ts := unix.NsecToTimespec(timeout)
-		r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		// A short wait, the measuring phase's (at most --send-quantum
+		// plus a send's lateness), is a raw system call: the worker keeps
+		// its P meanwhile (GOMAXPROCS is workers + 1, so the other
+		// goroutines have one of their own). Scheduled, each wait gave
+		// sysmon a P in a system call to watch: at 1,000 players ~3,100
+		// sysmon sleeps and ~2,600 futex calls a second, ~16 % of the
+		// generator's CPU (BENCHMARKS.md, "raw waits"). A long wait stays
+		// scheduled, so a stop-the-world never waits for it.
+		call := unix.Syscall6
+		if timeout <= int64(rawWaitMax) {
+			call = unix.RawSyscall6
+		}
+		r, _, e := call(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
 			uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		if e == 0 {
 			return int(r), nil

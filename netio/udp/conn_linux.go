@@ -28,6 +28,9 @@ type Conn struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	ctrl  []byte                  // ctrlSize per message, 8-byte aligned
+
+	sendmmsg sendmmsgFunc // Sendmmsg, or rawSendmmsg (Options.RawSyscalls)
+	recvmmsg recvmmsgFunc // Recvmmsg, or rawRecvmmsg
 }
 
 // Listen opens a non-blocking UDP socket bound to local (port 0 picks one;
@@ -62,8 +65,12 @@ func newConn(fd, family int, opt Options) (*Conn, error) {
 		return nil, fmt.Errorf("udp: batch size %d: want 1..1024", batch)
 	}
 	ctrl := make([]uint64, batch*ctrlSize/8)
+	send, recv := Sendmmsg, Recvmmsg
+	if opt.RawSyscalls {
+		send, recv = rawSendmmsg, rawRecvmmsg
+	}
 	return &Conn{
-		fd: fd, family: family,
+		fd: fd, family: family, sendmmsg: send, recvmmsg: recv,
 		hdrs:  make([]unix.Mmsghdr, batch),
 		iovs:  make([]unix.Iovec, batch),
 		names: make([]unix.RawSockaddrInet6, batch),
@@ -183,7 +190,7 @@ func (c *Conn) WriteBatch(msgs []Message) WriteResult {
 		}
 	}
 	for i := 0; i < m; {
-		n, e := Sendmmsg(c.fd, c.hdrs[i:m], unix.MSG_DONTWAIT)
+		n, e := c.sendmmsg(c.fd, c.hdrs[i:m], unix.MSG_DONTWAIT)
 		res.Syscalls++
 		switch {
 		case e == 0 && n > 0:
@@ -281,7 +288,7 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		h.Hdr.SetControllen(ctrlSize)
 		h.Len = 0
 	}
-	n, e := recvQueued(Recvmmsg, c.fd, c.hdrs[:m])
+	n, e := recvQueued(c.recvmmsg, c.fd, c.hdrs[:m])
 	if e != 0 {
 		return 0, fmt.Errorf("udp: recvmmsg: %w", e)
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -236,6 +237,39 @@ func TestReadBatchTimestamps(t *testing.T) {
 		}
 		if read-m.Stamp < int64(50*time.Millisecond) {
 			t.Fatalf("stamp %d is the read time %d, not the arrival", m.Stamp, read)
+		}
+	}
+}
+
+// With RawSyscalls a Conn makes its batch calls raw, and a round trip
+// between two of them still carries every datagram, addresses included.
+func TestConnRawSyscalls(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		a := listen(t, "127.0.0.1:0", Options{RawSyscalls: raw, PacketInfo: true})
+		b := listen(t, "127.0.0.1:0", Options{RawSyscalls: raw, PacketInfo: true})
+		wantSend, wantRecv := reflect.ValueOf(Sendmmsg).Pointer(), reflect.ValueOf(Recvmmsg).Pointer()
+		if raw {
+			wantSend, wantRecv = reflect.ValueOf(rawSendmmsg).Pointer(), reflect.ValueOf(rawRecvmmsg).Pointer()
+		}
+		if reflect.ValueOf(a.sendmmsg).Pointer() != wantSend || reflect.ValueOf(a.recvmmsg).Pointer() != wantRecv {
+			t.Fatalf("raw %v: the Conn's batch calls are not the ones asked for", raw)
+		}
+		out := make([]Message, 8)
+		for i := range out {
+			out[i] = Message{Buf: []byte{byte(i)}, Addr: b.LocalAddr()}
+		}
+		if res := a.WriteBatch(out); res.Sent != len(out) {
+			t.Fatalf("raw %v: %+v", raw, res)
+		}
+		in := make([]Message, 8)
+		for i := range in {
+			in[i].Buf = make([]byte, 16)
+		}
+		readAll(t, b, in, len(in))
+		for i, m := range in {
+			if m.N != 1 || m.Buf[0] != byte(i) || m.Addr != a.LocalAddr() || m.Local != b.LocalAddr().Addr() {
+				t.Fatalf("raw %v: datagram %d: %+v", raw, i, m)
+			}
 		}
 	}
 }

@@ -36,6 +36,10 @@ type Options struct {
 	// datagram's destination address in Message.Local. Sending from a
 	// chosen Local works without it.
 	PacketInfo bool
+	// RawSyscalls makes WriteBatch's sendmmsg and ReadBatch's recvmmsg raw
+	// system calls, as the RawSyscalls socket option does for the socket
+	// sender and receiver (Linux only).
+	RawSyscalls bool
 	// Timestamps enables SO_TIMESTAMPNS: ReadBatch reports when the kernel
 	// received each datagram in Message.Stamp, so a receiver that is busy
 	// can still tell when a datagram arrived from when it read it.

@@ -57,7 +57,9 @@ type sink struct {
 }
 
 func newSink(cfg *config) (*sink, error) {
-	conn, err := udp.Listen(cfg.listen, udp.Options{Batch: batch, RecvBuffer: 16 << 20, SendBuffer: 16 << 20})
+	// Raw batch calls: the sink is one goroutine, and a scheduled batch
+	// call longer than sysmon's 20 µs would hand its P to another thread.
+	conn, err := udp.Listen(cfg.listen, udp.Options{Batch: batch, RecvBuffer: 16 << 20, SendBuffer: 16 << 20, RawSyscalls: true})
 	if err != nil {
 		return nil, fmt.Errorf("--listen %v: %w", cfg.listen, err)
 	}
