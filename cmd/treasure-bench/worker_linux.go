@@ -928,8 +928,9 @@ func epollWait(epfd int, events []unix.EpollEvent, timeout int64) (int, error) {
 		// goroutines have one of their own). Scheduled, each wait gave
 		// sysmon a P in a system call to watch: at 1,000 players ~3,100
 		// sysmon sleeps and ~2,600 futex calls a second, ~16 % of the
-		// generator's CPU (BENCHMARKS.md, "Raw batch calls, again", part 6). A long wait stays
-		// scheduled, so a stop-the-world never waits for it.
+		// generator's CPU (BENCHMARKS.md, "Raw batch calls, again",
+		// part 6). A long wait stays scheduled, so a stop-the-world
+		// never waits for it.
 		call := unix.Syscall6
 		if timeout <= int64(rawWaitMax) {
 			call = unix.RawSyscall6
