@@ -282,6 +282,9 @@ func TestPhaseOrder(t *testing.T) {
 // worker read it: one left in the socket for 100 ms is handled as of its
 // arrival, on a shared socket and on a socket of its own. Only lower
 // bounds on real waits are checked, which hold however busy the box is.
+// The kernel switches receive stamping on asynchronously when the first
+// socket asks (udp.EnableTimestamps), so the check is repeated until the
+// stamps are the kernel's, within a generous bound.
 func TestLatencyEndsAtKernelReceipt(t *testing.T) {
 	const wait = 100 * time.Millisecond
 	for _, perSocket := range []int{2, 1} {
@@ -298,21 +301,29 @@ func TestLatencyEndsAtKernelReceipt(t *testing.T) {
 			a := sa.(*unix.SockaddrInet4)
 			to = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 		}
-		if _, err := srv.WriteToUDPAddrPort([]byte("not a datagram of the protocol"), to); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(wait)
-		for end := time.Now().Add(10 * time.Second); w.readAt == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
-			if perSocket > 1 {
-				w.drainSock(p.s)
-			} else {
-				w.drain(p)
+		var waited int64
+		for end := time.Now().Add(10 * time.Second); waited < int64(wait) && time.Now().Before(end); {
+			bad := w.res.BadDatagrams
+			if _, err := srv.WriteToUDPAddrPort([]byte("not a datagram of the protocol"), to); err != nil {
+				t.Fatal(err)
 			}
+			time.Sleep(wait)
+			for w.res.BadDatagrams == bad && time.Now().Before(end) {
+				if perSocket > 1 {
+					w.drainSock(p.s)
+				} else {
+					w.drain(p)
+				}
+				if w.res.BadDatagrams == bad {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if w.res.BadDatagrams == bad {
+				t.Fatalf("%d per socket: the datagram was never handled", perSocket)
+			}
+			waited = w.readAt - w.now
 		}
-		if w.readAt == 0 || w.res.BadDatagrams != 1 {
-			t.Fatalf("%d per socket: nothing handled (bad datagrams %d)", perSocket, w.res.BadDatagrams)
-		}
-		if waited := w.readAt - w.now; waited < int64(wait) {
+		if waited < int64(wait) {
 			t.Fatalf("%d per socket: handled as of %v before the read, want at least the %v it waited", perSocket, time.Duration(waited), wait)
 		}
 	}

@@ -63,7 +63,9 @@ func SetDontFragment(fd int) error {
 
 // EnableTimestamps turns on SO_TIMESTAMPNS: the kernel then reports when it
 // received each datagram (ParseControl). It stamps every datagram of the
-// host once any socket asks, a clock read each.
+// host once any socket asks, a clock read each. The kernel switches that on
+// asynchronously: for a moment after the first socket asks, a datagram is
+// stamped when it is read instead.
 func EnableTimestamps(fd int) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return fmt.Errorf("udp: SO_TIMESTAMPNS: %w", err)
