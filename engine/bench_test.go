@@ -204,14 +204,7 @@ func BenchmarkHash(b *testing.B) {
 func BenchmarkActivePlayers(b *testing.B) {
 	bw := getBenchWorld(b, 1000)
 	dst := make([]int32, 0, bw.w.cfg.MaxPlayers)
-	scan := func() {
-		dst = dst[:0]
-		for i := range bw.w.players {
-			if bw.w.players[i].active {
-				dst = append(dst, int32(i))
-			}
-		}
-	}
+	scan := func() { dst = activeByScan(bw.w, dst[:0]) }
 	bits := func() { dst = bw.w.ActivePlayers(dst[:0]) }
 	evict := make([]byte, 64<<20)
 	for _, c := range []struct {

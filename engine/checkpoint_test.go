@@ -212,15 +212,21 @@ func checkActiveBits(t *testing.T, w *World, tick uint32) {
 	if w == nil {
 		return
 	}
-	var want []int32
-	for i := range w.players {
-		if w.players[i].active {
-			want = append(want, int32(i))
-		}
-	}
+	want := activeByScan(w, nil)
 	if got := w.ActivePlayers(nil); !slices.Equal(got, want) {
 		t.Fatalf("tick %d: ActivePlayers %v, active slots %v", tick, got, want)
 	}
+}
+
+// activeByScan is ActivePlayers the way it was before activeBits: a look at
+// every slot's own active field.
+func activeByScan(w *World, dst []int32) []int32 {
+	for i := range w.players {
+		if w.players[i].active {
+			dst = append(dst, int32(i))
+		}
+	}
+	return dst
 }
 
 func must[T any](v T, ok bool) T {
