@@ -88,7 +88,7 @@ func (c *Conn) bind(local netip.AddrPort, opt Options) error {
 			return fmt.Errorf("udp: enable packet info: %w", err)
 		}
 	}
-	if err := SetDontFragment(c.fd); err != nil {
+	if err := setDontFragment(c.fd, c.family == unix.AF_INET6); err != nil {
 		return err
 	}
 	if opt.Timestamps {

@@ -110,7 +110,7 @@ func NewSocketSender(fd, batch int, opts ...SocketOption) (BatchSender, error) {
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
 		family = unix.AF_INET6
 	}
-	if err := SetDontFragment(fd); err != nil {
+	if err := setDontFragment(fd, family == unix.AF_INET6); err != nil {
 		return nil, err
 	}
 	s, err := newMmsgSender(fd, family, batch)

@@ -46,7 +46,13 @@ func SetDontFragment(fd int) error {
 	if err != nil {
 		return fmt.Errorf("udp: getsockname: %w", err)
 	}
-	if _, v6 := sa.(*unix.SockaddrInet6); v6 {
+	_, v6 := sa.(*unix.SockaddrInet6)
+	return setDontFragment(fd, v6)
+}
+
+// setDontFragment is SetDontFragment for a caller that knows the family.
+func setDontFragment(fd int, v6 bool) error {
+	if v6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO); err != nil {
 			return fmt.Errorf("udp: IPV6_MTU_DISCOVER: %w", err)
 		}
