@@ -187,6 +187,12 @@ func (b *gnetBackend) loopFor(c gnet.Conn) *loop {
 		if b.bound[i].fd.CompareAndSwap(-1, fd) {
 			l := s.loops[i]
 			s.pinLoop(i)
+			// gnet binds its sockets itself and names one only here, at
+			// its first datagram (see loopBinding): the filter starts
+			// with the second.
+			if err := s.attachFilter(int(fd)); err != nil {
+				s.log.Error("kernel filter: every datagram of this loop reaches it", "loop", i, "err", err)
+			}
 			b.bound[i].el.Store(&loopHandle{
 				el: c.EventLoop(),
 				sweep: gnet.RunnableFunc(func(context.Context) error {

@@ -35,6 +35,11 @@ func (b *mmsgBackend) start() error {
 			b.close()
 			return s.startErr(err)
 		}
+		if err := s.attachFilter(sock.fd); err != nil {
+			_ = sock.close()
+			b.close()
+			return err
+		}
 		rx, tx, err := sock.batchers(s.cfg.BatchSize)
 		if err != nil {
 			_ = sock.close()

@@ -90,6 +90,10 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("netio: poll loop %d: raw socket: %w", i, err)
 	}
+	if err := s.attachFilter(pl.fd); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	// The receiver and the reply sender use the descriptor; conn closes it.
 	tx, err := udp.NewSocketSender(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {

@@ -65,6 +65,14 @@ type Config struct {
 	// the layout for a single CPU, where every switch between two locked
 	// threads is a futex hand-off of the only P.
 	InlineIO bool
+	// KernelFilter is whether each loop's socket gets the kernel filter
+	// (netio/sockfilter): an eBPF program that drops, before the server
+	// reads them, datagrams its first checks would drop (wrong length,
+	// identifier or root offset; a sealed datagram of no live session),
+	// counted under the same reasons. FilterAuto (the zero value): on
+	// where the kernel loads it, else off with a warning; FilterOn: Start
+	// fails without it; FilterOff: never.
+	KernelFilter FilterMode
 
 	// Journal, if not nil, gets every tick's ordered records and state hash
 	// right after World.Step, on the tick goroutine (engine/journal.Writer
@@ -211,6 +219,38 @@ func (b Backend) String() string {
 		return "auto"
 	}
 	return fmt.Sprintf("Backend(%d)", uint8(b))
+}
+
+// FilterMode is Config.KernelFilter.
+type FilterMode uint8
+
+// The kernel filter's modes.
+const (
+	FilterAuto FilterMode = iota
+	FilterOn
+	FilterOff
+)
+
+func (m FilterMode) String() string {
+	switch m {
+	case FilterAuto:
+		return "auto"
+	case FilterOn:
+		return "on"
+	case FilterOff:
+		return "off"
+	}
+	return fmt.Sprintf("FilterMode(%d)", uint8(m))
+}
+
+// ParseFilterMode parses "auto", "on" or "off".
+func ParseFilterMode(s string) (FilterMode, error) {
+	for _, m := range []FilterMode{FilterAuto, FilterOn, FilterOff} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, configErr("kernel filter %q: want auto, on or off", s)
 }
 
 // ParseBackend parses "gnet", "mmsg", "poll" or "auto".
@@ -362,6 +402,9 @@ func (c *Config) normalizeLoops() error {
 		}
 	default:
 		return configErr("backend %d: want gnet, mmsg or poll", c.Backend)
+	}
+	if c.KernelFilter > FilterOff {
+		return configErr("kernel filter %d: want auto, on or off", c.KernelFilter)
 	}
 	if c.UnlockedThreads {
 		// Pinning needs a locked thread: nothing is pinned, whatever

@@ -6,6 +6,7 @@ import (
 
 	"github.com/treasured/treasured/engine"
 	"github.com/treasured/treasured/netio/auth"
+	"github.com/treasured/treasured/netio/sockfilter"
 	"github.com/treasured/treasured/schema"
 	"github.com/treasured/treasured/schema/wire"
 )
@@ -46,6 +47,9 @@ type loopParams struct {
 	// auth checks connect tokens (identity.go); nil with Config.NoAuth.
 	// Set by Start, before any loop runs.
 	auth *serverAuth
+	// filter is the kernel filter on the loops' sockets (filter.go); nil
+	// without one. Set by Start, before any loop runs.
+	filter *sockfilter.Filter
 }
 
 // loop is one event loop's state: its sessions, its ring to the engine, its
@@ -401,6 +405,11 @@ func (l *loop) join(local int32, src Addr, key uint64, gen uint32, now int64) bo
 		}
 		seal = l.crypt[local].seal
 	}
+	if err := l.filterSession(local, id); err != nil {
+		l.stats.FilterErrors.inc()
+		l.drop(DropBadSession) // the kernel would drop the session's datagrams
+		return false
+	}
 	l.entry = ringEntry{
 		rec:     engine.Record{Kind: engine.RecJoin, Region: c.Region, Player: slot, Gen: gen, Key: key},
 		addr:    src,
@@ -408,6 +417,7 @@ func (l *loop) join(local int32, src Addr, key uint64, gen uint32, now int64) bo
 		seal:    seal,
 	}
 	if !l.ring.Push(&l.entry) {
+		l.forgetSession(local)
 		l.drop(DropRingFull)
 		return false
 	}
@@ -531,12 +541,20 @@ func (l *loop) onBye(src Addr) {
 // engine would keep a player that netio has forgotten.
 func (l *loop) endSession(local int32, why EndReason) {
 	l.p.admit.release(prefixOf(l.part.sess[local].addr))
+	l.forgetSession(local)
 	l.part.end(local)
 	l.stats.Sessions.set(int64(l.part.active))
 	l.stats.Ended[why].inc()
 	if !l.pushLeave(local) {
 		l.stats.LeaveRetries.inc()
 		l.pending = append(l.pending, local)
+	}
+}
+
+// forgetSession takes local's session out of the kernel filter.
+func (l *loop) forgetSession(local int32) {
+	if err := l.filterSession(local, 0); err != nil {
+		l.stats.FilterErrors.inc()
 	}
 }
 

@@ -132,6 +132,9 @@ var (
 	dTokenRefused = desc(metricname.TokenRefusals, "Connects whose connect token was refused, by reason (missing, truncated, bad_version, malformed, unknown_key, expired, bad_signature, wrong_server, replayed, replay_cache_full).", metricname.LabelReason)
 	dPathCh       = desc(metricname.PathChallenges, "PathChallenges sent to an authenticated session's new address.")
 	dMigrations   = desc(metricname.Migrations, "Sessions whose stream moved to a new address after it answered the PathChallenge.")
+	// Kernel filter (filter.go).
+	dFilter    = desc(metricname.KernelFilter, "1 when the loops' sockets drop garbage in the kernel (eBPF socket filter; its drops are in treasured_drops_total), 0 without it.")
+	dFilterErr = desc(metricname.KernelFilterErrors, "Updates of the kernel filter's session table that failed.")
 )
 
 // serverCollector exports the Server's atomic counters.
@@ -142,7 +145,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		dRecv, dRecvBytes, dSent, dSentBytes, dDrops, dRejects, dHandshakes, dSessions, dEnded,
 		dFlooders, dRefused, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
-		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations,
+		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations, dFilter, dFilterErr,
 	} {
 		ch <- d
 	}
@@ -173,6 +176,7 @@ type loopTotals struct {
 	replies, replyBytes, replyErr          uint64
 	challenges, welcomes, repeats, resumes uint64
 	inputs, pongs, flooders, retries       uint64
+	filterErr                              uint64
 	drops                                  [NumDropReasons]uint64
 	rejects                                [numRejectReasons]uint64
 	ended                                  [NumEndReasons]uint64
@@ -191,6 +195,7 @@ func (t *loopTotals) add(ls *LoopStats) {
 	t.pongs += ls.Pongs.Load()
 	t.flooders += ls.Flooders.Load()
 	t.retries += ls.LeaveRetries.Load()
+	t.filterErr += ls.FilterErrors.Load()
 	for r := range t.drops {
 		t.drops[r] += ls.Drops[r].Load()
 	}
@@ -219,6 +224,13 @@ func (c *serverCollector) collectLoops(ch chan<- prometheus.Metric) {
 		emitGauge(ch, dRingDepth, float64(s.RingDepth(i)), loop)
 		t.add(ls)
 	}
+	s.filterDrops(&t.drops)
+	filter := 0.0
+	if s.params.filter != nil {
+		filter = 1
+	}
+	emitGauge(ch, dFilter, filter)
+	emitCounter(ch, dFilterErr, t.filterErr)
 	for r, v := range t.refused {
 		emitCounter(ch, dRefused, v, RefuseReason(r).String())
 	}

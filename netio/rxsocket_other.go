@@ -15,7 +15,7 @@ const mmsgSupported = false
 
 var errNoMmsg = errors.New("netio: the mmsg backend needs Linux")
 
-type rxSocket struct{}
+type rxSocket struct{ fd int }
 
 func openRxSocket(netip.AddrPort, int, int) (*rxSocket, error) { return nil, errNoMmsg }
 

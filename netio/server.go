@@ -197,7 +197,11 @@ func (s *Server) Start() error {
 		}
 		s.params.auth = a
 	}
+	if err := s.openFilter(); err != nil {
+		return err
+	}
 	if err := s.be.start(); err != nil {
+		s.closeFilter()
 		return err
 	}
 	if err := s.bootFanout(); err != nil {
@@ -210,7 +214,8 @@ func (s *Server) Start() error {
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
 		"backend", s.cfg.Backend.String(), "layout", s.cfg.layoutWhy, "inline_io", s.cfg.InlineIO,
 		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
-		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil, "auth", !s.cfg.NoAuth)
+		"locked_threads", !s.cfg.UnlockedThreads, "journal", s.cfg.Journal != nil, "auth", !s.cfg.NoAuth,
+		"kernel_filter", s.params.filter != nil)
 	if s.cfg.NoAuth {
 		s.log.Warn("AUTHENTICATION IS OFF (NoAuth): connects need no token, player keys are taken on trust and datagrams are not authenticated; for measurements and tests only")
 	}
@@ -253,6 +258,7 @@ func (s *Server) abortStart() {
 	}
 	<-s.be.done()
 	s.be.close()
+	s.closeFilter()
 }
 
 // bootFanout builds the fan-out workers, each on its own duplicate of the
@@ -434,6 +440,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	// The loops (or, inline, the tick goroutine) are done with their sockets.
 	s.be.close()
+	s.closeFilter()
 	s.log.Info("shut down", "final_tick", s.tickNo.Load(), "byes", len(live))
 	return errors.Join(errs...)
 }

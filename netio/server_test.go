@@ -63,7 +63,9 @@ func (s *Server) dropsOf(r DropReason) (n uint64) {
 	for i := range s.LoopStats {
 		n += s.LoopStats[i].Drops[r].Load()
 	}
-	return n
+	var kernel [NumDropReasons]uint64
+	s.filterDrops(&kernel)
+	return n + kernel[r]
 }
 
 // Bad input through real sockets and gnet: every case is dropped and counted

@@ -147,6 +147,7 @@ type LoopStats struct {
 	Pongs          counter
 	Flooders       counter // sessions rate-limited at least once
 	LeaveRetries   counter // RecLeave deferred because the ring was full
+	FilterErrors   counter // kernel filter's session table refused an update (filter.go)
 
 	Sessions gauge // active sessions of this loop
 

@@ -77,6 +77,7 @@ type options struct {
 	resumeGrace            time.Duration
 	lockThreads            string
 	backend                string
+	kernelFilter           string
 	plan                   bool
 	planSysfs              string
 	agones, agonesRegion   string
@@ -168,6 +169,7 @@ func (o *options) layoutFlags(fs *flag.FlagSet) {
 	// I/O share one CPU, where it measured fastest (BENCHMARKS.md "Issue 9:
 	// the single-CPU layout"), gnet otherwise.
 	fs.StringVar(&o.backend, "backend", "auto", "receive path: auto (poll when the engine and the I/O share one CPU, else gnet; netio decides and logs why), gnet (gnet event loops), mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks) or poll (the single-CPU layout: recvmmsg from unlocked goroutines waiting in Go's netpoller, Linux)")
+	fs.StringVar(&o.kernelFilter, "kernel-filter", "auto", "drop garbage in the kernel with an eBPF socket filter before the loops read it: auto (where the kernel allows it: root or CAP_BPF; else a warning), on (refuse to start without it) or off")
 }
 
 // stateFlags declares persistence and the world's shape.
@@ -405,6 +407,10 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 	if err != nil {
 		return netio.Config{}, usage("--backend %q: want auto, gnet, mmsg or poll", o.backend)
 	}
+	filter, err := netio.ParseFilterMode(o.kernelFilter)
+	if err != nil {
+		return netio.Config{}, usage("--kernel-filter %q: want auto, on or off", o.kernelFilter)
+	}
 	cfg := netio.Config{
 		Addr:            o.listen,
 		Loops:           layout.Loops,
@@ -414,6 +420,7 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		FanoutCPUs:      layout.fanout,
 		UnlockedThreads: !locked,
 		Backend:         backend,
+		KernelFilter:    filter,
 		Restore:         world.SlotState,
 		RingSize:        o.ringSize,
 		BatchSize:       o.batch,

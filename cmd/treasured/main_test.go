@@ -150,6 +150,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--journal", filepath.Join(existing, "x")}, nil, "--journal"},
 		{[]string{"--lock-threads", "maybe"}, nil, "lock-threads"},
 		{[]string{"--backend", "epoll"}, nil, "--backend"},
+		{[]string{"--kernel-filter", "yes"}, nil, "--kernel-filter"},
 		{nil, map[string]string{"TREASURED_BACKEND": "io_uring"}, "--backend"},
 	}
 	for _, tc := range cases {

@@ -39,6 +39,11 @@ const (
 	LeaveRetries      = "treasured_leave_retries_total"
 	RingDepth         = "treasured_ring_depth" // by LabelLoop
 	RingCapacity      = "treasured_ring_capacity"
+	// The kernel filter (netio/sockfilter): 1 when the loops' sockets
+	// have it, and updates of its session table that failed. Its drops
+	// are in Drops, under the loops' reasons.
+	KernelFilter       = "treasured_kernel_filter"
+	KernelFilterErrors = "treasured_kernel_filter_errors_total"
 
 	// Identity: Connects whose token was refused (by LabelReason),
 	// PathChallenges sent to a session's new address, and sessions moved
