@@ -117,7 +117,8 @@ func TestSystemdUnitPolicy(t *testing.T) {
 		"ProtectSystem":            "strict",
 		"ProtectHome":              "yes",
 		"PrivateTmp":               "yes",
-		"CapabilityBoundingSet":    "",
+		"CapabilityBoundingSet":    "CAP_BPF", // the kernel filter's, and nothing else
+		"AmbientCapabilities":      "CAP_BPF",
 		"StateDirectory":           "treasured",
 	}
 	for k, v := range want {

@@ -1,6 +1,9 @@
 // Package netio turns the engine into a UDP server (docs/ARCHITECTURE.md "Data flow").
 //
-//	players --UDP--> N event loops, one SO_REUSEPORT socket each, behind one
+//	players --UDP--> the kernel filter on every loop socket (filter.go,
+//	                   netio/sockfilter): garbage decided by its first 8 bytes
+//	                   is dropped and counted before it is queued
+//	                 N event loops, one SO_REUSEPORT socket each, behind one
 //	                   backend seam (backend.go, chosen in layout.go): gnet's
 //	                   (backend_gnet.go); with BackendMmsg ours: ppoll, then
 //	                   recvmmsg until empty (backend_mmsg.go, recv.go,

@@ -63,6 +63,12 @@ type Config struct {
 	// when nothing else wakes a worker: sends are batched that long at most
 	// (and their send lag grows by as much) instead of a wake-up each.
 	SendQuantum time.Duration
+	// BusyPoll has the workers poll their sockets without sleeping
+	// during the run: on loopback a server's send then never has to wake
+	// the generator (a scheduler wake-up and an interprocessor interrupt
+	// charged to the server's core, which a remote client never costs
+	// it). The generator's own CPU then reads 100 % of its cores.
+	BusyPoll bool
 }
 
 // Mix is the weights of what a player tries to do with each input.
@@ -161,6 +167,7 @@ func ParseArgs(args []string, out io.Writer) (*Config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile over the measured window to this file")
 	fs.IntVar(&c.PlayersPerSocket, "players-per-socket", 0, fmt.Sprintf("players sharing one socket, each sending from its own address of --src-range (1 = a socket per player, as behind distinct NATs; 0 = %d for an IPv4 loopback server, else 1)", defaultPlayersPerSocket))
 	fs.DurationVar(&c.SendQuantum, "send-quantum", 200*time.Microsecond, "least time between two passes over the due sends: wake-ups are batched this long at most (0 = a wake-up per send)")
+	fs.BoolVar(&c.BusyPoll, "busy-poll", false, "poll the sockets without sleeping once the run is planned, so that on loopback the server never spends its core waking the generator (the generator then uses all of its cores)")
 	fs.StringVar(&c.TokenKey, "token-key", "", "connect-token key `file` of the server (the bench issues every player a token with it); empty: the server runs with --insecure-no-auth")
 	srcRange := fs.String("src-range", "127.1.0.0/16", "IPv4 addresses the players of shared sockets send from, one per player; must be local (loopback: 127.0.0.0/8)")
 	if err := fs.Parse(args); err != nil {

@@ -64,6 +64,9 @@ type WorkerResult struct {
 	SendErrors    uint64
 	SendWouldBlck uint64
 	RecvErrors    uint64
+	// SleepingWaits counts the run's socket waits that could sleep (a
+	// timeout above 0): none with Config.BusyPoll.
+	SleepingWaits uint64
 	Refused       uint64 // ECONNREFUSED: nobody listening at the server address
 	// Shared sockets (not connected, so the kernel filters nothing):
 	// datagrams not from the server, cut short, or for no player's address.
@@ -128,6 +131,7 @@ func (r *WorkerResult) merge(o *WorkerResult) {
 	r.SendErrors += o.SendErrors
 	r.SendWouldBlck += o.SendWouldBlck
 	r.RecvErrors += o.RecvErrors
+	r.SleepingWaits += o.SleepingWaits
 	r.Refused += o.Refused
 	r.WrongSource += o.WrongSource
 	r.Truncated += o.Truncated

@@ -52,10 +52,12 @@ func forModes(t *testing.T, f func(t *testing.T, mode ...string)) {
 // Timing is not asserted (the machine may be busy); validity may depend on
 // it, so it is only logged.
 func TestBenchEndToEnd(t *testing.T) {
-	forModes(t, func(t *testing.T, mode ...string) { benchEndToEnd(t, mode...) })
+	forModes(t, func(t *testing.T, mode ...string) { benchEndToEnd(t, false, mode...) })
+	// Busy polling measures the same, and never sleeps in a wait.
+	t.Run("busy-poll", func(t *testing.T) { benchEndToEnd(t, true, "--players-per-socket", "8", "--busy-poll") })
 }
 
-func benchEndToEnd(t *testing.T, mode ...string) {
+func benchEndToEnd(t *testing.T, busy bool, mode ...string) {
 	rep, st, stderr := benchAgainst(t, mode...)
 	if rep.Connected != 20 || rep.Failed != 0 {
 		t.Fatalf("connected %d failed %d rejected %d: %s", rep.Connected, rep.Failed, rep.Rejected, stderr)
@@ -83,6 +85,9 @@ func benchEndToEnd(t *testing.T, mode ...string) {
 	}
 	if rep.Snapshots.Expected == 0 {
 		t.Fatal("no snapshots expected")
+	}
+	if rep.Generator.BusyPoll != busy || (rep.Generator.SleepingWaits == 0) != busy {
+		t.Errorf("busy-poll %v: reported %v with %d sleeping waits", busy, rep.Generator.BusyPoll, rep.Generator.SleepingWaits)
 	}
 	t.Logf("valid %v %v; loss %d/%d; lag p99 %.3f ms; %s", rep.Valid, rep.Invalid, rep.Snapshots.Lost, rep.Snapshots.Expected, rep.SendLag.P["99"], stderr)
 }

@@ -34,6 +34,9 @@ func (rep *Report) WriteSummary(w io.Writer, files []string) {
 		label, rep.Addr, rep.Players, rep.RateInputs, rep.RatePings, rep.DurationSec, rep.WarmupSec)
 	fmt.Fprintf(w, "  connected %d/%d; %d socket(s), %d player(s) each; tick %.0f ms; tick clock: %s",
 		rep.Connected, rep.Players, rep.Generator.Sockets, rep.Generator.PerSocket, rep.TickPeriodMs, rep.TickClock.Source)
+	if rep.Generator.BusyPoll {
+		fmt.Fprint(w, "; busy-polling (the generator's CPU reads full)")
+	}
 	if rep.Impaired {
 		fmt.Fprintf(w, "; impairment %s", rep.Impairment)
 	}

@@ -686,6 +686,13 @@ func (w *Worker) nextWake(now int64) int64 {
 // poll waits until wake (or a datagram) and handles every ready socket.
 func (w *Worker) poll(wake int64) {
 	timeout := max(wake-w.clock(), 0)
+	if w.plan != nil {
+		if w.cfg.BusyPoll {
+			timeout = 0 // a raw epoll_pwait2 that returns at once: never asleep
+		} else if timeout > 0 {
+			w.res.SleepingWaits++
+		}
+	}
 	n, err := epollWait(w.epfd, w.events[:], timeout)
 	if err != nil {
 		if !errors.Is(err, unix.EINTR) {
