@@ -4,6 +4,7 @@ package netio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"net/netip"
 	"runtime"
@@ -28,15 +29,39 @@ import (
 // With the kernel filter (filter.go) the garbage never reaches the server:
 // its root offset is one the filter refuses. The client's figure then
 // includes the filter, which runs in the kernel's receive path.
+//
+// junk=root is garbage the filter refuses (a root offset inside the
+// header); junk=deep passes it (a sound header whose root table points its
+// vtable out of the datagram), the worst case: the verifier must find it.
 func BenchmarkServerGarbage(b *testing.B) {
 	for _, bc := range backendCases() {
 		for _, mode := range []FilterMode{FilterOff, FilterOn} {
-			b.Run(bc.name+"/filter="+mode.String(), func(b *testing.B) { benchServerGarbage(b, bc, mode) })
+			for _, deep := range []bool{false, true} {
+				name := bc.name + "/filter=" + mode.String() + "/junk=root"
+				if deep {
+					name = bc.name + "/filter=" + mode.String() + "/junk=deep"
+				}
+				b.Run(name, func(b *testing.B) { benchServerGarbage(b, bc, mode, garbageDatagram(deep)) })
+			}
 		}
 	}
 }
 
-func benchServerGarbage(b *testing.B, bc backendCase, mode FilterMode) {
+// garbageDatagram is a Ping that the verifier refuses as malformed: its
+// root offset points into the file identifier, or (deep) the root table's
+// vtable offset points far outside the datagram.
+func garbageDatagram(deep bool) []byte {
+	junk := bytes.Clone(schema.NewEncoder().Ping(&schema.PingFrame{SessionID: 1, T: 1}))
+	if !deep {
+		junk[0], junk[1], junk[2], junk[3] = 5, 0, 0, 0
+		return junk
+	}
+	root := binary.LittleEndian.Uint32(junk)
+	binary.LittleEndian.PutUint32(junk[root:], 0x7fff0000)
+	return junk
+}
+
+func benchServerGarbage(b *testing.B, bc backendCase, mode FilterMode, junk []byte) {
 	const batch = 64
 	w, _ := newSmallWorld(b)
 	s, err := New(bc.config(Config{Addr: "127.0.0.1:0", Loops: 1, Logger: discardLogger(), KernelFilter: mode}), w)
@@ -48,11 +73,6 @@ func benchServerGarbage(b *testing.B, bc backendCase, mode FilterMode) {
 	}
 	defer s.Shutdown(context.Background())
 	snd := loopbackSender(b)
-	// A Ping with the right file identifier whose root table offset points
-	// into the identifier itself: it gets as far as the verifier, which
-	// refuses it.
-	junk := bytes.Clone(schema.NewEncoder().Ping(&schema.PingFrame{SessionID: 1, T: 1}))
-	junk[0], junk[1], junk[2], junk[3] = 5, 0, 0, 0
 	bufs, to := make([][]byte, batch), make([]Addr, batch)
 	srv := udp.AddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.Addr().Port()))
 	for i := range bufs {
