@@ -4,8 +4,8 @@ package netio
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"net/netip"
 	"runtime"
 	"testing"

@@ -231,23 +231,15 @@ const (
 	FilterOff
 )
 
-func (m FilterMode) String() string {
-	switch m {
-	case FilterAuto:
-		return "auto"
-	case FilterOn:
-		return "on"
-	case FilterOff:
-		return "off"
-	}
-	return fmt.Sprintf("FilterMode(%d)", uint8(m))
-}
+var filterModeNames = [...]string{FilterAuto: "auto", FilterOn: "on", FilterOff: "off"}
+
+func (m FilterMode) String() string { return reasonName(filterModeNames[:], m) }
 
 // ParseFilterMode parses "auto", "on" or "off".
 func ParseFilterMode(s string) (FilterMode, error) {
-	for _, m := range []FilterMode{FilterAuto, FilterOn, FilterOff} {
-		if s == m.String() {
-			return m, nil
+	for m, name := range filterModeNames {
+		if s == name {
+			return FilterMode(m), nil
 		}
 	}
 	return 0, configErr("kernel filter %q: want auto, on or off", s)

@@ -115,11 +115,9 @@ func program(p Params, sessions, counts int) asm.Instructions {
 			asm.JLT.Imm(rLen, int32(p.Overhead), "truncated").WithSymbol("sealed"),
 			asm.Mov.Reg32(asm.R1, rHead),
 			asm.And.Imm(asm.R1, 1<<24-1),
-			asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
-			asm.LoadMapPtr(asm.R1, sessions),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -12),
-			asm.FnMapLookupElem.Call(),
+		)
+		insns = append(insns, lookup(sessions, asm.R1, -12)...)
+		insns = append(insns,
 			asm.JEq.Imm(asm.R0, 0, "bad_session"),
 			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 			asm.JNE.Reg(asm.R1, rHead, "bad_session"),
@@ -128,7 +126,7 @@ func program(p Params, sessions, counts int) asm.Instructions {
 			asm.Ja.Label("count"),
 		)
 	}
-	return append(insns,
+	insns = append(insns,
 		asm.Mov.Imm(rReason, int32(Oversized)).WithSymbol("oversized"),
 		asm.Ja.Label("count"),
 		asm.Mov.Imm(rReason, int32(Truncated)).WithSymbol("truncated"),
@@ -136,12 +134,12 @@ func program(p Params, sessions, counts int) asm.Instructions {
 		asm.Mov.Imm(rReason, int32(BadIdentifier)).WithSymbol("bad_identifier"),
 		asm.Ja.Label("count"),
 		asm.Mov.Imm(rReason, int32(Malformed)).WithSymbol("malformed"),
-		// count: counts[reason]++ (per CPU, so no atomic), then drop.
-		asm.StoreMem(asm.RFP, -16, rReason, asm.Word).WithSymbol("count"),
-		asm.LoadMapPtr(asm.R1, counts),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
+	)
+	// count: counts[reason]++ (per CPU, so no atomic), then drop.
+	count := lookup(counts, rReason, -16)
+	count[0] = count[0].WithSymbol("count")
+	insns = append(insns, count...)
+	return append(insns,
 		asm.JEq.Imm(asm.R0, 0, "drop"),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
@@ -149,6 +147,19 @@ func program(p Params, sessions, counts int) asm.Instructions {
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("drop"),
 		asm.Return(),
 	)
+}
+
+// lookup is bpf_map_lookup_elem(m, &key) with the 4-byte key taken from
+// register key and kept on the stack at fp+off; R0 is then the value's
+// address, or 0.
+func lookup(m int, key asm.Register, off int16) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreMem(asm.RFP, off, key, asm.Word),
+		asm.LoadMapPtr(asm.R1, m),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(off)),
+		asm.FnMapLookupElem.Call(),
+	}
 }
 
 // Attach puts the filter on the socket fd (SO_ATTACH_BPF). Any descriptor
