@@ -228,3 +228,41 @@ func (w *tickWorld) Hash() uint64                      { return uint64(w.tick) }
 func (w *tickWorld) LastOrdered() []engine.Record      { return nil }
 func (w *tickWorld) ActivePlayers(dst []int32) []int32 { return dst }
 func (w *tickWorld) NewSnapshotter() Snapshotter       { return &stampSnapshotter{buf: make([]byte, 8)} }
+
+// The real clock's last stretch before a deadline is spent awake, polling:
+// it never returns early, polls while it waits, and never polls for a
+// deadline already past.
+func TestSpinClock(t *testing.T) {
+	var polls int
+	c := spinClock{monoClock: NewMonoClock().(monoClock), poll: func() { polls++ }}
+	for _, d := range []time.Duration{2 * time.Millisecond, spinLead / 2, 0} {
+		due := c.Now() + d
+		c.SleepUntil(due)
+		if now := c.Now(); now < due {
+			t.Fatalf("SleepUntil(+%v) returned %v early", d, due-now)
+		}
+	}
+	// A deadline within the lead is all spin. A thread preempted for the
+	// whole stretch would not poll, so retry (bounded).
+	for range 100 {
+		if polls > 0 {
+			break
+		}
+		c.SleepUntil(c.Now() + spinLead)
+	}
+	if polls == 0 {
+		t.Error("the clock never polled while it waited")
+	}
+	before := polls
+	c.SleepUntil(c.Now() - time.Millisecond)
+	if polls != before {
+		t.Error("the clock polled for a deadline already past")
+	}
+	// Without a poll hook it yields, and still keeps the deadline.
+	c.poll = nil
+	due := c.Now() + spinLead
+	c.SleepUntil(due)
+	if c.Now() < due {
+		t.Fatal("returned early without a poll hook")
+	}
+}
