@@ -208,11 +208,6 @@ func (s *Server) Start() error {
 		s.abortStart()
 		return err
 	}
-	if mc, ok := s.ticker.clock.(monoClock); ok {
-		// The real clock, not a test's nor the inline layout's (which
-		// serves the socket in its own sleeps).
-		s.ticker.clock = spinClock{monoClock: mc, poll: s.be.between()}
-	}
 
 	go s.runTicks()
 	go s.housekeeper()

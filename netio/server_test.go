@@ -380,30 +380,3 @@ func (s *syncLog) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
-// The real clock is wrapped so the tick goroutine spends the last stretch
-// before each deadline awake: polling the socket where it shares the CPU
-// with the receive path (poll layout, one loop), yielding elsewhere; the
-// inline layout keeps its own clock, which serves the socket as it waits.
-func TestTickClockWiring(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, bc backendCase) {
-		w, _ := newSmallWorld(t)
-		srv := startServer(t, bc.config(Config{Loops: 1}), w)
-		defer srv.Shutdown(context.Background())
-		switch c := srv.ticker.clock.(type) {
-		case spinClock:
-			if bc.inline {
-				t.Fatal("the inline layout's clock was replaced")
-			}
-			if wantPoll := bc.backend == BackendPoll; (c.poll != nil) != wantPoll {
-				t.Errorf("poll hook %v, want %v", c.poll != nil, wantPoll)
-			}
-		case *ioClock:
-			if !bc.inline {
-				t.Fatalf("clock %T", c)
-			}
-		default:
-			t.Fatalf("clock %T", c)
-		}
-	})
-}

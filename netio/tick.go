@@ -57,34 +57,6 @@ func (c monoClock) SleepUntil(t time.Duration) {
 	}
 }
 
-// spinLead is how long before each deadline the tick goroutine stops
-// sleeping and stays awake (spinClock).
-const spinLead = 300 * time.Microsecond
-
-// spinClock is the real clock with the last spinLead of every sleep spent
-// awake, receiving (poll: the backend's between hook, one non-blocking
-// batch) or yielding. Measured in the poll layout at 1,000 players
-// (BENCHMARKS.md, "The kernel filter; busy polling tried", part 8): a tick
-// that starts on a CPU just woken from idle takes longer over its whole
-// fan-out than one that starts on a CPU already running, and tick_to_wire
-// p99 and server CPU both fell, while the ticks began within microseconds
-// of their deadlines. The spin costs 20 x 300 µs a second at most.
-type spinClock struct {
-	monoClock
-	poll func()
-}
-
-func (c spinClock) SleepUntil(t time.Duration) {
-	c.monoClock.SleepUntil(t - spinLead)
-	for c.Now() < t {
-		if c.poll != nil {
-			c.poll()
-		} else {
-			runtime.Gosched()
-		}
-	}
-}
-
 // TickObserver receives each tick's measurements (the Prometheus histograms
 // in the server, a recorder in tests). Calls come from the tick goroutine.
 type TickObserver interface {
