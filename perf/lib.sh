@@ -155,7 +155,29 @@ stop_server() {
 	fi
 }
 
-trap stop_server EXIT
+# halt_poll NS : in a VM guest with the cpuidle-haltpoll driver, let an idle
+# vCPU poll up to NS nanoseconds before it halts (guest_halt_poll_ns), for
+# this run; the value before is put back at exit. A halted vCPU costs an
+# exit to the hypervisor and a slower start after it (BENCHMARKS.md, "The
+# kernel filter; busy polling tried", part 9). Needs root.
+HALT_POLL_KNOB=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HALT_POLL_WAS=""
+halt_poll() {
+	[[ $1 =~ ^[0-9]+$ ]] || die "--halt-poll-ns $1: want nanoseconds"
+	[[ -w $HALT_POLL_KNOB ]] || die "--halt-poll-ns: $HALT_POLL_KNOB is not writable (not a VM guest with cpuidle-haltpoll, or not root)"
+	HALT_POLL_WAS=$(<"$HALT_POLL_KNOB")
+	echo "$1" >"$HALT_POLL_KNOB"
+}
+
+cleanup() {
+	stop_server
+	if [[ -n $HALT_POLL_WAS ]]; then
+		echo "$HALT_POLL_WAS" >"$HALT_POLL_KNOB"
+		HALT_POLL_WAS=""
+	fi
+}
+
+trap cleanup EXIT
 
 # ncpus LIST : number of CPUs in a taskset list like 0,2-3.
 ncpus() {
