@@ -88,9 +88,10 @@ func (s *Server) filterDrops(drops *[NumDropReasons]uint64) {
 // (0: none). A session the filter does not know would have its datagrams
 // dropped in the kernel, so a failure to record a new one is the caller's
 // to refuse; a failure to forget one only lets its datagrams reach the
-// loop, which drops them.
+// loop, which drops them. Without authentication nothing is sealed and the
+// filter never reads the table, so it is not kept.
 func (l *loop) filterSession(local int32, id uint64) error {
-	if f := l.p.filter; f != nil {
+	if f := l.p.filter; f != nil && l.p.auth != nil {
 		return f.SetSession(l.part.slotOf(local), id)
 	}
 	return nil
