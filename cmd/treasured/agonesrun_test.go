@@ -19,9 +19,10 @@ import (
 // stallClock is the real tick clock with a gate: while stalled, the tick
 // goroutine blocks in SleepUntil, as it would behind a stuck tick.
 type stallClock struct {
-	real netio.Clock
-	mu   sync.Mutex
-	gate chan struct{} // non-nil while stalled
+	real   netio.Clock
+	mu     sync.Mutex
+	gate   chan struct{} // non-nil while stalled
+	parked chan struct{} // closed when the tick goroutine reaches the gate
 }
 
 func (c *stallClock) Now() time.Duration { return c.real.Now() }
@@ -30,17 +31,35 @@ func (c *stallClock) SleepUntil(t time.Duration) {
 	c.real.SleepUntil(t)
 	c.mu.Lock()
 	g := c.gate
+	if g != nil && c.parked != nil {
+		close(c.parked)
+		c.parked = nil
+	}
 	c.mu.Unlock()
 	if g != nil {
 		<-g
 	}
 }
 
-func (c *stallClock) stall() {
+// stall closes the gate and returns once the tick goroutine waits at it.
+// Only then can no tick run until resume: a tick goroutine that had passed
+// the gate just before, and was then held up (a loaded machine, -race),
+// would otherwise run one more tick and look healthy again.
+func (c *stallClock) stall(t *testing.T) {
+	t.Helper()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.gate == nil {
-		c.gate = make(chan struct{})
+		c.gate, c.parked = make(chan struct{}), make(chan struct{})
+	}
+	p := c.parked
+	c.mu.Unlock()
+	if p == nil {
+		return // already waiting at the gate
+	}
+	select {
+	case <-p:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the tick goroutine did not reach the stalled clock in 60 s")
 	}
 }
 
@@ -121,15 +140,29 @@ func TestAgonesHealthStopsWhenTickStalls(t *testing.T) {
 		}
 	}
 
+	// A beat the agent took may still be evaluated after the test moves
+	// on: wait for the ping it must make before changing the health.
+	pinged := func(n int) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); healthCalls(sc) < n; {
+			if time.Now().After(end) {
+				t.Fatalf("%d health pings in 30 s, want %d", healthCalls(sc), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
 	beat() // ticking: one health ping
-	clk.stall()
+	pinged(1)
+	clk.stall(t)
 	waitHealth(t, srv, false)
 	beat() // stalled: none
 	beat() // stalled: none
 	clk.resume()
 	waitHealth(t, srv, true)
 	beat() // ticking again: one ping
-	clk.stall()
+	pinged(2)
+	clk.stall(t)
 	waitHealth(t, srv, false)
 	beat() // proves the previous beat is done; stalled, so no call
 	cancel()
@@ -153,6 +186,15 @@ func TestAgonesHealthStopsWhenTickStalls(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+func healthCalls(sc *agonestest.Sidecar) (n int) {
+	for _, c := range sc.Calls() {
+		if c.String() == "POST /health {}" {
+			n++
+		}
+	}
+	return n
 }
 
 // TestAgonesShutdownOnFatal: startAgones sends Ready as soon as the server
