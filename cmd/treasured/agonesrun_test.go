@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,22 +128,49 @@ func TestAgonesHealthStopsWhenTickStalls(t *testing.T) {
 	sc := agonestest.New()
 	defer sc.Close()
 	beats := make(chan time.Time)
-	a := &agones.Agent{Client: agones.NewClient(sc.URL, nil), Beats: beats, Status: agonesStatus(srv, 64),
-		WorldRegions: 3, Log: slog.New(slog.DiscardHandler)}
+	// What the agent saw at each beat, and during which step, for the
+	// failure message.
+	var (
+		seenMu sync.Mutex
+		seen   []string
+		step   atomic.Int32
+		evals  atomic.Int32 // Status calls
+	)
+	status := agonesStatus(srv, 64)
+	a := &agones.Agent{Client: agones.NewClient(sc.URL, nil), Beats: beats, WorldRegions: 3, Log: slog.New(slog.DiscardHandler),
+		Status: func() agones.Status {
+			st := status()
+			seenMu.Lock()
+			seen = append(seen, fmt.Sprintf("step %d: healthy %v (%s)", step.Load(), st.Healthy, st.Reason))
+			seenMu.Unlock()
+			evals.Add(1)
+			return st
+		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	// beat returns once the agent has judged the health for it. Taking
+	// the beat is not enough: the agent asks for the status afterwards,
+	// and a test that moved on (resumed the clock) in between made a
+	// "stalled" beat ping.
 	beat := func() {
 		t.Helper()
+		n := evals.Load()
 		select {
 		case beats <- time.Time{}:
 		case <-time.After(30 * time.Second):
 			t.Fatal("the agent did not take a beat within 30 s")
 		}
+		for end := time.Now().Add(30 * time.Second); evals.Load() == n; {
+			if time.Now().After(end) {
+				t.Fatal("the agent did not ask for the status within 30 s of a beat")
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 
-	// A beat the agent took may still be evaluated after the test moves
-	// on: wait for the ping it must make before changing the health.
+	// A healthy beat's ping follows its status: wait for it before
+	// changing the health.
 	pinged := func(n int) {
 		t.Helper()
 		for end := time.Now().Add(30 * time.Second); healthCalls(sc) < n; {
@@ -152,18 +181,25 @@ func TestAgonesHealthStopsWhenTickStalls(t *testing.T) {
 		}
 	}
 
+	step.Store(1)
 	beat() // ticking: one health ping
 	pinged(1)
+	step.Store(2)
 	clk.stall(t)
 	waitHealth(t, srv, false)
+	step.Store(3)
 	beat() // stalled: none
 	beat() // stalled: none
+	step.Store(4)
 	clk.resume()
 	waitHealth(t, srv, true)
+	step.Store(5)
 	beat() // ticking again: one ping
 	pinged(2)
+	step.Store(6)
 	clk.stall(t)
 	waitHealth(t, srv, false)
+	step.Store(7)
 	beat() // proves the previous beat is done; stalled, so no call
 	cancel()
 	if err := <-done; !errors.Is(err, agones.ErrStopped) {
@@ -184,7 +220,9 @@ func TestAgonesHealthStopsWhenTickStalls(t *testing.T) {
 		"POST /health {}",
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		t.Fatalf("calls:\n%s\nwant:\n%s\nthe agent saw:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), strings.Join(seen, "\n"))
 	}
 }
 
