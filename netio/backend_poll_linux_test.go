@@ -38,6 +38,7 @@ func newPollRig(t *testing.T, batch int) *pollRig {
 		// backend's clock must not run behind it.
 		origin: time.Now().Add(-time.Duration(r.now) - time.Minute),
 		loops:  []*loop{r.l},
+		params: r.l.p,
 	}
 	b := newPollBackend(s)
 	pl, err := b.openLoop(0)

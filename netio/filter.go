@@ -53,10 +53,10 @@ func (s *Server) openFilter() error {
 // attachFilter puts the filter, if any, on a loop's socket. A socket
 // without it still works: the loop drops what the filter would have.
 func (s *Server) attachFilter(fd int) error {
-	if s.params == nil || s.params.filter == nil {
-		return nil // test rigs build a backend without a Start
+	if f := s.params.filter; f != nil {
+		return f.Attach(fd)
 	}
-	return s.params.filter.Attach(fd)
+	return nil
 }
 
 // closeFilter releases the filter after the sockets are closed.

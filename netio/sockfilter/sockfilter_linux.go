@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -20,6 +21,12 @@ type Filter struct {
 	sessions *ebpf.Map // array: slot -> live session id, 0 when none
 	counts   *ebpf.Map // per-CPU array: Reason -> datagrams dropped
 	slots    int
+
+	// Counts stay readable after Close (a metrics scrape during a
+	// shutdown): Close keeps the last reading.
+	mu     sync.Mutex
+	closed bool
+	final  [NumReasons]uint64
 }
 
 // New loads the filter for p. It fails where the kernel refuses eBPF (no
@@ -189,6 +196,18 @@ func (f *Filter) SetSession(slot int32, id uint64) error {
 // into out. It allocates (the per-CPU values); call it when metrics are
 // read, not per datagram.
 func (f *Filter) Counts(out *[NumReasons]uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		for r, v := range f.final {
+			out[r] += v
+		}
+		return nil
+	}
+	return f.read(out)
+}
+
+func (f *Filter) read(out *[NumReasons]uint64) error {
 	var vals []uint64
 	for r := range NumReasons {
 		k := uint32(r)
@@ -202,8 +221,17 @@ func (f *Filter) Counts(out *[NumReasons]uint64) error {
 	return nil
 }
 
-// Close releases the program and maps. Sockets it is attached to keep it
-// (the kernel holds a reference) until they close.
+// Close releases the program and maps, keeping the counts as they are
+// then. Sockets it is attached to keep the program (the kernel holds a
+// reference) until they close; call Close after them, so that no drop is
+// left uncounted.
 func (f *Filter) Close() error {
-	return errors.Join(f.prog.Close(), f.sessions.Close(), f.counts.Close())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	err := f.read(&f.final)
+	return errors.Join(err, f.prog.Close(), f.sessions.Close(), f.counts.Close())
 }

@@ -174,6 +174,15 @@ func TestDecisions(t *testing.T) {
 	if err := f.SetSession(64, live); err == nil {
 		t.Error("SetSession accepted a slot past the table")
 	}
+
+	// Closed, it still reports what it dropped.
+	open := counts(t, f)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(t, f); got != open {
+		t.Errorf("counts after Close %v, before %v", got, open)
+	}
 }
 
 // Without authentication nothing is sealed: byte 7 is part of the
