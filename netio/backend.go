@@ -22,6 +22,11 @@ type backend interface {
 	// what waits on the socket is handled there, so a Ping waits at most
 	// one send batch (docs/ARCHITECTURE.md "Data flow"). Nil elsewhere.
 	between() func()
+	// catchUp is the tick's hook before it drains the rings: where the
+	// loops pace their reads (Config.RecvPace), what waits on their
+	// sockets is received first, so the tick holds every Input that
+	// arrived before it began. Nil where loops read at each arrival.
+	catchUp() func()
 	// sweep asks every loop to end its idle sessions; the housekeeper
 	// calls it once a second. Loops that sweep on their own ignore it.
 	sweep()

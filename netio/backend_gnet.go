@@ -94,6 +94,9 @@ func (b *gnetBackend) dup() (int, error) { return b.eng.Dup() }
 // never holds up a receive.
 func (b *gnetBackend) between() func() { return nil }
 
+// catchUp is nil: gnet's loops read at each arrival.
+func (b *gnetBackend) catchUp() func() { return nil }
+
 // sweep runs each loop's idle sweep on the loop itself, through gnet's task
 // queue; a loop that has not had its first datagram has nothing to sweep.
 func (b *gnetBackend) sweep() {

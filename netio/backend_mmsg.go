@@ -69,6 +69,9 @@ func (b *mmsgBackend) between() func() {
 	return func() { io.interleave(&b.stopping, b.s.log) }
 }
 
+// catchUp is nil: the loops read at each arrival.
+func (b *mmsgBackend) catchUp() func() { return nil }
+
 // sweep does nothing: each loop sweeps between its waits (ioLoop.maybeSweep).
 func (b *mmsgBackend) sweep() {}
 

@@ -4,26 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/treasured/treasured/netio/udp"
 )
 
 // pollBackend is the single-CPU layout (layout.go): per loop, one ordinary,
-// unlocked goroutine that receives with recvmmsg inside a syscall.RawConn
-// Read callback until the socket is empty (EAGAIN), and then lets Go's
-// netpoller park it until the socket is readable again. The tick goroutine
-// and the fan-out are unlocked too, so with one P the switch between
-// receiving and ticking is a goroutine switch in the scheduler, where the
-// locked layouts hand the P between OS threads with a futex each time.
-// Replies leave by sendmmsg on the same socket, as in the mmsg backend; the
-// loop state and the batch handling are the mmsg backend's (recv.go).
+// unlocked goroutine that receives with recvmmsg and, when the socket is
+// empty, either sleeps for the receive pace or parks in Go's netpoller
+// (pollSocket). The tick goroutine and the fan-out are unlocked too, so with
+// one P the switch between receiving and ticking is a goroutine switch in
+// the scheduler, where the locked layouts hand the P between OS threads
+// with a futex each time. Replies leave by sendmmsg on the same socket, as
+// in the mmsg backend; the loop state and the batch handling are the mmsg
+// backend's (recv.go).
 //
 // The batch calls are raw system calls (udp.RawSyscalls, set by the
 // layout): a scheduled sendmmsg of a 64-datagram batch outlasts sysmon's
@@ -36,30 +35,31 @@ type pollBackend struct {
 	s        *Server
 	loops    []*pollLoop
 	stopping atomic.Bool
+	quit     chan struct{} // closed by wakeAll: ends the paced sleeps
+	quitOnce sync.Once
 	runDone  chan struct{} // closed when every loop has returned
 	runErr   error         // why the loops stopped on their own, valid once runDone is closed
 }
 
 // pollLoop is one loop of the poll backend.
 type pollLoop struct {
-	conn *net.UDPConn
-	raw  syscall.RawConn
-	fd   int // conn's descriptor, for the receiver, the replies and dup
+	sock *pollSocket
+	fd   int // sock's descriptor, for the receiver, the replies and dup
 	// mu guards io: the loop goroutine holds it for each batch and sweep;
-	// the tick goroutine's between hook takes it only when it is free.
+	// the tick goroutine's hooks take it only when it is free.
 	mu sync.Mutex
 	io *ioLoop
-	// recv is the Read callback, built once so that a Read allocates
-	// nothing.
-	recv func(fd uintptr) bool
+	// pace times the paced sleeps: a reused timer allocates nothing, and
+	// unlike time.Sleep a stop ends the sleep at once.
+	pace *time.Timer
 }
 
 func newPollBackend(s *Server) *pollBackend {
-	return &pollBackend{s: s, runDone: make(chan struct{})}
+	return &pollBackend{s: s, quit: make(chan struct{}), runDone: make(chan struct{})}
 }
 
-// start binds one SO_REUSEPORT socket per loop through the netpoller and
-// starts a goroutine per loop.
+// start binds one SO_REUSEPORT socket per loop and starts a goroutine per
+// loop.
 func (b *pollBackend) start() error {
 	s := b.s
 	b.loops = make([]*pollLoop, 0, s.cfg.Loops)
@@ -78,63 +78,65 @@ func (b *pollBackend) start() error {
 // openLoop binds loop i's socket and builds its receive state.
 func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 	s := b.s
-	conn, err := openPollSocket(s.addr, s.cfg.RecvBuffer, s.cfg.SendBuffer)
+	sock, err := openPollSocket(s.addr, s.cfg.RecvBuffer, s.cfg.SendBuffer)
 	if err != nil {
 		return nil, s.startErr(err)
 	}
-	pl := &pollLoop{conn: conn, fd: -1}
-	if pl.raw, err = conn.SyscallConn(); err == nil {
-		err = pl.raw.Control(func(fd uintptr) { pl.fd = int(fd) })
-	}
-	if err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("netio: poll loop %d: raw socket: %w", i, err)
-	}
+	pl := &pollLoop{sock: sock, fd: sock.fd, pace: time.NewTimer(time.Hour)}
+	pl.pace.Stop()
 	if err := s.attachFilter(pl.fd); err != nil {
-		_ = conn.Close()
+		_ = sock.close()
 		return nil, err
 	}
-	// The receiver and the reply sender use the descriptor; conn closes it.
+	// The receiver and the reply sender use the descriptor; sock closes it.
 	tx, err := udp.NewSocketSender(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
-		_ = conn.Close()
+		_ = sock.close()
 		return nil, err
 	}
 	rx, err := udp.NewSocketReceiver(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
-		_ = conn.Close()
+		_ = sock.close()
 		return nil, err
 	}
 	pl.io = newIOLoop(s.loops[i], nil, rx, tx, s.now)
-	pl.recv = func(uintptr) bool {
-		pl.mu.Lock()
-		n, _ := pl.io.receive(s.log)
-		pl.mu.Unlock()
-		// Nothing received: the socket is empty (EAGAIN), so the netpoller
-		// may park the goroutine until it is readable again.
-		return n > 0
-	}
 	return pl, nil
 }
 
-// run is loop i's goroutine: RawConn.Read calls recv, which handles one
-// batch; an empty socket parks the goroutine in the netpoller until a
-// datagram arrives or the read deadline (the next idle sweep, or stop)
-// passes. After each batch it yields, so that a tick whose timer fired
-// runs before the next batch rather than when sysmon preempts a stream.
+// receive handles one batch (ioLoop.batch) under the loop's lock.
+func (pl *pollLoop) receive(log *slog.Logger) (n int, more bool) {
+	pl.mu.Lock()
+	n, more = pl.io.receive(log)
+	pl.mu.Unlock()
+	return n, more
+}
+
+// run is loop i's goroutine. After a full batch it yields and reads again.
+// After a batch that emptied the socket it sleeps for the receive pace
+// (Config.RecvPace) and reads what came meanwhile in one batch: a wake-up
+// per pace, where waking at each arrival costs one per datagram or burst
+// (at 1,000 players tens of thousands a second when clients send
+// independently). When a read finds nothing, or the pace is off, it parks
+// in the netpoller until a datagram arrives or the read deadline (the next
+// idle sweep, or stop) passes, so an idle server does not wake at all.
+// Pings wait up to one pace longer; Inputs do not wait, because the tick
+// reads the socket before it drains the rings (catchUp).
+//
+// The yield after a full batch matters: under a stream, without it the
+// tick goroutine, whose timer has fired, waits for sysmon's 10 ms
+// preemption (measured: tick jitter 130-685 ms at 4,200 players). On one P,
+// Gosched runs the expired timers and then the tick, ahead of this
+// goroutine.
 func (b *pollBackend) run(i int) {
 	pl := b.loops[i]
 	io := pl.io
+	pace := b.s.cfg.RecvPace
 	if !b.armSweep(pl) {
 		return
 	}
 	for {
-		err := pl.raw.Read(pl.recv)
+		n, more := pl.receive(b.s.log)
 		if b.stopping.Load() {
-			return
-		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			b.fail(i, err)
 			return
 		}
 		if io.now() >= io.nextSweep {
@@ -145,16 +147,30 @@ func (b *pollBackend) run(i int) {
 				return
 			}
 		}
-		// Yield after every batch, full or not. Under a steady stream
-		// each recvmmsg finds a few datagrams, so the Read callback never
-		// sees the socket empty and the goroutine never parks; without
-		// this the tick goroutine, whose timer has fired, waits for
-		// sysmon's 10 ms preemption or for a system call long enough to
-		// lose the P (measured with raw system calls, where nothing lost
-		// it: tick jitter 130-685 ms at 4,200 players). On one P, Gosched
-		// runs the expired timers and then the tick, ahead of this
-		// goroutine.
-		runtime.Gosched()
+		switch {
+		case more:
+			runtime.Gosched()
+		case n > 0 && pace > 0:
+			pl.pace.Reset(pace)
+			select {
+			case <-pl.pace.C:
+				io.l.stats.PacedWakeups.inc()
+			case <-b.quit:
+				return
+			}
+		default:
+			err := pl.sock.wait()
+			if b.stopping.Load() {
+				return
+			}
+			switch {
+			case err == nil:
+				io.l.stats.ArrivalWakeups.inc()
+			case !errors.Is(err, os.ErrDeadlineExceeded):
+				b.fail(i, err)
+				return
+			}
+		}
 	}
 }
 
@@ -163,7 +179,7 @@ func (b *pollBackend) run(i int) {
 // past deadline after setting stopping, so checking stopping after our own
 // deadline is set cannot miss the stop.
 func (b *pollBackend) armSweep(pl *pollLoop) bool {
-	_ = pl.conn.SetReadDeadline(time.Now().Add(time.Duration(pl.io.nextSweep - pl.io.now())))
+	pl.sock.setDeadline(time.Now().Add(time.Duration(pl.io.nextSweep - pl.io.now())))
 	return !b.stopping.Load()
 }
 
@@ -176,15 +192,17 @@ func (b *pollBackend) fail(i int, err error) {
 	}
 }
 
-// wakeAll makes every loop's Read return at once (a deadline in the past).
+// wakeAll makes every loop's wait return at once (a deadline in the past)
+// and ends its paced sleep.
 func (b *pollBackend) wakeAll() {
+	b.quitOnce.Do(func() { close(b.quit) })
 	for _, pl := range b.loops {
-		_ = pl.conn.SetReadDeadline(time.Unix(1, 0))
+		pl.sock.setDeadline(time.Unix(1, 0))
 	}
 }
 
-// stop stops the loops: they see stopping when their Read returns, which
-// the past deadline forces now.
+// stop stops the loops: they see stopping when their wait returns, which
+// the past deadline forces now, or when their paced sleep ends.
 func (b *pollBackend) stop(context.Context) error {
 	b.stopping.Store(true)
 	b.wakeAll()
@@ -217,12 +235,41 @@ func (b *pollBackend) between() func() {
 	}
 }
 
+// catchUpBatches bounds catchUp per loop: 16 batches of 64 hold a pace of
+// 1 ms at 50,000 players' Inputs, and a flood delays the tick by at most
+// that much.
+const catchUpBatches = 16
+
+// catchUp, with a receive pace, has the tick goroutine read what waits on
+// each loop's socket before the tick drains the rings, so an Input that
+// reached the server before the tick began is in that tick, as when the
+// loops wake at each arrival. A loop in the middle of a batch is skipped:
+// its goroutine is handling it. Without a pace: nil.
+func (b *pollBackend) catchUp() func() {
+	if b.s.cfg.RecvPace <= 0 {
+		return nil
+	}
+	return func() {
+		for _, pl := range b.loops {
+			if b.stopping.Load() || !pl.mu.TryLock() {
+				continue
+			}
+			for range catchUpBatches {
+				if _, more := pl.io.receive(b.s.log); !more {
+					break
+				}
+			}
+			pl.mu.Unlock()
+		}
+	}
+}
+
 // sweep does nothing: each loop sweeps on its own read deadline.
 func (b *pollBackend) sweep() {}
 
 // close closes the loops' sockets (the fan-out closes its duplicates).
 func (b *pollBackend) close() {
 	for _, pl := range b.loops {
-		_ = pl.conn.Close()
+		_ = pl.sock.close()
 	}
 }

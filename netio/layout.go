@@ -1,9 +1,11 @@
 package netio
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/treasured/treasured/netio/udp"
 )
@@ -59,7 +61,20 @@ func (c *Config) pollLayout() error {
 	// one longer than 20 µs has sysmon hand the only P to another thread
 	// and back, the very hand-off this layout avoids (udp.RawSyscalls).
 	c.sockOpts = []udp.SocketOption{udp.RawSyscalls}
+	c.RecvPace = cmp.Or(c.RecvPace, DefaultRecvPace)
+	if c.RecvPace > c.shape.period/2 {
+		return configErr("receive pace %v: want at most half a tick (%v); a Ping would wait most of a tick", c.RecvPace, c.shape.period/2)
+	}
 	return nil
+}
+
+// recvPace is the receive pace in force (Config.RecvPace), 0 when the
+// loops wake at each arrival.
+func (s *Server) recvPace() time.Duration {
+	if s.cfg.Backend != BackendPoll {
+		return 0
+	}
+	return max(s.cfg.RecvPace, 0)
 }
 
 // InlineIOFits reports whether InlineIO is the layout for c: the mmsg

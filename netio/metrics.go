@@ -135,6 +135,8 @@ var (
 	// Kernel filter (filter.go).
 	dFilter    = desc(metricname.KernelFilter, "1 when the loops' sockets drop garbage in the kernel (eBPF socket filter; its drops are in treasured_drops_total), 0 without it.")
 	dFilterErr = desc(metricname.KernelFilterErrors, "Updates of the kernel filter's session table that failed.")
+	// Receive pacing (backend_poll.go).
+	dWakeups = desc(metricname.LoopWakeups, "Wake-ups of the poll layout's loops: pace (a paced sleep ended; Config.RecvPace) or arrival (a datagram woke a parked loop). 0 in the other layouts.", metricname.LabelReason)
 )
 
 // serverCollector exports the Server's atomic counters.
@@ -146,6 +148,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		dFlooders, dRefused, dInputs, dPongs, dReplyErr, dLeaveRetries, dRingDepth, dRingCap, dTicks, dOverruns,
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
 		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations, dFilter, dFilterErr,
+		dWakeups,
 	} {
 		ch <- d
 	}
@@ -176,7 +179,7 @@ type loopTotals struct {
 	replies, replyBytes, replyErr          uint64
 	challenges, welcomes, repeats, resumes uint64
 	inputs, pongs, flooders, retries       uint64
-	filterErr                              uint64
+	filterErr, pacedWake, arrivalWake      uint64
 	drops                                  [NumDropReasons]uint64
 	rejects                                [numRejectReasons]uint64
 	ended                                  [NumEndReasons]uint64
@@ -196,6 +199,8 @@ func (t *loopTotals) add(ls *LoopStats) {
 	t.flooders += ls.Flooders.Load()
 	t.retries += ls.LeaveRetries.Load()
 	t.filterErr += ls.FilterErrors.Load()
+	t.pacedWake += ls.PacedWakeups.Load()
+	t.arrivalWake += ls.ArrivalWakeups.Load()
 	for r := range t.drops {
 		t.drops[r] += ls.Drops[r].Load()
 	}
@@ -231,6 +236,8 @@ func (c *serverCollector) collectLoops(ch chan<- prometheus.Metric) {
 	}
 	emitGauge(ch, dFilter, filter)
 	emitCounter(ch, dFilterErr, t.filterErr)
+	emitCounter(ch, dWakeups, t.pacedWake, "pace")
+	emitCounter(ch, dWakeups, t.arrivalWake, "arrival")
 	for r, v := range t.refused {
 		emitCounter(ch, dRefused, v, RefuseReason(r).String())
 	}

@@ -15,7 +15,8 @@ import (
 type backendCase struct {
 	name    string
 	backend Backend
-	inline  bool // InlineIO: forces one loop
+	inline  bool          // InlineIO: forces one loop
+	pace    time.Duration // RecvPace (poll); 0: the default
 }
 
 func backendCases() []backendCase {
@@ -24,7 +25,8 @@ func backendCases() []backendCase {
 		cs = append(cs,
 			backendCase{name: "mmsg", backend: BackendMmsg},
 			backendCase{name: "mmsg-inline", backend: BackendMmsg, inline: true},
-			backendCase{name: "poll", backend: BackendPoll})
+			backendCase{name: "poll", backend: BackendPoll},
+			backendCase{name: "poll-unpaced", backend: BackendPoll, pace: -1})
 	}
 	return cs
 }
@@ -33,6 +35,7 @@ func backendCases() []backendCase {
 // A test that sets no token key runs the plain (NoAuth) datagram path.
 func (bc backendCase) config(cfg Config) Config {
 	cfg.Backend = bc.backend
+	cfg.RecvPace = bc.pace
 	if cfg.TokenKey == nil {
 		cfg.NoAuth = true
 	}

@@ -3,9 +3,11 @@
 package netio
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,14 +43,102 @@ func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*rxSocket, error) {
 	return s, nil
 }
 
-// openPollSocket binds a loop's socket (bindLoopSocket) as a *net.UDPConn,
-// so that waiting for it goes through Go's netpoller (the poll backend).
-func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*net.UDPConn, error) {
+// pollSocket is one poll loop's UDP socket, kept out of Go's netpoller,
+// and a private epoll set that holds only that socket. The loop waits on the
+// epoll set through the netpoller (an epoll descriptor is itself pollable)
+// and arms the socket in it, one-shot, only when it parks: while the loop
+// paces its reads (Config.RecvPace), datagrams arriving at the socket wake
+// nothing, so a busy loop costs a wake-up per pace, not one per datagram.
+// Registered with the netpoller directly, the socket would wake the runtime
+// at every arrival, whether a goroutine waits for it or not.
+type pollSocket struct {
+	fd    int
+	epfd  int
+	ep    *os.File // the epoll set, registered with the netpoller
+	raw   syscall.RawConn
+	arm   unix.EpollEvent
+	ev    [1]unix.EpollEvent
+	ready func(uintptr) bool // wait's Read callback, built once: a wait allocates nothing
+}
+
+// openPollSocket binds a loop's socket (bindLoopSocket) and its epoll set.
+func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*pollSocket, error) {
 	fd, err := bindLoopSocket(ap, rcvbuf, sndbuf)
 	if err != nil {
 		return nil, err
 	}
-	return udp.FileConn(fd, "udp "+ap.String())
+	s := &pollSocket{fd: fd, epfd: -1}
+	if err := s.openEpoll(); err != nil {
+		_ = s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openEpoll makes the socket's epoll set, non-blocking so that os.NewFile
+// registers it with the netpoller, and adds the socket to it, armed.
+func (s *pollSocket) openEpoll() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	s.epfd = epfd
+	s.ep = os.NewFile(uintptr(epfd), "poll loop epoll")
+	s.arm = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.fd, &s.arm); err != nil {
+		return fmt.Errorf("epoll_ctl add: %w", err)
+	}
+	if s.raw, err = s.ep.SyscallConn(); err != nil {
+		return fmt.Errorf("epoll raw conn: %w", err)
+	}
+	s.ready = func(uintptr) bool {
+		n, err := unix.EpollWait(s.epfd, s.ev[:], 0)
+		// An error other than an interrupted call ends the wait too:
+		// the loop reads, finds what is wrong and decides.
+		return n > 0 || (err != nil && err != unix.EINTR)
+	}
+	return nil
+}
+
+// wait arms the socket and parks the goroutine in the netpoller until a
+// datagram arrives (one that came since the last read counts: arming
+// reports a socket that is readable already) or the deadline passes
+// (os.ErrDeadlineExceeded).
+func (s *pollSocket) wait() error {
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.fd, &s.arm); err != nil {
+		return fmt.Errorf("epoll_ctl arm: %w", err)
+	}
+	return s.raw.Read(s.ready)
+}
+
+// setDeadline bounds the current or next wait.
+func (s *pollSocket) setDeadline(t time.Time) { _ = s.ep.SetReadDeadline(t) }
+
+// addrPort is the address the socket is bound to.
+func (s *pollSocket) addrPort() (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(s.fd)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("getsockname: %w", err)
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("getsockname: unexpected %T", sa)
+}
+
+func (s *pollSocket) close() error {
+	var err error
+	if s.ep != nil {
+		err = s.ep.Close()
+	}
+	return errors.Join(err, unix.Close(s.fd))
 }
 
 // dupFD duplicates fd, close-on-exec.

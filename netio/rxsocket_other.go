@@ -4,7 +4,6 @@ package netio
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"time"
 )
@@ -25,5 +24,11 @@ func (*rxSocket) wake()                                            {}
 func (*rxSocket) dup() (int, error)                                { return -1, errNoMmsg }
 func (*rxSocket) close() error                                     { return nil }
 
-func openPollSocket(netip.AddrPort, int, int) (*net.UDPConn, error) { return nil, errNoMmsg }
-func dupFD(int) (int, error)                                        { return -1, errNoMmsg }
+type pollSocket struct{ fd int }
+
+func openPollSocket(netip.AddrPort, int, int) (*pollSocket, error) { return nil, errNoMmsg }
+func (*pollSocket) wait() error                                    { return errNoMmsg }
+func (*pollSocket) setDeadline(time.Time)                          {}
+func (*pollSocket) addrPort() (netip.AddrPort, error)              { return netip.AddrPort{}, errNoMmsg }
+func (*pollSocket) close() error                                   { return nil }
+func dupFD(int) (int, error)                                       { return -1, errNoMmsg }

@@ -148,6 +148,10 @@ type LoopStats struct {
 	Flooders       counter // sessions rate-limited at least once
 	LeaveRetries   counter // RecLeave deferred because the ring was full
 	FilterErrors   counter // kernel filter's session table refused an update (filter.go)
+	// Wake-ups of a poll-layout loop (backend_poll.go): at the end of a
+	// paced sleep, and from a park because its socket became readable.
+	PacedWakeups   counter
+	ArrivalWakeups counter
 
 	Sessions gauge // active sessions of this loop
 

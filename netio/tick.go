@@ -140,6 +140,9 @@ func (s *Server) runTicks() {
 
 // tick is one engine tick: drain every ring, step, send the snapshots.
 func (s *Server) tick(uint64) {
+	if s.catchUp != nil {
+		s.catchUp()
+	}
 	s.recs = s.recs[:0]
 	for _, l := range s.loops {
 		l.ring.Drain(s.drainFn)

@@ -78,6 +78,7 @@ type options struct {
 	lockThreads            string
 	backend                string
 	kernelFilter           string
+	recvPace               time.Duration
 	plan                   bool
 	planSysfs              string
 	agones, agonesRegion   string
@@ -188,6 +189,7 @@ func (o *options) stateFlags(fs *flag.FlagSet) {
 
 // netFlags declares session, admission and socket limits.
 func (o *options) netFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.recvPace, "recv-pace", netio.DefaultRecvPace, "poll layout: while datagrams stream in, a loop that emptied its socket sleeps this long before it reads again, instead of waking at each arrival (0: wake at each arrival; at most half a tick; Go sleeps whole milliseconds)")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
@@ -399,6 +401,9 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 	if sessionsPerIP == 0 {
 		sessionsPerIP = -1 // netio.Config: negative means no cap
 	}
+	if o.recvPace < 0 {
+		return netio.Config{}, usage("--recv-pace %v: want >= 0 (0: wake at each arrival)", o.recvPace)
+	}
 	locked, err := lockThreads(o.lockThreads)
 	if err != nil {
 		return netio.Config{}, err
@@ -424,6 +429,7 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		Restore:         world.SlotState,
 		RingSize:        o.ringSize,
 		BatchSize:       o.batch,
+		RecvPace:        recvPace(o.recvPace),
 		IdleTimeout:     o.idle,
 
 		SessionsPerIP:   sessionsPerIP,
@@ -447,6 +453,15 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 	log.Info("threads", "backend_flag", o.backend, "lock_threads_flag", o.lockThreads,
 		"pin_requested", o.pin && locked, "gomaxprocs", runtime.GOMAXPROCS(0))
 	return cfg, nil
+}
+
+// recvPace maps --recv-pace to netio.Config.RecvPace, where 0 is the
+// default and a negative pace is off.
+func recvPace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // newJournal is the --journal file serve created, if any: discard removes

@@ -44,6 +44,9 @@ const (
 	// are in Drops, under the loops' reasons.
 	KernelFilter       = "treasured_kernel_filter"
 	KernelFilterErrors = "treasured_kernel_filter_errors_total"
+	// Wake-ups of the poll layout's loops, by LabelReason: "pace" (the
+	// end of a paced sleep) or "arrival" (a datagram woke a parked loop).
+	LoopWakeups = "treasured_loop_wakeups_total"
 
 	// Identity: Connects whose token was refused (by LabelReason),
 	// PathChallenges sent to a session's new address, and sessions moved
