@@ -50,6 +50,9 @@ type ServerReport struct {
 	Sessions      float64            `json:"sessions_active"`
 	Inputs        float64            `json:"inputs"`
 	SnapshotsSent float64            `json:"snapshots_sent"`
+	// WakeupsPerSec is the poll layout's loop wake-ups per second by
+	// reason (pace, arrival); absent where the server has no such loops.
+	WakeupsPerSec map[string]float64 `json:"loop_wakeups_per_s,omitempty"`
 	Missing       []string           `json:"missing,omitempty"` // metrics the server did not export
 }
 
@@ -150,6 +153,18 @@ func SummarizeServer(start, end *Metrics, secs float64) *ServerReport {
 	r.Sessions = gauge(metricname.SessionsActive)
 	r.Inputs = delta(metricname.Inputs)
 	r.SnapshotsSent = delta(metricname.DatagramsSent, metricname.LabelKind, metricname.KindSnapshot)
+	if secs > 0 {
+		// Optional: only the poll layout wakes this way.
+		before := start.ByLabel(metricname.LoopWakeups, metricname.LabelReason)
+		for reason, v := range end.ByLabel(metricname.LoopWakeups, metricname.LabelReason) {
+			if d := v - before[reason]; d != 0 {
+				if r.WakeupsPerSec == nil {
+					r.WakeupsPerSec = map[string]float64{}
+				}
+				r.WakeupsPerSec[reason] = d / secs
+			}
+		}
+	}
 	sort.Strings(r.Missing)
 	return r
 }

@@ -28,6 +28,8 @@ treasured_tick_work_seconds_bucket{le="+Inf"} 100
 treasured_tick_work_seconds_sum 0.2
 treasured_tick_work_seconds_count 100
 treasured_alloc_bytes_total 1000
+treasured_loop_wakeups_total{reason="pace"} 100
+treasured_loop_wakeups_total{reason="arrival"} 7
 process_cpu_seconds_total 10
 `)
 	end := mustParse(t, `
@@ -43,6 +45,8 @@ treasured_tick_work_seconds_sum 1.2
 treasured_tick_work_seconds_count 300
 treasured_alloc_bytes_total 11000
 treasured_heap_live_bytes 4096
+treasured_loop_wakeups_total{reason="pace"} 10100
+treasured_loop_wakeups_total{reason="arrival"} 7
 process_cpu_seconds_total 15
 `)
 	r := SummarizeServer(start, end, 10)
@@ -51,6 +55,9 @@ process_cpu_seconds_total 15
 	}
 	if r.Ticks != 200 || r.Overruns != 0 || r.AllocBytesSec != 1000 || r.HeapLiveBytes != 4096 || r.CPUPercent != 50 {
 		t.Fatalf("%+v", r)
+	}
+	if len(r.WakeupsPerSec) != 1 || r.WakeupsPerSec["pace"] != 1000 {
+		t.Fatalf("wake-ups %v: want pace 1000/s, and arrival left out (none)", r.WakeupsPerSec)
 	}
 	w := r.TickWork
 	if w == nil || w.Count != 200 || math.Abs(w.MeanMs-5) > 1e-9 || !math.IsInf(w.MaxLE, 1) {
