@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -95,11 +96,16 @@ func (s *pollSocket) openEpoll() error {
 	if s.raw, err = s.ep.SyscallConn(); err != nil {
 		return fmt.Errorf("epoll raw conn: %w", err)
 	}
+	// The epoll calls here never block (a zero timeout; a control call),
+	// so they are raw system calls, as the layout's batch calls are
+	// (udp.RawSyscalls): made as scheduled calls, on one P they had sysmon
+	// hand the P to another thread and back, and waking at each arrival
+	// cost 30-33 % of the core at 1,000 players instead of 23-24 %.
 	s.ready = func(uintptr) bool {
-		n, err := unix.EpollWait(s.epfd, s.ev[:], 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(s.epfd), uintptr(unsafe.Pointer(&s.ev[0])), 1, 0, 0, 0)
 		// An error other than an interrupted call ends the wait too:
 		// the loop reads, finds what is wrong and decides.
-		return n > 0 || (err != nil && err != unix.EINTR)
+		return n > 0 || (e != 0 && e != unix.EINTR)
 	}
 	return nil
 }
@@ -109,8 +115,8 @@ func (s *pollSocket) openEpoll() error {
 // reports a socket that is readable already) or the deadline passes
 // (os.ErrDeadlineExceeded).
 func (s *pollSocket) wait() error {
-	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.fd, &s.arm); err != nil {
-		return fmt.Errorf("epoll_ctl arm: %w", err)
+	if _, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(s.epfd), unix.EPOLL_CTL_MOD, uintptr(s.fd), uintptr(unsafe.Pointer(&s.arm)), 0, 0); e != 0 {
+		return fmt.Errorf("epoll_ctl arm: %w", e)
 	}
 	return s.raw.Read(s.ready)
 }
