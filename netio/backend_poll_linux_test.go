@@ -5,6 +5,7 @@ package netio
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -60,12 +61,31 @@ func newPacedRig(t *testing.T, batch int, pace time.Duration) *pollRig {
 	return &pollRig{r: r, b: b, p: newMmsgPair(t, batch), srv: udp.AddrFromAddrPort(ap)}
 }
 
+// waitReadable waits up to 10 s for fd to be readable. The runtime's
+// preemption signals interrupt poll(2): it retries on EINTR.
+func waitReadable(fd int) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return errors.New("not readable within 10 s")
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		switch {
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
+			return err
+		case n == 1:
+			return nil
+		}
+	}
+}
+
 // readReply waits (bounded) for the next datagram to the client socket.
 func (pr *pollRig) readReply(t *testing.T, buf []byte) int {
 	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(pr.p.cfd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 10_000); n != 1 || err != nil {
-		t.Fatalf("no reply within 10 s: %v", err)
+	if err := waitReadable(pr.p.cfd); err != nil {
+		t.Fatalf("no reply: %v", err)
 	}
 	n, err := unix.Read(pr.p.cfd, buf) // Read: Recvfrom would allocate its Sockaddr
 	if err != nil || n == 0 {
@@ -102,7 +122,7 @@ func testPollNoAlloc(t *testing.T, pace time.Duration) {
 		}
 	}
 
-	startLoops(1, pr.b.run, pr.b.runDone)
+	pr.start(t)
 
 	reply := make([]byte, 2048)
 	var last int
@@ -168,8 +188,7 @@ func TestPollFanoutInterleavesReceive(t *testing.T) {
 			t.Fatalf("client send: %+v", res)
 		}
 		// Queued on the server socket before the fan-out starts.
-		fds := []unix.PollFd{{Fd: int32(pr.b.loops[0].fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, 10_000); n != 1 || err != nil {
+		if err := waitReadable(pr.b.loops[0].fd); err != nil {
 			t.Fatalf("the Hello never arrived: %v", err)
 		}
 	}
@@ -219,8 +238,7 @@ func (pr *pollRig) ping(t *testing.T, session uint64, n uint64) {
 // waitQueued waits (bounded) until the server socket has a datagram queued.
 func (pr *pollRig) waitQueued(t *testing.T) {
 	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(pr.b.loops[0].fd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 10_000); n != 1 || err != nil {
+	if err := waitReadable(pr.b.loops[0].fd); err != nil {
 		t.Fatalf("nothing arrived at the server socket: %v", err)
 	}
 }
