@@ -47,13 +47,27 @@ func WallTime(c Clock, t time.Duration) time.Time {
 	return time.Now().Add(t - c.Now())
 }
 
+// exactLead is how much of each wait for a tick deadline is slept exactly
+// (sleepExact) rather than with a Go timer: the netpoller waits in whole
+// milliseconds, so a timer can fire up to 1 ms late when nothing else wakes
+// the runtime first.
+const exactLead = time.Millisecond
+
 func (c monoClock) SleepUntil(t time.Duration) {
-	// One sleep, not a loop of short ones: the Go timer fires within tens of
-	// microseconds on an idle core, and the jitter histogram shows it. A spin
-	// before the deadline would burn the engine core that the I/O loops and
-	// the OS share on small machines.
-	if d := t - c.Now(); d > 0 {
+	// A Go timer for all but the last millisecond, then an exact sleep.
+	// The timer alone was as good only while datagrams kept waking the
+	// netpoller: with the poll layout's paced receive (Config.RecvPace)
+	// nothing does, and tick start jitter p99 went to 1.8 ms at 1,000
+	// players; with the exact last millisecond it is 0.14-0.23 ms
+	// (BENCHMARKS.md, "Receive pacing", part 7). A spin instead would
+	// burn the core that the loops and the OS share on small machines.
+	if d := t - c.Now() - exactLead; d > 0 {
 		time.Sleep(d)
+	}
+	// The timer fires up to a millisecond late; a signal ends an exact
+	// sleep early: loop until the deadline.
+	for d := t - c.Now(); d > 0; d = t - c.Now() {
+		sleepExact(min(d, exactLead))
 	}
 }
 

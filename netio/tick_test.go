@@ -2,6 +2,7 @@ package netio
 
 import (
 	"math"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -228,3 +229,34 @@ func (w *tickWorld) Hash() uint64                      { return uint64(w.tick) }
 func (w *tickWorld) LastOrdered() []engine.Record      { return nil }
 func (w *tickWorld) ActivePlayers(dst []int32) []int32 { return dst }
 func (w *tickWorld) NewSnapshotter() Snapshotter       { return &stampSnapshotter{buf: make([]byte, 8)} }
+
+// The real clock never wakes before the deadline, though its last
+// millisecond is an exact sleep that signals cut short: here the runtime's
+// preemption signals of a goroutine forcing garbage collections meanwhile.
+// Only the lower bound is checked; how late it wakes is the jitter
+// histogram's business.
+func TestMonoClockNeverEarly(t *testing.T) {
+	c := NewMonoClock()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 200 {
+		d := time.Duration(i%7) * 400 * time.Microsecond // 0 to 2.4 ms: timer, exact sleep or both
+		at := c.Now() + d
+		c.SleepUntil(at)
+		if now := c.Now(); now < at {
+			t.Fatalf("woke %v before the deadline (sleep of %v)", at-now, d)
+		}
+	}
+}
