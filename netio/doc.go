@@ -8,7 +8,8 @@
 //	                   (backend_gnet.go); with BackendMmsg ours: ppoll, then
 //	                   recvmmsg until empty (backend_mmsg.go, recv.go,
 //	                   rxsocket_linux.go); with BackendPoll (one CPU) the same
-//	                   recvmmsg from goroutines parked in Go's netpoller
+//	                   recvmmsg from goroutines that sleep a receive pace
+//	                   between batches and park in Go's netpoller when idle
 //	                   (backend_poll.go)
 //	                 the protocol dispatcher (dispatch.go), per datagram:
 //	                   verify + decode in place; Hello/Connect/Ping/Bye answered here;
@@ -51,7 +52,11 @@
 // preallocated buffers (recv.go, on the udp.BatchReceiver contract) and answers
 // with one sendmmsg per batch on the same socket. With InlineIO (one CPU for
 // everything) there is no loop thread at all: the tick goroutine's clock
-// serves the socket while it waits for the next deadline.
+// serves the socket while it waits for the next deadline. The poll layout
+// (BackendPoll, one CPU) runs unlocked goroutines on the one P; its loops
+// pace their reads (Config.RecvPace), so a stream of datagrams costs a
+// wake-up per pace rather than per arrival, and the tick reads the sockets
+// before it drains the rings.
 //
 // Handshake, sessions and their limits follow docs/PROTOCOL.md:
 // stateless HMAC cookies with a rotating secret (cookie.go; the MAC

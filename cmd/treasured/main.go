@@ -169,7 +169,7 @@ func (o *options) layoutFlags(fs *flag.FlagSet) {
 	// choice to netio (layout.go): the poll layout when the engine and the
 	// I/O share one CPU, where it measured fastest (BENCHMARKS.md "Issue 9:
 	// the single-CPU layout"), gnet otherwise.
-	fs.StringVar(&o.backend, "backend", "auto", "receive path: auto (poll when the engine and the I/O share one CPU, else gnet; netio decides and logs why), gnet (gnet event loops), mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks) or poll (the single-CPU layout: recvmmsg from unlocked goroutines waiting in Go's netpoller, Linux)")
+	fs.StringVar(&o.backend, "backend", "auto", "receive path: auto (poll when the engine and the I/O share one CPU, else gnet; netio decides and logs why), gnet (gnet event loops), mmsg (recvmmsg on our own SO_REUSEPORT sockets, Linux; with one CPU the engine thread serves the socket between ticks) or poll (the single-CPU layout: recvmmsg from unlocked goroutines that pace their reads (--recv-pace) and wait in Go's netpoller, Linux)")
 	fs.StringVar(&o.kernelFilter, "kernel-filter", "auto", "drop garbage in the kernel with an eBPF socket filter before the loops read it: auto (where the kernel allows it: root or CAP_BPF; else a warning), on (refuse to start without it) or off")
 }
 
