@@ -144,14 +144,7 @@ func testPollNoAlloc(t *testing.T, pace time.Duration) {
 		t.Fatalf("reply is %v", body)
 	}
 
-	if err := pr.b.stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-pr.b.done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the loop goroutine did not return after stop")
-	}
+	pr.stopRig(t)
 	if pr.b.err() != nil {
 		t.Fatalf("stopped with %v", pr.b.err())
 	}
