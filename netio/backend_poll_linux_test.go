@@ -236,6 +236,16 @@ func (pr *pollRig) waitQueued(t *testing.T) {
 	}
 }
 
+// newServingRig is a paced rig with one joined session and its loop
+// goroutine started.
+func newServingRig(t *testing.T, pace time.Duration) (*pollRig, schema.WelcomeFrame) {
+	pr := newPacedRig(t, 64, pace)
+	w := pr.r.join(pr.p.caddr, 1)
+	pr.r.drain()
+	pr.start(t)
+	return pr, w
+}
+
 // start starts the rig's loop goroutine; it is stopped before the rig's
 // sockets close, even when the test fails, so that it cannot read a later
 // test's socket that reuses the descriptor.
@@ -259,17 +269,11 @@ func (pr *pollRig) stopRig(t *testing.T) {
 
 // A pacing loop is not woken by what arrives while it sleeps: forty Pings
 // sent one by one during its (one hour) paced sleep wake nothing; the
-// loop reads none of them until the sleep ends, and then all. The first
-// Ping woke it from its park. Without pacing each Ping is a wake-up of its
-// own (the second half: every one answered, at least one wake-up each
-// time the loop had parked).
+// loop reads none of them until the sleep ends. The first Ping woke it
+// from its park (or its first read found it).
 func TestPollPaceBatchesArrivals(t *testing.T) {
-	pr := newPacedRig(t, 64, time.Hour)
-	r := pr.r
-	w := r.join(pr.p.caddr, 1)
-	r.drain()
-	st := &r.stats
-	pr.start(t)
+	pr, w := newServingRig(t, time.Hour)
+	st := &pr.r.stats
 
 	reply := make([]byte, 2048)
 	pr.ping(t, w.SessionID, 1)
@@ -301,12 +305,8 @@ func TestPollPaceBatchesArrivals(t *testing.T) {
 func TestPollParksAndWakes(t *testing.T) {
 	for _, pace := range []time.Duration{time.Millisecond, -1} {
 		t.Run(fmt.Sprintf("pace=%v", pace), func(t *testing.T) {
-			pr := newPacedRig(t, 64, pace)
-			r := pr.r
-			w := r.join(pr.p.caddr, 1)
-			r.drain()
-			st := &r.stats
-			pr.start(t)
+			pr, w := newServingRig(t, pace)
+			st := &pr.r.stats
 			reply := make([]byte, 2048)
 			const pings = 200
 			for i := range pings {
