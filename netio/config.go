@@ -69,9 +69,9 @@ type Config struct {
 	// datagrams stream in: after a batch that emptied the socket, a loop
 	// sleeps this long and then reads what came meanwhile in one batch,
 	// instead of waking at each arrival. A wake-up costs the server core
-	// ~8 µs in a VM guest; at 1,000 players arriving as independent clients
-	// do, waking at each arrival took 31-37 % of the core, pacing 14 %
-	// (BENCHMARKS.md, "Receive pacing"). A Ping waits up to one pace
+	// ~8 µs in a VM guest; at 1,000 players whose datagrams arrive spread
+	// out, as independent clients send them, waking at each arrival took
+	// 31-35 % of the core, pacing 13-19 % (BENCHMARKS.md, "Receive pacing"). A Ping waits up to one pace
 	// longer for its Pong; an Input does not, because the tick reads the
 	// sockets before it drains the rings. A loop whose paced read finds
 	// nothing parks until the next datagram, so an idle server does not
