@@ -118,7 +118,7 @@ func (pl *pollLoop) receive(log *slog.Logger) (n int, more bool) {
 // (at 1,000 players tens of thousands a second when clients send
 // independently). When a read finds nothing, or the pace is off, it parks
 // in the netpoller until a datagram arrives or the read deadline (the next
-// idle sweep, or stop) passes, so an idle server does not wake at all.
+// idle sweep, or stop) passes, so an idle loop wakes for nothing else.
 // Pings wait up to one pace longer; Inputs do not wait, because the tick
 // reads the socket before it drains the rings (catchUp).
 //

@@ -74,8 +74,8 @@ type Config struct {
 	// 31-35 % of the core, pacing 13-19 % (BENCHMARKS.md, "Receive pacing"). A Ping waits up to one pace
 	// longer for its Pong; an Input does not, because the tick reads the
 	// sockets before it drains the rings. A loop whose paced read finds
-	// nothing parks until the next datagram, so an idle server does not
-	// wake. Go's netpoller sleeps in whole milliseconds, so a pace under
+	// nothing parks until the next datagram (or its once-a-second idle
+	// sweep): an idle loop costs nothing. Go's netpoller sleeps in whole milliseconds, so a pace under
 	// 1 ms sleeps 1 ms. Default (0): DefaultRecvPace; negative: off (wake
 	// at each arrival). At most half a tick. The other layouts ignore it.
 	RecvPace time.Duration
