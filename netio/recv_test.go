@@ -67,7 +67,8 @@ func TestBackendConfig(t *testing.T) {
 	}
 	if mmsgSupported {
 		bad = append(bad, Config{Backend: BackendMmsg, InlineIO: true, Loops: 2},
-			Config{Backend: BackendPoll, InlineIO: true})
+			Config{Backend: BackendPoll, InlineIO: true},
+			Config{Backend: BackendPoll, RecvPace: 26 * time.Millisecond}) // over half the 50 ms tick
 	} else {
 		bad = append(bad, Config{Backend: BackendMmsg}, Config{Backend: BackendPoll})
 	}
@@ -110,7 +111,7 @@ func TestAutoBackend(t *testing.T) {
 		return
 	}
 	c := Config{NoAuth: true, Addr: "127.0.0.1:0", Backend: BackendPoll, shape: worldShape{maxPlayers: 8, regions: 1, tickHz: 20, period: 50 * time.Millisecond}}
-	if _, err := c.normalize(); err != nil || !c.UnlockedThreads || !slices.Contains(c.sockOpts, udp.RawSyscalls) {
-		t.Fatalf("poll layout: %v, unlocked %v, socket options %v", err, c.UnlockedThreads, c.sockOpts)
+	if _, err := c.normalize(); err != nil || !c.UnlockedThreads || !slices.Contains(c.sockOpts, udp.RawSyscalls) || c.RecvPace != DefaultRecvPace {
+		t.Fatalf("poll layout: %v, unlocked %v, socket options %v, receive pace %v", err, c.UnlockedThreads, c.sockOpts, c.RecvPace)
 	}
 }

@@ -151,7 +151,15 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--lock-threads", "maybe"}, nil, "lock-threads"},
 		{[]string{"--backend", "epoll"}, nil, "--backend"},
 		{[]string{"--kernel-filter", "yes"}, nil, "--kernel-filter"},
+		{[]string{"--recv-pace", "-1ms"}, nil, "--recv-pace"},
 		{nil, map[string]string{"TREASURED_BACKEND": "io_uring"}, "--backend"},
+	}
+	if runtime.GOOS == "linux" { // the poll layout's
+		cases = append(cases, struct {
+			args []string
+			env  map[string]string
+			want string
+		}{[]string{"--recv-pace", "30ms", "--backend", "poll"}, nil, "receive pace"})
 	}
 	for _, tc := range cases {
 		var out syncBuffer
