@@ -119,11 +119,12 @@ func TestBadFlags(t *testing.T) {
 	if err := os.WriteFile(existing, []byte("an old journal"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
+	type badFlag struct {
 		args []string
 		env  map[string]string
 		want string
-	}{
+	}
+	cases := []badFlag{
 		{[]string{"--tick", "soon"}, nil, "invalid value"},
 		{[]string{"--rcvbuf", "4X"}, nil, "bad size"},
 		{[]string{"--rcvbuf", "2GiB"}, nil, "socket buffers"},
@@ -155,11 +156,7 @@ func TestBadFlags(t *testing.T) {
 		{nil, map[string]string{"TREASURED_BACKEND": "io_uring"}, "--backend"},
 	}
 	if runtime.GOOS == "linux" { // the poll layout's
-		cases = append(cases, struct {
-			args []string
-			env  map[string]string
-			want string
-		}{[]string{"--recv-pace", "30ms", "--backend", "poll"}, nil, "receive pace"})
+		cases = append(cases, badFlag{[]string{"--recv-pace", "30ms", "--backend", "poll"}, nil, "receive pace"})
 	}
 	for _, tc := range cases {
 		var out syncBuffer
