@@ -54,7 +54,7 @@ func newPacedRig(t *testing.T, batch int, pace time.Duration) *pollRig {
 	}
 	b.loops = append(b.loops, pl)
 	t.Cleanup(b.close)
-	ap, err := pl.sock.addrPort()
+	ap, err := udp.LocalAddrPort(pl.fd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,21 +124,6 @@ func (s *pollSocket) wait() error {
 // setDeadline bounds the current or next wait.
 func (s *pollSocket) setDeadline(t time.Time) { _ = s.ep.SetReadDeadline(t) }
 
-// addrPort is the address the socket is bound to.
-func (s *pollSocket) addrPort() (netip.AddrPort, error) {
-	sa, err := unix.Getsockname(s.fd)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("getsockname: %w", err)
-	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
-	}
-	return netip.AddrPort{}, fmt.Errorf("getsockname: unexpected %T", sa)
-}
-
 func (s *pollSocket) close() error {
 	var err error
 	if s.ep != nil {

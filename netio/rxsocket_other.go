@@ -29,6 +29,5 @@ type pollSocket struct{ fd int }
 func openPollSocket(netip.AddrPort, int, int) (*pollSocket, error) { return nil, errNoMmsg }
 func (*pollSocket) wait() error                                    { return errNoMmsg }
 func (*pollSocket) setDeadline(time.Time)                          {}
-func (*pollSocket) addrPort() (netip.AddrPort, error)              { return netip.AddrPort{}, errNoMmsg }
 func (*pollSocket) close() error                                   { return nil }
 func dupFD(int) (int, error)                                       { return -1, errNoMmsg }

@@ -111,16 +111,11 @@ func (c *Conn) bind(local netip.AddrPort, opt Options) error {
 	if err := unix.Bind(c.fd, sa); err != nil {
 		return fmt.Errorf("udp: bind %v: %w", local, err)
 	}
-	got, err := unix.Getsockname(c.fd)
+	got, err := LocalAddrPort(c.fd)
 	if err != nil {
-		return fmt.Errorf("udp: getsockname: %w", err)
+		return err
 	}
-	switch a := got.(type) {
-	case *unix.SockaddrInet4:
-		c.local = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		c.local = netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
-	}
+	c.local = got
 	return nil
 }
 

@@ -4,6 +4,7 @@ package udp
 
 import (
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,4 +78,19 @@ func EnableTimestamps(fd int) error {
 		return fmt.Errorf("udp: SO_TIMESTAMPNS: %w", err)
 	}
 	return nil
+}
+
+// LocalAddrPort is the address and port fd is bound to.
+func LocalAddrPort(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("udp: getsockname: %w", err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("udp: getsockname: not an IP socket (%T)", sa)
 }
