@@ -43,8 +43,7 @@ type pollBackend struct {
 
 // pollLoop is one loop of the poll backend.
 type pollLoop struct {
-	sock *pollSocket
-	fd   int // sock's descriptor, for the receiver, the replies and dup
+	sock *pollSocket // its descriptor serves the receiver, the replies and dup
 	// mu guards io: the loop goroutine holds it for each batch and sweep;
 	// the tick goroutine's hooks take it only when it is free.
 	mu sync.Mutex
@@ -82,19 +81,19 @@ func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 	if err != nil {
 		return nil, s.startErr(err)
 	}
-	pl := &pollLoop{sock: sock, fd: sock.fd, pace: time.NewTimer(time.Hour)}
+	pl := &pollLoop{sock: sock, pace: time.NewTimer(time.Hour)}
 	pl.pace.Stop()
-	if err := s.attachFilter(pl.fd); err != nil {
+	if err := s.attachFilter(pl.sock.fd); err != nil {
 		_ = sock.close()
 		return nil, err
 	}
 	// The receiver and the reply sender use the descriptor; sock closes it.
-	tx, err := udp.NewSocketSender(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
+	tx, err := udp.NewSocketSender(pl.sock.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
 		_ = sock.close()
 		return nil, err
 	}
-	rx, err := udp.NewSocketReceiver(pl.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
+	rx, err := udp.NewSocketReceiver(pl.sock.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
 	if err != nil {
 		_ = sock.close()
 		return nil, err
@@ -213,7 +212,7 @@ func (b *pollBackend) done() <-chan struct{} { return b.runDone }
 func (b *pollBackend) err() error            { return b.runErr }
 
 // dup duplicates the first loop's socket.
-func (b *pollBackend) dup() (int, error) { return dupFD(b.loops[0].fd) }
+func (b *pollBackend) dup() (int, error) { return dupFD(b.loops[0].sock.fd) }
 
 // between, with one loop, lets the tick goroutine receive one batch between
 // two send batches of its fan-out: on one P the loop goroutine cannot run

@@ -54,7 +54,7 @@ func newPacedRig(t *testing.T, batch int, pace time.Duration) *pollRig {
 	}
 	b.loops = append(b.loops, pl)
 	t.Cleanup(b.close)
-	ap, err := udp.LocalAddrPort(pl.fd)
+	ap, err := udp.LocalAddrPort(pl.sock.fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestPollFanoutInterleavesReceive(t *testing.T) {
 			t.Fatalf("client send: %+v", res)
 		}
 		// Queued on the server socket before the fan-out starts.
-		if err := waitReadable(pr.b.loops[0].fd); err != nil {
+		if err := waitReadable(pr.b.loops[0].sock.fd); err != nil {
 			t.Fatalf("the Hello never arrived: %v", err)
 		}
 	}
@@ -231,7 +231,7 @@ func (pr *pollRig) ping(t *testing.T, session uint64, n uint64) {
 // waitQueued waits (bounded) until the server socket has a datagram queued.
 func (pr *pollRig) waitQueued(t *testing.T) {
 	t.Helper()
-	if err := waitReadable(pr.b.loops[0].fd); err != nil {
+	if err := waitReadable(pr.b.loops[0].sock.fd); err != nil {
 		t.Fatalf("nothing arrived at the server socket: %v", err)
 	}
 }
