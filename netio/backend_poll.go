@@ -225,13 +225,23 @@ func (b *pollBackend) between() func() {
 		return nil
 	}
 	pl := b.loops[0]
-	return func() {
-		if b.stopping.Load() || !pl.mu.TryLock() {
-			return
-		}
-		pl.io.receive(b.s.log)
-		pl.mu.Unlock()
+	return func() { b.tryReceive(pl, 1) }
+}
+
+// tryReceive has the tick goroutine handle up to batches batches of what
+// waits on pl's socket, stopping early at a batch that empties it. It
+// leaves the socket alone while the loop goroutine holds a batch (that
+// batch is being handled) and once serving has stopped.
+func (b *pollBackend) tryReceive(pl *pollLoop, batches int) {
+	if b.stopping.Load() || !pl.mu.TryLock() {
+		return
 	}
+	for range batches {
+		if _, more := pl.io.receive(b.s.log); !more {
+			break
+		}
+	}
+	pl.mu.Unlock()
 }
 
 // catchUpBatches bounds catchUp per loop: 16 batches of 64 hold a pace of
@@ -250,15 +260,7 @@ func (b *pollBackend) catchUp() func() {
 	}
 	return func() {
 		for _, pl := range b.loops {
-			if b.stopping.Load() || !pl.mu.TryLock() {
-				continue
-			}
-			for range catchUpBatches {
-				if _, more := pl.io.receive(b.s.log); !more {
-					break
-				}
-			}
-			pl.mu.Unlock()
+			b.tryReceive(pl, catchUpBatches)
 		}
 	}
 }
