@@ -260,12 +260,21 @@ func (s *Session) Seal(msg []byte) []byte { return s.sealed(msg) }
 
 // sealed seals an encoded message when the session has keys, in the
 // session's own buffer; the result is valid until the next datagram built.
-func (s *Session) sealed(msg []byte) []byte {
+func (s *Session) sealed(msg []byte) []byte { return s.seal(msg, false) }
+
+// seal is sealed, with the urgent mark when urgent (auth.UrgentBit).
+func (s *Session) seal(msg []byte, urgent bool) []byte {
 	if s.ch == nil {
 		return msg
 	}
 	n := copy(s.sealBuf[auth.HeaderSize:], msg)
-	out, err := s.ch.Seal(s.sealBuf, n)
+	var out []byte
+	var err error
+	if urgent {
+		out, err = s.ch.SealUrgent(s.sealBuf, n)
+	} else {
+		out, err = s.ch.Seal(s.sealBuf, n)
+	}
 	if err != nil {
 		return nil // 2^64 datagrams: unreachable; nothing is sent
 	}
@@ -367,10 +376,13 @@ func (s *Session) Input(now int64) []byte {
 
 // Ping returns a Ping datagram carrying sched, the time it was scheduled,
 // which the Pong echoes. sent is the actual send time. sched must differ
-// between the pings in flight of one session.
+// between the pings in flight of one session. It carries the urgent mark
+// (auth.UrgentBit): a server may read it ahead of the Inputs queued before
+// it, so the round trip it measures is not the length of the server's
+// snapshot fan-out.
 func (s *Session) Ping(sched, sent int64) []byte {
 	s.pings.Record(sched, sent)
-	return s.sealed(s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)}))
+	return s.seal(s.codec.Enc.Ping(&schema.PingFrame{SessionID: s.welcome.SessionID, T: uint64(sched)}), true)
 }
 
 // Restart prepares a new handshake after the session was lost (the server

@@ -74,6 +74,18 @@ func TestSessionSealed(t *testing.T) {
 	if b, err := dec.Decode(body); err != nil || b != wire.BodyInput || !dec.InputInto(&inf) || inf.SessionID != id {
 		t.Fatalf("Input inside: %v %v %+v", b, err, inf)
 	}
+	// Pings, and only Pings, carry the urgent mark (the server reads them
+	// ahead of the Inputs).
+	inUrgent := auth.Urgent(in) // in is the session's buffer, which Ping reuses
+	ping := s.Ping(42, 42)
+	if inUrgent || !auth.Urgent(ping) {
+		t.Fatalf("urgent mark: Input %v, Ping %v", inUrgent, auth.Urgent(ping))
+	}
+	if body, err := srv.Open(bytes.Clone(ping)); err != nil {
+		t.Fatal(err)
+	} else if b, err := dec.Decode(body); err != nil || b != wire.BodyPing {
+		t.Fatalf("Ping inside: %v %v", b, err)
+	}
 
 	// Incoming: a plain snapshot is refused, a sealed one applied, its
 	// duplicate dropped quietly, a forged one counted.

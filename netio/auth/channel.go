@@ -13,7 +13,8 @@ import (
 // Datagram layout (docs/PROTOCOL.md "Authenticated datagrams"):
 //
 //	0   8  session id, u64 LE, bit 63 set   clear, authenticated
-//	8   8  sequence number, u64 LE, from 1  clear, authenticated; the nonce
+//	8   8  sequence number, u64 LE, from 1  clear, authenticated; the nonce;
+//	         bit 63 is the urgent mark (UrgentBit), not part of the number
 //	16  n  body (a protocol version 1 message), encrypted
 //	16+n 16 Poly1305 tag
 //
@@ -25,6 +26,20 @@ const (
 	Overhead   = HeaderSize + tagSize // 32 bytes added to every datagram
 
 	sessionBit = uint64(1) << 63
+
+	// UrgentBit, set in the sequence number field, marks a datagram the
+	// receiver should read ahead of bulk traffic (a client's Ping: the
+	// server steers it to a socket it reads between the fan-out's send
+	// batches). The mark is part of the authenticated header, so only the
+	// session's key holder can set or clear it, and it is a scheduling
+	// hint only: a receiver treats the datagram the same either way.
+	// Sequence numbers themselves stay below it.
+	UrgentBit = uint64(1) << 63
+
+	// UrgentByte is the offset of the byte holding UrgentBit (the top byte
+	// of the little-endian sequence number), for a kernel program that
+	// reads single bytes.
+	UrgentByte = 15
 )
 
 // Datagram refusals, one error each so every one is counted apart.
@@ -80,6 +95,11 @@ func NewChannel(sessionID uint64, keys *SessionKeys, role Role) (*Channel, error
 // Sealer.Seal.
 func (c *Channel) Seal(buf []byte, n int) ([]byte, error) { return c.Sealer.Seal(buf, n, &c.nonce) }
 
+// SealUrgent is Seal with the urgent mark (UrgentBit) set.
+func (c *Channel) SealUrgent(buf []byte, n int) ([]byte, error) {
+	return c.Sealer.SealUrgent(buf, n, &c.nonce)
+}
+
 // Session is the channel's session id.
 func (c *Channel) Session() uint64 { return c.Opener.session }
 
@@ -129,19 +149,31 @@ func sessionAEAD(sessionID uint64, key *[KeySize]byte) (cipher.AEAD, error) {
 // buf[:HeaderSize+n+16]. buf needs that capacity; nonce is the caller's
 // scratch (one per goroutine).
 func (s *Sealer) Seal(buf []byte, n int, nonce *[chacha20poly1305.NonceSize]byte) ([]byte, error) {
+	return s.seal(buf, n, nonce, 0)
+}
+
+// SealUrgent is Seal with the urgent mark (UrgentBit) set.
+func (s *Sealer) SealUrgent(buf []byte, n int, nonce *[chacha20poly1305.NonceSize]byte) ([]byte, error) {
+	return s.seal(buf, n, nonce, UrgentBit)
+}
+
+// seal is Seal with mark (0 or UrgentBit) in the sequence number field. The
+// nonce is the whole field, mark included: still unique per key, because
+// the numbers under the mark are.
+func (s *Sealer) seal(buf []byte, n int, nonce *[chacha20poly1305.NonceSize]byte, mark uint64) ([]byte, error) {
 	end := HeaderSize + n + tagSize
 	if n < 0 || cap(buf) < end {
 		return nil, ErrNoRoom
 	}
 	seq := s.seq.Add(1)
-	if seq == 0 {
-		s.seq.Store(^uint64(0)) // stay exhausted
+	if seq == 0 || seq >= UrgentBit {
+		s.seq.Store(UrgentBit) // stay exhausted
 		return nil, ErrSeqExhausted
 	}
 	buf = buf[:end]
 	binary.LittleEndian.PutUint64(buf[0:], s.session)
-	binary.LittleEndian.PutUint64(buf[8:], seq)
-	binary.LittleEndian.PutUint64(nonce[4:], seq)
+	binary.LittleEndian.PutUint64(buf[8:], seq|mark)
+	binary.LittleEndian.PutUint64(nonce[4:], seq|mark)
 	body := buf[HeaderSize : HeaderSize+n]
 	s.aead.Seal(body[:0], nonce[:], body, buf[:HeaderSize])
 	return buf, nil
@@ -174,6 +206,12 @@ func (o *Opener) init(sessionID uint64, key *[KeySize]byte) error {
 	return nil
 }
 
+// Urgent reports whether datagram b carries the urgent mark (UrgentBit); it
+// says nothing about whether b will open.
+func Urgent(b []byte) bool {
+	return len(b) >= Overhead && binary.LittleEndian.Uint64(b[8:])&UrgentBit != 0
+}
+
 // PeekSession reads the session id of an authenticated datagram so the
 // receiver can find its Channel; ok is false when b cannot be one.
 func PeekSession(b []byte) (id uint64, ok bool) {
@@ -195,11 +233,12 @@ func (o *Opener) Open(b []byte) ([]byte, error) {
 	if binary.LittleEndian.Uint64(b) != o.session {
 		return nil, ErrWrongSession
 	}
-	seq := binary.LittleEndian.Uint64(b[8:])
+	field := binary.LittleEndian.Uint64(b[8:])
+	seq := field &^ UrgentBit
 	if err := o.window.Check(seq); err != nil {
 		return nil, err
 	}
-	binary.LittleEndian.PutUint64(o.nonce[4:], seq)
+	binary.LittleEndian.PutUint64(o.nonce[4:], field)
 	ct := b[HeaderSize:]
 	body, err := o.aead.Open(ct[:0], o.nonce[:], ct, b[:HeaderSize])
 	if err != nil {

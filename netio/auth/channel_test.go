@@ -126,6 +126,14 @@ func TestChannelSealErrors(t *testing.T) {
 	if _, err := client.Seal(make([]byte, Overhead), 0); !errors.Is(err, ErrSeqExhausted) {
 		t.Fatalf("wrapped sequence: %v", err)
 	}
+	// The numbers stop below the urgent mark: the next would be the mark.
+	client.seq.Store(UrgentBit - 1)
+	if _, err := client.SealUrgent(make([]byte, Overhead), 0); !errors.Is(err, ErrSeqExhausted) {
+		t.Fatalf("sequence number reaching the urgent mark: %v", err)
+	}
+	if _, err := client.Seal(make([]byte, Overhead), 0); !errors.Is(err, ErrSeqExhausted) {
+		t.Fatalf("exhausted sequence sealed again: %v", err)
+	}
 	var keys SessionKeys
 	if _, err := NewChannel(1, &keys, RoleClient); err == nil {
 		t.Fatal("accepted a session id without bit 63")
@@ -155,5 +163,51 @@ func TestChannelNoAlloc(t *testing.T) {
 		if a := testing.AllocsPerRun(500, func() { _, _ = server.Open(d) }); a != 0 {
 			t.Errorf("%d bytes: %v allocations per refused Open", n, a)
 		}
+	}
+}
+
+// TestChannelUrgent: the urgent mark rides in the authenticated header. A
+// marked datagram opens like any other and shares the one sequence (the
+// replay window sees the number under the mark); flipping the mark on the
+// path breaks the tag, and a replay with the mark flipped is still a
+// replay.
+func TestChannelUrgent(t *testing.T) {
+	client, server := testChannels(t)
+	body := []byte("ping")
+	plain := seal(t, client, body)
+	buf := make([]byte, HeaderSize+len(body), HeaderSize+len(body)+tagSize)
+	copy(buf[HeaderSize:], body)
+	marked, err := client.SealUrgent(buf, len(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Urgent(plain) || !Urgent(marked) || Urgent(marked[:Overhead-1]) {
+		t.Fatal("Urgent misreads the mark")
+	}
+	if marked[UrgentByte]&0x80 == 0 {
+		t.Fatalf("the mark is not in byte %d", UrgentByte)
+	}
+	if got, err := server.Open(bytes.Clone(marked)); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("marked datagram: %q, %v", got, err)
+	}
+	if got, err := server.Open(bytes.Clone(plain)); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("unmarked datagram: %q, %v", got, err)
+	}
+
+	// Set or cleared on the path: forged.
+	forged := bytes.Clone(seal(t, client, body))
+	forged[UrgentByte] ^= 0x80
+	if _, err := server.Open(forged); !errors.Is(err, ErrForged) {
+		t.Fatalf("mark set on the path: %v", err)
+	}
+	// The same number again, with the mark flipped: a replay, refused
+	// before the tag (so it cannot probe the key either).
+	again := bytes.Clone(marked)
+	again[UrgentByte] ^= 0x80
+	if _, err := server.Open(again); !errors.Is(err, ErrReplayedDatagram) {
+		t.Fatalf("replay with the mark cleared: %v", err)
+	}
+	if _, err := server.Open(bytes.Clone(marked)); !errors.Is(err, ErrReplayedDatagram) {
+		t.Fatalf("marked replay: %v", err)
 	}
 }
