@@ -44,10 +44,13 @@ type pollBackend struct {
 // pollLoop is one loop of the poll backend.
 type pollLoop struct {
 	sock *pollSocket // its descriptor serves the receiver, the replies and dup
-	// mu guards io: the loop goroutine holds it for each batch and sweep;
-	// the tick goroutine's hooks take it only when it is free.
+	// mu guards io and urgent: the loop goroutine holds it for each batch
+	// and sweep; the tick goroutine's hooks take it only when it is free.
 	mu sync.Mutex
 	io *ioLoop
+	// urgent serves the urgent socket (Config.SingleSocket), nil when
+	// there is none: the same loop state as io, another socket.
+	urgent *ioLoop
 	// pace times the paced sleeps: a reused timer allocates nothing, and
 	// unlike time.Sleep a stop ends the sleep at once.
 	pace *time.Timer
@@ -77,37 +80,56 @@ func (b *pollBackend) start() error {
 // openLoop binds loop i's socket and builds its receive state.
 func (b *pollBackend) openLoop(i int) (*pollLoop, error) {
 	s := b.s
-	sock, err := openPollSocket(s.addr, s.cfg.RecvBuffer, s.cfg.SendBuffer)
+	sock, err := openPollSocket(s.addr, s.cfg.RecvBuffer, s.cfg.SendBuffer, s.urgentSocket())
 	if err != nil {
 		return nil, s.startErr(err)
 	}
 	pl := &pollLoop{sock: sock, pace: time.NewTimer(time.Hour)}
 	pl.pace.Stop()
-	if err := s.attachFilter(pl.sock.fd); err != nil {
+	if pl.io, err = b.serve(pl.sock.fd, s.loops[i]); err != nil {
 		_ = sock.close()
 		return nil, err
 	}
-	// The receiver and the reply sender use the descriptor; sock closes it.
-	tx, err := udp.NewSocketSender(pl.sock.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
-	if err != nil {
-		_ = sock.close()
-		return nil, err
+	if pl.sock.urgent >= 0 {
+		if pl.urgent, err = b.serve(pl.sock.urgent, s.loops[i]); err != nil {
+			_ = sock.close()
+			return nil, err
+		}
+		pl.urgent.counted = &s.loops[i].stats.UrgentIn
 	}
-	rx, err := udp.NewSocketReceiver(pl.sock.fd, s.cfg.BatchSize, s.cfg.sockOpts...)
-	if err != nil {
-		_ = sock.close()
-		return nil, err
-	}
-	pl.io = newIOLoop(s.loops[i], nil, rx, tx, s.now)
 	return pl, nil
 }
 
-// receive handles one batch (ioLoop.batch) under the loop's lock.
+// serve attaches the kernel filter to socket fd and builds the batch
+// handling that feeds l from it, replies leaving by the same socket (the
+// loop's sockets share one address, so the source a client sees is the
+// same either way).
+func (b *pollBackend) serve(fd int, l *loop) (*ioLoop, error) {
+	s := b.s
+	if err := s.attachFilter(fd); err != nil {
+		return nil, err
+	}
+	tx, err := udp.NewSocketSender(fd, s.cfg.BatchSize, s.cfg.sockOpts...)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := udp.NewSocketReceiver(fd, s.cfg.BatchSize, s.cfg.sockOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return newIOLoop(l, nil, rx, tx, s.now), nil
+}
+
+// receive handles one batch (ioLoop.batch) of each socket, the urgent one
+// first, under the loop's lock; more if either may hold more.
 func (pl *pollLoop) receive(log *slog.Logger) (n int, more bool) {
 	pl.mu.Lock()
-	n, more = pl.io.receive(log)
+	if pl.urgent != nil {
+		n, more = pl.urgent.receive(log)
+	}
+	m, mm := pl.io.receive(log)
 	pl.mu.Unlock()
-	return n, more
+	return n + m, more || mm
 }
 
 // run is loop i's goroutine. After a full batch it yields and reads again.
@@ -217,31 +239,46 @@ func (b *pollBackend) dup() (int, error) { return dupFD(b.loops[0].sock.fd) }
 // between, with one loop, lets the tick goroutine receive one batch between
 // two send batches of its fan-out: on one P the loop goroutine cannot run
 // until the tick yields, and the netpoller is not even asked while the
-// tick goroutine is runnable. If the loop goroutine holds the batch (it
-// was preempted inside one), the hook skips: that batch is being handled.
-// With several loops there are several Ps to run them: nil.
+// tick goroutine is runnable. With an urgent socket it reads only that
+// one, so a Ping waits at most one send batch while the Inputs wait for
+// the end of the fan-out (Config.SingleSocket). If the loop goroutine
+// holds the batch (it was preempted inside one), the hook skips: that
+// batch is being handled. With several loops there are several Ps to run
+// them: nil.
 func (b *pollBackend) between() func() {
 	if len(b.loops) != 1 {
 		return nil
 	}
 	pl := b.loops[0]
-	return func() { b.tryReceive(pl, 1) }
+	return func() { b.tryReceive(pl, 1, pl.urgent == nil) }
 }
 
 // tryReceive has the tick goroutine handle up to batches batches of what
-// waits on pl's socket, stopping early at a batch that empties it. It
-// leaves the socket alone while the loop goroutine holds a batch (that
-// batch is being handled) and once serving has stopped.
-func (b *pollBackend) tryReceive(pl *pollLoop, batches int) {
+// waits on pl's urgent socket and, when bulk, on its own socket, stopping
+// early at a batch that empties a socket. It leaves the sockets alone
+// while the loop goroutine holds a batch (that batch is being handled)
+// and once serving has stopped.
+func (b *pollBackend) tryReceive(pl *pollLoop, batches int, bulk bool) {
 	if b.stopping.Load() || !pl.mu.TryLock() {
 		return
 	}
-	for range batches {
-		if _, more := pl.io.receive(b.s.log); !more {
-			break
-		}
+	if pl.urgent != nil {
+		receiveBatches(pl.urgent, batches, b.s.log)
+	}
+	if bulk {
+		receiveBatches(pl.io, batches, b.s.log)
 	}
 	pl.mu.Unlock()
+}
+
+// receiveBatches handles up to batches batches from io, stopping at one
+// that empties its socket.
+func receiveBatches(io *ioLoop, batches int, log *slog.Logger) {
+	for range batches {
+		if _, more := io.receive(log); !more {
+			return
+		}
+	}
 }
 
 // catchUpBatches bounds catchUp per loop: 16 batches of 64 hold a pace of
@@ -260,7 +297,7 @@ func (b *pollBackend) catchUp() func() {
 	}
 	return func() {
 		for _, pl := range b.loops {
-			b.tryReceive(pl, catchUpBatches)
+			b.tryReceive(pl, catchUpBatches, true)
 		}
 	}
 }

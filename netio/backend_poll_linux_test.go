@@ -35,6 +35,13 @@ func newPollRig(t *testing.T, batch int) *pollRig { return newPacedRig(t, batch,
 // 0 or less: off).
 func newPacedRig(t *testing.T, batch int, pace time.Duration) *pollRig {
 	t.Helper()
+	return newRigWith(t, batch, pace, nil)
+}
+
+// newRigWith is newPacedRig with its server's configuration changed by
+// edit (if not nil) before the backend opens its loop.
+func newRigWith(t *testing.T, batch int, pace time.Duration, edit func(*Config)) *pollRig {
+	t.Helper()
 	r := newRig(t, rigOpts{ring: 1 << 12})
 	r.l.p.sessCost, r.l.p.hsCost = 1, 1 // no rate limit in the way
 	s := &Server{
@@ -46,6 +53,9 @@ func newPacedRig(t *testing.T, batch int, pace time.Duration) *pollRig {
 		origin: time.Now().Add(-time.Duration(r.now) - time.Minute),
 		loops:  []*loop{r.l},
 		params: r.l.p,
+	}
+	if edit != nil {
+		edit(&s.cfg)
 	}
 	b := newPollBackend(s)
 	pl, err := b.openLoop(0)

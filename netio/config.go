@@ -79,6 +79,18 @@ type Config struct {
 	// 1 ms sleeps 1 ms. Default (0): DefaultRecvPace; negative: off (wake
 	// at each arrival). At most half a tick. The other layouts ignore it.
 	RecvPace time.Duration
+	// SingleSocket turns off the poll layout's urgent socket. With
+	// authentication on and one loop, the poll layout binds a second
+	// socket to the same address and a kernel program steers each
+	// datagram that carries the urgent mark (auth.UrgentBit: clients mark
+	// their Pings) to it. Between the fan-out's send batches the tick
+	// reads only that socket: a Ping still waits at most one send batch,
+	// while the Inputs wait in the kernel until the fan-out is done. They
+	// are applied in the same tick either way (the tick reads the sockets
+	// before it drains the rings), and the fan-out no longer carries their
+	// receive cost: at 4,200 players that was a tenth of its length
+	// (BENCHMARKS.md, "The urgent socket"). The other layouts ignore it.
+	SingleSocket bool
 	// KernelFilter is whether each loop's socket gets the kernel filter
 	// (netio/sockfilter): an eBPF program that drops, before the server
 	// reads them, datagrams its first checks would drop (wrong length,

@@ -77,6 +77,14 @@ func (s *Server) recvPace() time.Duration {
 	return max(s.cfg.RecvPace, 0)
 }
 
+// urgentSocket reports whether the poll layout's loop gets an urgent socket
+// (Config.SingleSocket): only with one loop does the fan-out read between
+// its send batches, and only sealed datagrams carry the mark.
+func (s *Server) urgentSocket() bool {
+	c := &s.cfg
+	return c.Backend == BackendPoll && !c.SingleSocket && !c.NoAuth && c.Loops == 1
+}
+
 // InlineIOFits reports whether InlineIO is the layout for c: the mmsg
 // backend, one loop, and one CPU for everything (one P, or engine and I/O
 // lists that name the same single CPU). The tick goroutine then serves the

@@ -136,6 +136,7 @@ var (
 	dFilter    = desc(metricname.KernelFilter, "1 when the loops' sockets drop garbage in the kernel (eBPF socket filter; its drops are in treasured_drops_total), 0 without it.")
 	dFilterErr = desc(metricname.KernelFilterErrors, "Updates of the kernel filter's session table that failed.")
 	// Receive pacing (backend_poll.go).
+	dUrgent  = desc(metricname.UrgentDatagrams, "Datagrams the poll layout read from its urgent socket: those clients marked urgent (Pings), which the fan-out reads between its send batches (Config.SingleSocket). 0 in the other layouts and with one socket.")
 	dWakeups = desc(metricname.LoopWakeups, "Wake-ups of the poll layout's loops: pace (a paced sleep ended; Config.RecvPace) or arrival (a datagram woke a parked loop). 0 in the other layouts.", metricname.LabelReason)
 )
 
@@ -149,6 +150,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		dTick, dTickRecords, dMaxJitter, dSendErr, dEagain, dSnapDropped, dPartial, dSyscalls,
 		dEncodeErr, dNoAddr, dEpoch, dPeriod, dTokenRefused, dPathCh, dMigrations, dFilter, dFilterErr,
 		dWakeups,
+		dUrgent,
 	} {
 		ch <- d
 	}
@@ -180,6 +182,7 @@ type loopTotals struct {
 	challenges, welcomes, repeats, resumes uint64
 	inputs, pongs, flooders, retries       uint64
 	filterErr, pacedWake, arrivalWake      uint64
+	urgentIn                               uint64
 	drops                                  [NumDropReasons]uint64
 	rejects                                [numRejectReasons]uint64
 	ended                                  [NumEndReasons]uint64
@@ -201,6 +204,7 @@ func (t *loopTotals) add(ls *LoopStats) {
 	t.filterErr += ls.FilterErrors.Load()
 	t.pacedWake += ls.PacedWakeups.Load()
 	t.arrivalWake += ls.ArrivalWakeups.Load()
+	t.urgentIn += ls.UrgentIn.Load()
 	for r := range t.drops {
 		t.drops[r] += ls.Drops[r].Load()
 	}
@@ -238,6 +242,7 @@ func (c *serverCollector) collectLoops(ch chan<- prometheus.Metric) {
 	emitCounter(ch, dFilterErr, t.filterErr)
 	emitCounter(ch, dWakeups, t.pacedWake, "pace")
 	emitCounter(ch, dWakeups, t.arrivalWake, "arrival")
+	emitCounter(ch, dUrgent, t.urgentIn)
 	for r, v := range t.refused {
 		emitCounter(ch, dRefused, v, RefuseReason(r).String())
 	}

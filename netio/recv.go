@@ -33,6 +33,9 @@ type ioLoop struct {
 
 	nextSweep int64
 	errLogged bool
+	// counted, if set, also counts the datagrams received (the poll
+	// layout's urgent socket: LoopStats.UrgentIn).
+	counted *counter
 }
 
 func newIOLoop(l *loop, sock *rxSocket, rx BatchReceiver, tx BatchSender, now func() int64) *ioLoop {
@@ -64,6 +67,9 @@ func (io *ioLoop) batch() (n int, more bool, err error) {
 	n, err = io.rx.Receive(io.bufs, io.sizes, io.addrs)
 	if n == 0 {
 		return 0, false, err
+	}
+	if io.counted != nil {
+		io.counted.add(uint64(n))
 	}
 	now := io.now()
 	l := io.l

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/udp"
 )
 
@@ -45,35 +46,93 @@ func openRxSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*rxSocket, error) {
 }
 
 // pollSocket is one poll loop's UDP socket, kept out of Go's netpoller,
-// and a private epoll set that holds only that socket. The loop waits on the
-// epoll set through the netpoller (an epoll descriptor is itself pollable)
-// and arms the socket in it, one-shot, only when it parks: while the loop
-// paces its reads (Config.RecvPace), datagrams arriving at the socket wake
-// nothing, so a busy loop costs a wake-up per pace, not one per datagram.
-// Registered with the netpoller directly, the socket would wake the runtime
-// at every arrival, whether a goroutine waits for it or not.
+// and a private epoll set that holds only that socket (and the urgent one,
+// below). The loop waits on the epoll set through the netpoller (an epoll
+// descriptor is itself pollable) and arms the sockets in it, one-shot,
+// only when it parks: while the loop paces its reads (Config.RecvPace),
+// datagrams arriving at the socket wake nothing, so a busy loop costs a
+// wake-up per pace, not one per datagram. Registered with the netpoller
+// directly, the socket would wake the runtime at every arrival, whether a
+// goroutine waits for it or not.
+//
+// The urgent socket (Config.SingleSocket), when there is one, is bound to
+// the same address after the loop's socket, so it is the second of their
+// SO_REUSEPORT group, and the group's steering program (urgentSteering)
+// sends it every datagram that carries the urgent mark.
 type pollSocket struct {
-	fd    int
-	epfd  int
-	ep    *os.File // the epoll set, registered with the netpoller
-	raw   syscall.RawConn
-	arm   unix.EpollEvent
-	ev    [1]unix.EpollEvent
-	ready func(uintptr) bool // wait's Read callback, built once: a wait allocates nothing
+	fd     int
+	urgent int // the urgent socket, -1 when none
+	epfd   int
+	ep     *os.File // the epoll set, registered with the netpoller
+	raw    syscall.RawConn
+	arm    [2]unix.EpollEvent // fd's and urgent's
+	ev     [2]unix.EpollEvent
+	ready  func(uintptr) bool // wait's Read callback, built once: a wait allocates nothing
 }
 
-// openPollSocket binds a loop's socket (bindLoopSocket) and its epoll set.
-func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int) (*pollSocket, error) {
+// openPollSocket binds a loop's socket (bindLoopSocket), with urgent its
+// urgent socket, and their epoll set.
+func openPollSocket(ap netip.AddrPort, rcvbuf, sndbuf int, urgent bool) (*pollSocket, error) {
 	fd, err := bindLoopSocket(ap, rcvbuf, sndbuf)
 	if err != nil {
 		return nil, err
 	}
-	s := &pollSocket{fd: fd, epfd: -1}
+	s := &pollSocket{fd: fd, urgent: -1, epfd: -1}
+	if urgent {
+		if err := s.openUrgent(rcvbuf, sndbuf); err != nil {
+			_ = s.close()
+			return nil, err
+		}
+	}
 	if err := s.openEpoll(); err != nil {
 		_ = s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openUrgent binds the urgent socket to the loop socket's address (its
+// port resolved, when the listen address asked for any) and attaches the
+// group's steering program. A datagram that arrives in between lands on
+// either socket by the kernel's hash: both are read, so nothing is lost.
+func (s *pollSocket) openUrgent(rcvbuf, sndbuf int) error {
+	ap, err := udp.LocalAddrPort(s.fd)
+	if err != nil {
+		return err
+	}
+	if s.urgent, err = bindLoopSocket(ap, rcvbuf, sndbuf); err != nil {
+		s.urgent = -1
+		return fmt.Errorf("urgent socket: %w", err)
+	}
+	prog := urgentSteering()
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog); err != nil {
+		return fmt.Errorf("SO_ATTACH_REUSEPORT_CBPF: %w", err)
+	}
+	return nil
+}
+
+// urgentSteering is the SO_REUSEPORT group's program (classic BPF; offsets
+// count from the UDP payload; the result is the index of a socket in the
+// group, in the order they were bound). A sealed datagram (byte 7 >= 0x80)
+// with the urgent mark (auth.UrgentBit, in byte auth.UrgentByte) goes to
+// socket 1, the urgent one; everything else to socket 0. A load past the
+// end of a short datagram ends the program with 0: the loop socket, which
+// gets everything the loop's checks are for.
+func urgentSteering() []unix.SockFilter {
+	const (
+		ldb  = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
+		jset = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+		ret  = unix.BPF_RET | unix.BPF_K
+	)
+	return []unix.SockFilter{
+		{Code: ldb, K: 7},                   // top byte of the session id
+		{Code: jset, K: 0x80, Jt: 0, Jf: 3}, // plain datagram: socket 0
+		{Code: ldb, K: auth.UrgentByte},     // top byte of the sequence number field
+		{Code: jset, K: 0x80, Jt: 0, Jf: 1}, // unmarked: socket 0
+		{Code: ret, K: 1},
+		{Code: ret, K: 0},
+	}
 }
 
 // openEpoll makes the socket's epoll set, non-blocking so that os.NewFile
@@ -89,9 +148,11 @@ func (s *pollSocket) openEpoll() error {
 	}
 	s.epfd = epfd
 	s.ep = os.NewFile(uintptr(epfd), "poll loop epoll")
-	s.arm = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.fd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.fd, &s.arm); err != nil {
-		return fmt.Errorf("epoll_ctl add: %w", err)
+	for i, fd := range s.fds() {
+		s.arm[i] = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &s.arm[i]); err != nil {
+			return fmt.Errorf("epoll_ctl add: %w", err)
+		}
 	}
 	if s.raw, err = s.ep.SyscallConn(); err != nil {
 		return fmt.Errorf("epoll raw conn: %w", err)
@@ -102,7 +163,7 @@ func (s *pollSocket) openEpoll() error {
 	// hand the P to another thread and back, and waking at each arrival
 	// cost 30-33 % of the core at 1,000 players instead of 23-24 %.
 	s.ready = func(uintptr) bool {
-		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(s.epfd), uintptr(unsafe.Pointer(&s.ev[0])), 1, 0, 0, 0)
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(s.epfd), uintptr(unsafe.Pointer(&s.ev[0])), uintptr(len(s.ev)), 0, 0, 0)
 		// An error other than an interrupted call ends the wait too:
 		// the loop reads, finds what is wrong and decides.
 		return n > 0 || (e != 0 && e != unix.EINTR)
@@ -110,13 +171,26 @@ func (s *pollSocket) openEpoll() error {
 	return nil
 }
 
-// wait arms the socket and parks the goroutine in the netpoller until a
+// fds are the loop's sockets: its own, then the urgent one if any.
+func (s *pollSocket) fds() []int {
+	if s.urgent < 0 {
+		return []int{s.fd}
+	}
+	return []int{s.fd, s.urgent}
+}
+
+// wait arms the sockets and parks the goroutine in the netpoller until a
 // datagram arrives (one that came since the last read counts: arming
 // reports a socket that is readable already) or the deadline passes
 // (os.ErrDeadlineExceeded).
 func (s *pollSocket) wait() error {
-	if _, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(s.epfd), unix.EPOLL_CTL_MOD, uintptr(s.fd), uintptr(unsafe.Pointer(&s.arm)), 0, 0); e != 0 {
-		return fmt.Errorf("epoll_ctl arm: %w", e)
+	for i := range s.arm {
+		if i == 1 && s.urgent < 0 {
+			break
+		}
+		if _, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(s.epfd), unix.EPOLL_CTL_MOD, uintptr(s.arm[i].Fd), uintptr(unsafe.Pointer(&s.arm[i])), 0, 0); e != 0 {
+			return fmt.Errorf("epoll_ctl arm: %w", e)
+		}
 	}
 	return s.raw.Read(s.ready)
 }
@@ -129,7 +203,11 @@ func (s *pollSocket) close() error {
 	if s.ep != nil {
 		err = s.ep.Close()
 	}
-	return errors.Join(err, unix.Close(s.fd))
+	err = errors.Join(err, unix.Close(s.fd))
+	if s.urgent >= 0 {
+		err = errors.Join(err, unix.Close(s.urgent))
+	}
+	return err
 }
 
 // dupFD duplicates fd, close-on-exec.

@@ -24,10 +24,10 @@ func (*rxSocket) wake()                                            {}
 func (*rxSocket) dup() (int, error)                                { return -1, errNoMmsg }
 func (*rxSocket) close() error                                     { return nil }
 
-type pollSocket struct{ fd int }
+type pollSocket struct{ fd, urgent int }
 
-func openPollSocket(netip.AddrPort, int, int) (*pollSocket, error) { return nil, errNoMmsg }
-func (*pollSocket) wait() error                                    { return errNoMmsg }
-func (*pollSocket) setDeadline(time.Time)                          {}
-func (*pollSocket) close() error                                   { return nil }
-func dupFD(int) (int, error)                                       { return -1, errNoMmsg }
+func openPollSocket(netip.AddrPort, int, int, bool) (*pollSocket, error) { return nil, errNoMmsg }
+func (*pollSocket) wait() error                                          { return errNoMmsg }
+func (*pollSocket) setDeadline(time.Time)                                {}
+func (*pollSocket) close() error                                         { return nil }
+func dupFD(int) (int, error)                                             { return -1, errNoMmsg }

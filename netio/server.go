@@ -216,7 +216,7 @@ func (s *Server) Start() error {
 	s.log.Info("treasured listening", "addr", s.addr.String(), "loops", s.cfg.Loops,
 		"backend", s.cfg.Backend.String(), "layout", s.cfg.layoutWhy, "inline_io", s.cfg.InlineIO,
 		"fanout_workers", s.cfg.FanoutWorkers, "tick", s.cfg.shape.period, "max_players", s.cfg.shape.maxPlayers,
-		"locked_threads", !s.cfg.UnlockedThreads, "recv_pace", s.recvPace(), "journal", s.cfg.Journal != nil, "auth", !s.cfg.NoAuth,
+		"locked_threads", !s.cfg.UnlockedThreads, "recv_pace", s.recvPace(), "urgent_socket", s.urgentSocket(), "journal", s.cfg.Journal != nil, "auth", !s.cfg.NoAuth,
 		"kernel_filter", s.params.filter != nil)
 	if s.cfg.NoAuth {
 		s.log.Warn("AUTHENTICATION IS OFF (NoAuth): connects need no token, player keys are taken on trust and datagrams are not authenticated; for measurements and tests only")

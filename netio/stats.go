@@ -152,6 +152,9 @@ type LoopStats struct {
 	// paced sleep, and from a park because its socket became readable.
 	PacedWakeups   counter
 	ArrivalWakeups counter
+	// Datagrams read from the poll layout's urgent socket
+	// (Config.SingleSocket): those the clients marked urgent.
+	UrgentIn counter
 
 	Sessions gauge // active sessions of this loop
 

@@ -79,6 +79,7 @@ type options struct {
 	backend                string
 	kernelFilter           string
 	recvPace               time.Duration
+	urgentSocket           bool
 	plan                   bool
 	planSysfs              string
 	agones, agonesRegion   string
@@ -190,6 +191,7 @@ func (o *options) stateFlags(fs *flag.FlagSet) {
 // netFlags declares session, admission and socket limits.
 func (o *options) netFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.recvPace, "recv-pace", netio.DefaultRecvPace, "poll layout: while datagrams stream in, a loop that emptied its socket sleeps this long before it reads again, instead of waking at each arrival (0: wake at each arrival; at most half a tick; Go sleeps whole milliseconds)")
+	fs.BoolVar(&o.urgentSocket, "urgent-socket", true, "poll layout, one loop, authentication on: a second socket on the listen address receives the datagrams clients mark urgent (Pings), and the fan-out reads only it between its send batches, leaving the Inputs in the kernel until it is done (false: one socket, everything read between send batches)")
 	fs.DurationVar(&o.idle, "idle-timeout", netio.DefaultIdleTimeout, "end a silent session after this long")
 	fs.DurationVar(&o.grace, "shutdown-timeout", 10*time.Second, "bound on the graceful shutdown")
 	fs.IntVar(&o.ringSize, "ring-size", 0, "records per loop-to-engine ring (power of two; 0: two ticks of each loop's share of --max-players)")
@@ -430,6 +432,7 @@ func netConfig(o *options, layout coreLayout, world *engine.World, log *slog.Log
 		RingSize:        o.ringSize,
 		BatchSize:       o.batch,
 		RecvPace:        recvPace(o.recvPace),
+		SingleSocket:    !o.urgentSocket,
 		IdleTimeout:     o.idle,
 
 		SessionsPerIP:   sessionsPerIP,

@@ -47,6 +47,9 @@ const (
 	// Wake-ups of the poll layout's loops, by LabelReason: "pace" (the
 	// end of a paced sleep) or "arrival" (a datagram woke a parked loop).
 	LoopWakeups = "treasured_loop_wakeups_total"
+	// Datagrams the poll layout read from its urgent socket: the ones
+	// clients marked urgent (Pings), read between the fan-out's batches.
+	UrgentDatagrams = "treasured_urgent_datagrams_total"
 
 	// Identity: Connects whose token was refused (by LabelReason),
 	// PathChallenges sent to a session's new address, and sessions moved
