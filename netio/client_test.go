@@ -73,6 +73,23 @@ func connectedClient(tb testing.TB, server netip.AddrPort, nonce uint64, region 
 	return c
 }
 
+// loggedInClient is a test client (nonce) that logged in to srv, which has a
+// token key, as user (a token issued with srv's key), closed when t's test
+// ends.
+func loggedInClient(t *testing.T, srv *Server, nonce, user uint64) *testClient {
+	t.Helper()
+	c, err := newTestClient(srv.Addr(), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	c.cred = srvCredentials(t, srv, user)
+	if err := c.handshake(0, 0, time.Now().Add(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 var errTimeout = errors.New("timeout")
 
 // read returns the next datagram's body type (opened first when sealed), or

@@ -56,7 +56,9 @@
 // (BackendPoll, one CPU) runs unlocked goroutines on the one P; its loops
 // pace their reads (Config.RecvPace), so a stream of datagrams costs a
 // wake-up per pace rather than per arrival, and the tick reads the sockets
-// before it drains the rings.
+// before it drains the rings. With authentication its loop has a second,
+// urgent socket for the datagrams clients mark urgent (Pings), the only
+// one the fan-out reads between its send batches (Config.SingleSocket).
 //
 // Handshake, sessions and their limits follow docs/PROTOCOL.md:
 // stateless HMAC cookies with a rotating secret (cookie.go; the MAC

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/treasured/treasured/netio/auth"
 	"github.com/treasured/treasured/netio/sockfilter"
@@ -185,15 +184,7 @@ func TestKernelFilterFollowsSessions(t *testing.T) {
 		w, _ := newSmallWorld(t)
 		srv := startServer(t, bc.config(Config{Loops: 1, TokenKey: key, KernelFilter: FilterOn}), w)
 		defer srv.Shutdown(context.Background())
-		c, err := newTestClient(srv.Addr(), 0x77)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
-		c.cred = srvCredentials(t, srv, 42)
-		if err := c.handshake(0, 0, time.Now().Add(20*time.Second)); err != nil {
-			t.Fatal(err)
-		}
+		c := loggedInClient(t, srv, 0x77, 42)
 		forged := make([]byte, 64)
 		binary.LittleEndian.PutUint64(forged, c.w.SessionID)
 		binary.LittleEndian.PutUint64(forged[8:], 1<<40)

@@ -158,15 +158,7 @@ func TestUrgentEndToEnd(t *testing.T) {
 func testUrgentEndToEnd(t *testing.T, single bool) {
 	srv := startServer(t, Config{Backend: BackendPoll, Loops: 1, TokenKey: testKey(t, 1), SingleSocket: single},
 		newRecordingWorld(newEngine(t, e2eEngineConfig())))
-	c, err := newTestClient(srv.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
-	c.cred = srvCredentials(t, srv, 77)
-	if err := c.handshake(0, 0, time.Now().Add(20*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	c := loggedInClient(t, srv, 1, 77)
 	st := &srv.LoopStats[0]
 	const pings = 5
 	deadline := time.Now().Add(20 * time.Second)
