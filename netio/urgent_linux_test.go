@@ -29,12 +29,22 @@ func sealedLooking(urgent bool) []byte {
 
 // The urgent socket's steering: of the datagrams one client sends, those
 // sealed and marked urgent reach the urgent socket, everything else the
-// loop's own socket, a datagram too short to hold the mark included. One
-// client's datagrams all hash to the same socket, so without the program
-// one of the two sockets would get them all.
+// loop's own socket, a datagram too short to hold the mark included; over
+// IPv4 and IPv6 (the program's offsets count from the UDP payload either
+// way). One client's datagrams all hash to the same socket, so without
+// the program one of the two sockets would get them all.
 func TestUrgentSteering(t *testing.T) {
-	s, err := openPollSocket(netip.MustParseAddrPort("127.0.0.1:0"), 1<<20, 1<<20, true)
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) { testUrgentSteering(t, netip.MustParseAddrPort(addr)) })
+	}
+}
+
+func testUrgentSteering(t *testing.T, listen netip.AddrPort) {
+	s, err := openPollSocket(listen, 1<<20, 1<<20, true)
 	if err != nil {
+		if listen.Addr().Is6() {
+			t.Skipf("no IPv6 loopback here: %v", err)
+		}
 		t.Fatal(err)
 	}
 	defer func() { _ = s.close() }()
@@ -48,8 +58,15 @@ func TestUrgentSteering(t *testing.T) {
 	if uap, err := udp.LocalAddrPort(s.urgent); err != nil || uap != ap {
 		t.Fatalf("urgent socket at %v (%v), loop socket at %v", uap, err, ap)
 	}
-	client := newMmsgPair(t, 8).cfd
-	dst := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	family, dst := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()})
+	if ap.Addr().Is4() {
+		family, dst = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	client, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(client) }()
 
 	plainMarked := sealedLooking(true)
 	plainMarked[7] = 'R' // a plain datagram's identifier byte, with byte 15 set
