@@ -65,7 +65,7 @@ type pollSocket struct {
 	epfd   int
 	ep     *os.File // the epoll set, registered with the netpoller
 	raw    syscall.RawConn
-	arm    [2]unix.EpollEvent // fd's and urgent's
+	arm    []unix.EpollEvent // one per socket: fd's, then urgent's
 	ev     [2]unix.EpollEvent
 	ready  func(uintptr) bool // wait's Read callback, built once: a wait allocates nothing
 }
@@ -148,9 +148,12 @@ func (s *pollSocket) openEpoll() error {
 	}
 	s.epfd = epfd
 	s.ep = os.NewFile(uintptr(epfd), "poll loop epoll")
-	for i, fd := range []int{s.fd, s.urgent}[:s.nfds()] {
-		s.arm[i] = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(fd)}
-		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &s.arm[i]); err != nil {
+	s.arm = []unix.EpollEvent{{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.fd)}}
+	if s.urgent >= 0 {
+		s.arm = append(s.arm, unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(s.urgent)})
+	}
+	for i := range s.arm {
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(s.arm[i].Fd), &s.arm[i]); err != nil {
 			return fmt.Errorf("epoll_ctl add: %w", err)
 		}
 	}
@@ -181,28 +184,19 @@ func (s *pollSocket) openEpoll() error {
 // (measured with the urgent socket armed: 550 instead of 820 paced
 // wake-ups a second at 1,000 players, and rtt p99 2.3 instead of 1.4 ms).
 func (s *pollSocket) wait() error {
-	fds := s.nfds()
-	for i := range fds {
+	for i := range s.arm {
 		if err := s.ctl(&s.arm[i]); err != nil {
 			return fmt.Errorf("epoll_ctl arm: %w", err)
 		}
 	}
 	err := s.raw.Read(s.ready)
-	for i := range fds {
+	for i := range s.arm {
 		off := unix.EpollEvent{Fd: s.arm[i].Fd} // no events: disabled
 		if e := s.ctl(&off); e != nil && err == nil {
 			err = fmt.Errorf("epoll_ctl disarm: %w", e)
 		}
 	}
 	return err
-}
-
-// nfds is how many sockets the epoll set holds.
-func (s *pollSocket) nfds() int {
-	if s.urgent < 0 {
-		return 1
-	}
-	return 2
 }
 
 // ctl sets ev for its socket in the epoll set (a raw call: it never
