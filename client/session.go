@@ -276,7 +276,7 @@ func (s *Session) seal(msg []byte, urgent bool) []byte {
 		out, err = s.ch.Seal(s.sealBuf, n)
 	}
 	if err != nil {
-		return nil // 2^64 datagrams: unreachable; nothing is sent
+		return nil // 2^63 datagrams: unreachable; nothing is sent
 	}
 	return out
 }
