@@ -439,7 +439,7 @@ func (w *World) hashAll() uint64 {
 	for i := range w.chests {
 		w.chests[i].hash = w.hashChest(int32(i))
 		w.sum += w.chests[i].hash
-		w.chestPub[i] = w.chestState(int32(i))
+		w.publishChest(int32(i))
 	}
 	for i := range w.loots {
 		w.loots[i].hash = w.hashLoot(int32(i))

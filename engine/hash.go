@@ -69,7 +69,7 @@ func (w *World) rehash() {
 		h := w.hashChest(i)
 		w.sum += h - c.hash
 		c.hash = h
-		w.chestPub[i] = w.chestState(i)
+		w.publishChest(i)
 	}
 	for _, i := range w.dirtyL {
 		l := &w.loots[i]

@@ -217,7 +217,11 @@ func (w *World) scanView(player int32, s *Scratch, sc *viewScan) {
 		}
 		z := r*g.zpr + zy*g.zx + zx
 		ent := p.zoneEnt[cell]
-		sc.chests(w.chestPub[z*g.cpz:(z+1)*g.cpz], z*g.cpz, ent)
+		// Every chest of the zone older than the baseline: none can be a
+		// candidate (candidate), so their states need not be read.
+		if max(w.zoneChanged[z], ent) >= sc.baseMark.tick {
+			sc.chests(w.chestPub[z*g.cpz:(z+1)*g.cpz], z*g.cpz, ent)
+		}
 		j0 := w.zoneStart[z]
 		sc.players(w.zonePlayers[j0:w.zoneStart[z+1]], self-j0, ent)
 	}

@@ -42,6 +42,10 @@ type World struct {
 	// changes) and of every active player grouped by zone, so a view scan
 	// reads 9 short contiguous runs instead of chasing a list per zone.
 	chestPub    []schema.ChestState
+	// zoneChanged[z] is at least the newest ChangedTick of zone z's chests
+	// (publishChest keeps it so): a view scan skips a zone whose chests
+	// all predate the viewer's baseline without reading them.
+	zoneChanged []uint32
 	zoneStart   []int32 // players of zone z: zonePlayers[zoneStart[z]:zoneStart[z+1]]
 	zonePlayers []schema.PlayerState
 	pIdx        []int32 // player slot -> index in zonePlayers (active only)
@@ -221,6 +225,7 @@ func New(cfg Config) (*World, error) {
 		activeBits:  make([]uint64, (cfg.MaxPlayers+63)/64),
 		pHot:        make([]playerHot, cfg.MaxPlayers),
 		chestPub:    make([]schema.ChestState, g.nchests),
+		zoneChanged: make([]uint32, g.zones),
 		zoneStart:   make([]int32, g.zones+1),
 		zonePlayers: make([]schema.PlayerState, cfg.MaxPlayers),
 		pIdx:        make([]int32, cfg.MaxPlayers),
@@ -311,8 +316,18 @@ func (w *World) placeChests() {
 		ch.loot = -1
 		ch.hash = w.hashChest(int32(c))
 		w.sum += ch.hash
-		w.chestPub[c] = w.chestState(int32(c))
+		w.publishChest(int32(c))
 	}
+}
+
+// publishChest refreshes chest i's public state, and its zone's newest
+// change, which only ever rises: a value above the truth only costs a
+// skipped skip, one below it would hide a change.
+func (w *World) publishChest(i int32) {
+	cs := w.chestState(i)
+	w.chestPub[i] = cs
+	z := i / w.geo.cpz
+	w.zoneChanged[z] = max(w.zoneChanged[z], cs.ChangedTick)
 }
 
 // Config returns the normalized configuration the world runs with.
