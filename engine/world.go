@@ -41,7 +41,7 @@ type World struct {
 	// until the next: the public state of every chest (refreshed when it
 	// changes) and of every active player grouped by zone, so a view scan
 	// reads 9 short contiguous runs instead of chasing a list per zone.
-	chestPub    []schema.ChestState
+	chestPub []schema.ChestState
 	// zoneChanged[z] is at least the newest ChangedTick of zone z's chests
 	// (publishChest keeps it so): a view scan skips a zone whose chests
 	// all predate the viewer's baseline without reading them.
