@@ -158,6 +158,18 @@ func TestPollBetweenReadsUrgentOnly(t *testing.T) {
 	if got := handled(); got != 2 {
 		t.Fatalf("after the catch-up %d datagrams handled, want 2", got)
 	}
+
+	// A flood of marked datagrams (a client that marks everything, or
+	// one replaying marked garbage) costs the fan-out at most one receive
+	// batch per send batch, as any flood did before the urgent socket.
+	for range 5 * 8 {
+		send(sealedLooking(true), pl.sock.urgent)
+	}
+	between := pr.b.between()
+	between()
+	if got := handled(); got != 2+8 {
+		t.Fatalf("one between-batches hook handled %d marked datagrams, want one batch (8)", got-2)
+	}
 }
 
 // End to end, on the poll layout with authentication: a client's Pings
