@@ -263,22 +263,12 @@ func (b *pollBackend) tryReceive(pl *pollLoop, batches int, bulk bool) {
 		return
 	}
 	if pl.urgent != nil {
-		receiveBatches(pl.urgent, batches, b.s.log)
+		pl.urgent.drainUpTo(batches, b.s.log)
 	}
 	if bulk {
-		receiveBatches(pl.io, batches, b.s.log)
+		pl.io.drainUpTo(batches, b.s.log)
 	}
 	pl.mu.Unlock()
-}
-
-// receiveBatches handles up to batches batches from io, stopping at one
-// that empties its socket.
-func receiveBatches(io *ioLoop, batches int, log *slog.Logger) {
-	for range batches {
-		if _, more := io.receive(log); !more {
-			return
-		}
-	}
 }
 
 // catchUpBatches bounds catchUp per loop: 16 batches of 64 hold a pace of

@@ -62,30 +62,30 @@ func (c *testClient) close() { c.conn.Close() }
 // (region, player key) with server, and is closed when tb's test ends.
 func connectedClient(tb testing.TB, server netip.AddrPort, nonce uint64, region uint8, key uint64) *testClient {
 	tb.Helper()
+	return joinedClient(tb, server, nonce, client.Credentials{}, region, key)
+}
+
+// loggedInClient is a test client (nonce) that logged in to srv, which has a
+// token key, as user (a token issued with srv's key), closed when tb's test
+// ends.
+func loggedInClient(tb testing.TB, srv *Server, nonce, user uint64) *testClient {
+	tb.Helper()
+	return joinedClient(tb, srv.Addr(), nonce, srvCredentials(tb, srv, user), 0, 0)
+}
+
+// joinedClient is a test client (nonce) with credentials cred (zero: a
+// NoAuth server) that completed its handshake with server, closed when
+// tb's test ends.
+func joinedClient(tb testing.TB, server netip.AddrPort, nonce uint64, cred client.Credentials, region uint8, key uint64) *testClient {
+	tb.Helper()
 	c, err := newTestClient(server, nonce)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(c.close)
+	c.cred = cred
 	if err := c.handshake(region, key, time.Now().Add(20*time.Second)); err != nil {
 		tb.Fatal(err)
-	}
-	return c
-}
-
-// loggedInClient is a test client (nonce) that logged in to srv, which has a
-// token key, as user (a token issued with srv's key), closed when t's test
-// ends.
-func loggedInClient(t *testing.T, srv *Server, nonce, user uint64) *testClient {
-	t.Helper()
-	c, err := newTestClient(srv.Addr(), nonce)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
-	c.cred = srvCredentials(t, srv, user)
-	if err := c.handshake(0, 0, time.Now().Add(20*time.Second)); err != nil {
-		t.Fatal(err)
 	}
 	return c
 }

@@ -135,7 +135,7 @@ var (
 	// Kernel filter (filter.go).
 	dFilter    = desc(metricname.KernelFilter, "1 when the loops' sockets drop garbage in the kernel (eBPF socket filter; its drops are in treasured_drops_total), 0 without it.")
 	dFilterErr = desc(metricname.KernelFilterErrors, "Updates of the kernel filter's session table that failed.")
-	// Receive pacing (backend_poll.go).
+	// The poll layout (backend_poll.go): its urgent socket and its wake-ups.
 	dUrgent  = desc(metricname.UrgentDatagrams, "Datagrams the poll layout read from its urgent socket: those clients marked urgent (Pings), which the fan-out reads between its send batches (Config.SingleSocket). 0 in the other layouts and with one socket.")
 	dWakeups = desc(metricname.LoopWakeups, "Wake-ups of the poll layout's loops: pace (a paced sleep ended; Config.RecvPace) or arrival (a datagram woke a parked loop). 0 in the other layouts.", metricname.LabelReason)
 )

@@ -132,6 +132,15 @@ func (io *ioLoop) drain(log *slog.Logger, until func() bool) {
 	}
 }
 
+// drainUpTo is drain bounded to batches batches.
+func (io *ioLoop) drainUpTo(batches int, log *slog.Logger) {
+	for range batches {
+		if _, more := io.receive(log); !more {
+			return
+		}
+	}
+}
+
 // interleave handles at most one batch of what is queued on the socket,
 // unless serving has stopped: the fan-out's between-batches hook where the
 // tick goroutine shares the CPU with the receive path. One batch, not

@@ -56,12 +56,11 @@ func newMmsgPair(t testing.TB, batch int) *mmsgPair {
 }
 
 func sockAddr(t testing.TB, fd int) Addr {
-	sa, err := unix.Getsockname(fd)
+	ap, err := udp.LocalAddrPort(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s4 := sa.(*unix.SockaddrInet4)
-	return udp.AddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port)))
+	return udp.AddrFromAddrPort(ap)
 }
 
 func TestRecvmmsgReceive(t *testing.T) {
